@@ -1,0 +1,101 @@
+//! From feature values to a score: points per bin, the base, the range, the tier, the
+//! five dimensions and up to four reason codes.
+
+use crate::spec::{Dimension, Model};
+use crate::state::ScoreState;
+use credo_model::{Day, SubjectId};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreCard {
+    pub score: u16,
+    pub tier: String,
+    pub as_of: Day,
+    pub dimensions: Vec<DimensionScore>,
+    /// At most four, the factors that cost the most points first.
+    pub reasons: Vec<Reason>,
+    pub features: Vec<FeatureValue>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DimensionScore {
+    pub dimension: Dimension,
+    pub points: f64,
+    pub max_points: f64,
+    /// Points earned as a share of the most the dimension can give, 0–100.
+    pub percent: u8,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reason {
+    pub code: String,
+    pub text: String,
+    pub feature: String,
+    pub value: Option<f64>,
+    /// Points lost against the feature's best bin.
+    pub lost: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureValue {
+    pub name: String,
+    pub value: Option<f64>,
+    pub points: f64,
+}
+
+/// The most reason codes an answer carries (as in US adverse-action notices).
+pub const MAX_REASONS: usize = 4;
+
+impl ScoreCard {
+    /// Scores a subject from the incremental state.
+    pub fn from_state(model: &Model, state: &ScoreState, s: u32, id: SubjectId, as_of: Day) -> ScoreCard {
+        let values = state.features(model, s, id, as_of);
+        let as_of = state.last_day(s).map_or(as_of, |l| l.max(as_of));
+        ScoreCard::from_values(model, &values, as_of)
+    }
+
+    /// Scores a vector of feature values (one per model feature, in model order).
+    pub fn from_values(model: &Model, values: &[Option<f64>], as_of: Day) -> ScoreCard {
+        let mut total = model.base;
+        let mut dims = [0.0f64; 5];
+        let mut features = Vec::with_capacity(model.features.len());
+        let mut losses: Vec<(f64, usize)> = Vec::new();
+        for (i, f) in model.features.iter().enumerate() {
+            let value = values.get(i).copied().flatten();
+            let points = f.points(value);
+            total += points;
+            dims[f.dimension.index()] += points;
+            let lost = f.max_points - points;
+            if lost > 1e-9 {
+                losses.push((lost, i));
+            }
+            features.push(FeatureValue { name: f.name.clone(), value, points });
+        }
+        // Largest loss first; ties keep model order, so the answer is deterministic.
+        losses.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let reasons = losses
+            .iter()
+            .take(MAX_REASONS)
+            .map(|&(lost, i)| {
+                let f = &model.features[i];
+                Reason {
+                    code: f.code.clone(),
+                    text: f.text.clone(),
+                    feature: f.name.clone(),
+                    value: features[i].value,
+                    lost,
+                }
+            })
+            .collect();
+        let score = total.round().clamp(f64::from(model.min), f64::from(model.max)) as u16;
+        let dimensions = Dimension::ALL
+            .iter()
+            .map(|&d| {
+                let max = model.dimension_max[d.index()];
+                let pts = dims[d.index()];
+                let percent = if max > 0.0 { (100.0 * pts / max).round().clamp(0.0, 100.0) as u8 } else { 0 };
+                DimensionScore { dimension: d, points: pts, max_points: max, percent }
+            })
+            .collect();
+        ScoreCard { score, tier: model.tier(score).to_string(), as_of, dimensions, reasons, features }
+    }
+}
