@@ -1,0 +1,299 @@
+use crate::StoreError;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+pub const FILE_MAGIC: &[u8; 8] = b"CREDOLOG";
+pub const FORMAT_VERSION: u32 = 1;
+pub const FILE_HEADER: u64 = 16;
+pub const BATCH_MAGIC: u32 = 0x4244_5243; // "CRDB" little-endian
+pub const BATCH_HEADER: usize = 24;
+pub const RECORD_HEADER: usize = 8;
+const MAX_BATCH: usize = 1 << 30;
+
+/// What opening the log found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    pub batches: u64,
+    pub records: u64,
+    /// Bytes cut from the end because the last batch was torn by a crash.
+    pub truncated_bytes: u64,
+    /// The byte offset where the torn batch began, if there was one.
+    pub truncated_at: Option<u64>,
+}
+
+/// Where a record's body lies in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef {
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// An append-only, checksummed, group-committed log.
+pub struct Log {
+    file: File,
+    path: PathBuf,
+    end: u64,
+}
+
+/// Records gathered for one commit.
+#[derive(Default)]
+pub struct Batch {
+    buf: Vec<u8>,
+    count: u32,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        let mut buf = Vec::with_capacity(1 << 20);
+        buf.resize(BATCH_HEADER, 0);
+        Batch { buf, count: 0 }
+    }
+
+    /// Adds a record; returns its body's position relative to the batch start.
+    pub fn push(&mut self, body: &[u8]) -> u64 {
+        let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+        let at = self.buf.len() as u64;
+        self.buf.extend_from_slice(body);
+        self.count += 1;
+        at
+    }
+
+    pub fn len(&self) -> u32 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.truncate(BATCH_HEADER);
+        self.count = 0;
+    }
+
+    fn seal(&mut self) -> Result<&[u8], StoreError> {
+        if self.buf.len() > MAX_BATCH {
+            return Err(StoreError::BatchTooLarge(self.buf.len()));
+        }
+        let payload_len = (self.buf.len() - BATCH_HEADER) as u32;
+        let payload_crc = crc32fast::hash(&self.buf[BATCH_HEADER..]);
+        let mut h = [0u8; BATCH_HEADER];
+        h[0..4].copy_from_slice(&BATCH_MAGIC.to_le_bytes());
+        h[4..8].copy_from_slice(&self.count.to_le_bytes());
+        h[8..12].copy_from_slice(&payload_len.to_le_bytes());
+        h[12..16].copy_from_slice(&payload_crc.to_le_bytes());
+        // bytes 16..20 are reserved (zero)
+        let hcrc = crc32fast::hash(&h[..20]);
+        h[20..24].copy_from_slice(&hcrc.to_le_bytes());
+        self.buf[..BATCH_HEADER].copy_from_slice(&h);
+        Ok(&self.buf)
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.display().to_string(), source }
+}
+
+enum Scan {
+    Batch { count: u32, payload: Vec<u8> },
+    End,
+    Torn(&'static str),
+}
+
+impl Log {
+    /// Opens (or creates) the log, checks every batch, and truncates a torn tail.
+    /// `visit` sees every record in order: its position and its body.
+    pub fn open(
+        path: &Path,
+        mut visit: impl FnMut(RecordRef, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(Log, Recovery), StoreError> {
+        let err = io(path);
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(&err)?;
+        let size = file.metadata().map_err(&err)?.len();
+        if size < FILE_HEADER {
+            // New, or a crash before the header was synced: start afresh only if nothing else is there.
+            let mut head = vec![0u8; size as usize];
+            file.read_exact(&mut head).map_err(&err)?;
+            if !FILE_MAGIC.starts_with(&head[..head.len().min(8)]) {
+                return Err(StoreError::NotALog { path: path.display().to_string() });
+            }
+            let mut h = [0u8; FILE_HEADER as usize];
+            h[..8].copy_from_slice(FILE_MAGIC);
+            h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+            file.set_len(0).map_err(&err)?;
+            file.write_all_at(&h, 0).map_err(&err)?;
+            file.sync_all().map_err(&err)?;
+            sync_dir(path)?;
+            let log = Log { file, path: path.to_path_buf(), end: FILE_HEADER };
+            return Ok((log, Recovery::default()));
+        }
+        let mut h = [0u8; FILE_HEADER as usize];
+        file.read_exact(&mut h).map_err(&err)?;
+        if &h[..8] != FILE_MAGIC {
+            return Err(StoreError::NotALog { path: path.display().to_string() });
+        }
+        let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+        if version != FORMAT_VERSION {
+            return Err(StoreError::Version { path: path.display().to_string(), found: version, supported: FORMAT_VERSION });
+        }
+        let mut rec = Recovery::default();
+        let mut pos = FILE_HEADER;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, &file);
+        reader.seek(SeekFrom::Start(pos)).map_err(&err)?;
+        loop {
+            match Self::scan_batch(&mut reader, size - pos).map_err(&err)? {
+                Scan::End => break,
+                Scan::Torn(problem) => {
+                    // Torn only if nothing valid follows; otherwise it is damage in the middle.
+                    if Self::valid_batch_after(&file, pos, size).map_err(&err)? {
+                        return Err(StoreError::Corrupt { path: path.display().to_string(), offset: pos, problem: problem.to_string() });
+                    }
+                    rec.truncated_at = Some(pos);
+                    rec.truncated_bytes = size - pos;
+                    break;
+                }
+                Scan::Batch { count, payload } => {
+                    let base = pos + BATCH_HEADER as u64;
+                    let mut at = 0usize;
+                    for _ in 0..count {
+                        let corrupt = |problem: String| StoreError::Corrupt {
+                            path: path.display().to_string(),
+                            offset: base + at as u64,
+                            problem,
+                        };
+                        let hdr = payload.get(at..at + RECORD_HEADER).ok_or_else(|| corrupt("record header past the batch end".into()))?;
+                        let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
+                        let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+                        let body = payload
+                            .get(at + RECORD_HEADER..at + RECORD_HEADER + len)
+                            .ok_or_else(|| corrupt("record body past the batch end".into()))?;
+                        if crc32fast::hash(body) != crc {
+                            return Err(corrupt("record checksum mismatch".into()));
+                        }
+                        visit(RecordRef { offset: base + (at + RECORD_HEADER) as u64, len: len as u32 }, body)?;
+                        at += RECORD_HEADER + len;
+                        rec.records += 1;
+                    }
+                    pos = base + payload.len() as u64;
+                    rec.batches += 1;
+                }
+            }
+        }
+        drop(reader);
+        if rec.truncated_at.is_some() {
+            file.set_len(pos).map_err(&err)?;
+            file.sync_all().map_err(&err)?;
+        }
+        Ok((Log { file, path: path.to_path_buf(), end: pos }, rec))
+    }
+
+    fn scan_batch(r: &mut impl Read, remaining: u64) -> std::io::Result<Scan> {
+        if remaining == 0 {
+            return Ok(Scan::End);
+        }
+        if remaining < BATCH_HEADER as u64 {
+            return Ok(Scan::Torn("batch header cut short"));
+        }
+        let mut h = [0u8; BATCH_HEADER];
+        r.read_exact(&mut h)?;
+        let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        if word(0) != BATCH_MAGIC {
+            return Ok(Scan::Torn("bad batch magic"));
+        }
+        if crc32fast::hash(&h[..20]) != word(20) {
+            return Ok(Scan::Torn("batch header checksum mismatch"));
+        }
+        let (count, len, crc) = (word(4), word(8) as u64, word(12));
+        if len > remaining - BATCH_HEADER as u64 {
+            return Ok(Scan::Torn("batch cut short"));
+        }
+        let mut payload = vec![0u8; len as usize];
+        r.read_exact(&mut payload)?;
+        if crc32fast::hash(&payload) != crc {
+            return Ok(Scan::Torn("batch checksum mismatch"));
+        }
+        Ok(Scan::Batch { count, payload })
+    }
+
+    /// Whether a valid batch header starts anywhere after `from` (so the damage at
+    /// `from` is not a torn tail).
+    fn valid_batch_after(file: &File, from: u64, size: u64) -> std::io::Result<bool> {
+        let mut buf = vec![0u8; (size - from) as usize];
+        file.read_exact_at(&mut buf, from)?;
+        let magic = BATCH_MAGIC.to_le_bytes();
+        let mut i = 1;
+        while i + BATCH_HEADER <= buf.len() {
+            if buf[i..i + 4] == magic {
+                let h = &buf[i..i + BATCH_HEADER];
+                let stored = u32::from_le_bytes([h[20], h[21], h[22], h[23]]);
+                if crc32fast::hash(&h[..20]) == stored {
+                    return Ok(true);
+                }
+            }
+            i += 1;
+        }
+        Ok(false)
+    }
+
+    /// Writes the batch and syncs it. Returns the file offset of the batch start; a record
+    /// pushed at batch position `p` lies at `start + p`. The batch is cleared.
+    pub fn commit(&mut self, batch: &mut Batch) -> Result<u64, StoreError> {
+        if batch.is_empty() {
+            return Ok(self.end);
+        }
+        let err = io(&self.path);
+        let start = self.end;
+        let bytes = batch.seal()?;
+        self.file.write_all_at(bytes, start).map_err(&err)?;
+        self.file.sync_data().map_err(&err)?;
+        self.end = start + bytes.len() as u64;
+        batch.clear();
+        Ok(start)
+    }
+
+    /// Reads one record's body back, checking its checksum.
+    pub fn read(&self, r: RecordRef) -> Result<Vec<u8>, StoreError> {
+        let err = io(&self.path);
+        let mut hdr = [0u8; RECORD_HEADER];
+        self.file.read_exact_at(&mut hdr, r.offset - RECORD_HEADER as u64).map_err(&err)?;
+        let mut body = vec![0u8; r.len as usize];
+        self.file.read_exact_at(&mut body, r.offset).map_err(&err)?;
+        let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+        if crc32fast::hash(&body) != crc {
+            return Err(StoreError::Corrupt {
+                path: self.path.display().to_string(),
+                offset: r.offset,
+                problem: "record checksum mismatch".into(),
+            });
+        }
+        Ok(body)
+    }
+
+    /// Bytes of committed data, header included.
+    pub fn len(&self) -> u64 {
+        self.end
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end <= FILE_HEADER
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    }
+    Ok(())
+}
