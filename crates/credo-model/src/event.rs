@@ -22,21 +22,40 @@ pub enum EventBody {
     /// An ordinary payment made by the subject.
     Payment { amount: Amount },
     /// A bill: issued (due), paid on time, paid late, or overdue and unpaid.
-    Bill { reference: String, amount: Amount, status: BillStatus },
+    Bill {
+        reference: String,
+        amount: Amount,
+        status: BillStatus,
+    },
     /// A loan opened for `amount`.
     Loan { reference: String, amount: Amount },
     /// A repayment on a loan, `days_late` after its due date (0 = on time).
-    Repayment { reference: String, amount: Amount, days_late: u16 },
+    Repayment {
+        reference: String,
+        amount: Amount,
+        days_late: u16,
+    },
     /// A loan declared in default with `amount` outstanding.
     Default { reference: String, amount: Amount },
     /// A rental (bike, power bank, car, flat): started, returned, or not returned.
-    Rental { reference: String, status: RentalStatus },
+    Rental {
+        reference: String,
+        status: RentalStatus,
+    },
     /// A court judgment ordering the subject to pay `amount` in `case`.
-    Judgment { case: String, court: String, amount: Amount },
+    Judgment {
+        case: String,
+        court: String,
+        amount: Amount,
+    },
     /// Payment toward a judgment; the case is performed when payments reach its amount.
     Performance { case: String, amount: Amount },
     /// An administrative or legal violation with a point deduction.
-    Violation { code: String, points: u16, authority: String },
+    Violation {
+        code: String,
+        points: u16,
+        authority: String,
+    },
     /// A social-graph edge between the subject and `other`, added or removed.
     Contact { other: SubjectId, op: ContactOp },
 }

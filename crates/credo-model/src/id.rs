@@ -9,16 +9,30 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
     #[error("{kind} must have {expected} characters, found {found}")]
-    Length { kind: &'static str, expected: usize, found: usize },
+    Length {
+        kind: &'static str,
+        expected: usize,
+        found: usize,
+    },
     #[error("{kind} has an invalid character {ch:?} at position {pos}")]
-    Character { kind: &'static str, pos: usize, ch: char },
+    Character {
+        kind: &'static str,
+        pos: usize,
+        ch: char,
+    },
     #[error("resident id has an impossible birth date {date}")]
     BirthDate { date: String },
     #[error("resident id has an invalid region code {region}")]
     Region { region: String },
     #[error("{kind} check character is {found:?} but should be {expected:?}")]
-    Check { kind: &'static str, found: char, expected: char },
-    #[error("not a resident id (18 characters, digits and a final check) or a unified social credit code (18 characters)")]
+    Check {
+        kind: &'static str,
+        found: char,
+        expected: char,
+    },
+    #[error(
+        "not a resident id (18 characters, digits and a final check) or a unified social credit code (18 characters)"
+    )]
     Unrecognised,
 }
 
@@ -47,47 +61,79 @@ impl ResidentId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let b = s.as_bytes();
         if b.len() != 18 {
-            return Err(IdError::Length { kind: RESIDENT, expected: 18, found: s.chars().count() });
+            return Err(IdError::Length {
+                kind: RESIDENT,
+                expected: 18,
+                found: s.chars().count(),
+            });
         }
         let mut digits = [0u8; 17];
-        let mut packed: u64 = 0;
         for (i, (slot, &c)) in digits.iter_mut().zip(b.iter()).enumerate() {
             if !c.is_ascii_digit() {
-                return Err(IdError::Character { kind: RESIDENT, pos: i + 1, ch: char_at(s, i) });
+                return Err(IdError::Character {
+                    kind: RESIDENT,
+                    pos: i + 1,
+                    ch: char_at(s, i),
+                });
             }
             *slot = c - b'0';
-            packed = packed * 10 + u64::from(*slot);
         }
         let last = b[17].to_ascii_uppercase();
         if !(last.is_ascii_digit() || last == b'X') {
-            return Err(IdError::Character { kind: RESIDENT, pos: 18, ch: char_at(s, 17) });
+            return Err(IdError::Character {
+                kind: RESIDENT,
+                pos: 18,
+                ch: char_at(s, 17),
+            });
         }
-        if digits[0] == 0 {
-            return Err(IdError::Region { region: s[..6].to_string() });
-        }
-        let (y, m, d) = (
-            u32::from(digits[6]) * 1000 + u32::from(digits[7]) * 100 + u32::from(digits[8]) * 10 + u32::from(digits[9]),
-            u32::from(digits[10]) * 10 + u32::from(digits[11]),
-            u32::from(digits[12]) * 10 + u32::from(digits[13]),
-        );
-        if !(1850..=2199).contains(&y) || !crate::time::valid_date(y as i32, m, d) {
-            return Err(IdError::BirthDate { date: s[6..14].to_string() });
-        }
+        let id = Self::from_digit_array(&digits)?;
         let expected = resident_check(&digits);
         if char::from(last) != expected {
-            return Err(IdError::Check { kind: RESIDENT, found: char_at(s, 17), expected });
+            return Err(IdError::Check {
+                kind: RESIDENT,
+                found: char_at(s, 17),
+                expected,
+            });
         }
-        Ok(ResidentId(packed))
+        Ok(id)
+    }
+
+    /// Validates the region and birth date of 17 digits (the check is computed, not read).
+    fn from_digit_array(digits: &[u8; 17]) -> Result<Self, IdError> {
+        let num =
+            |r: std::ops::Range<usize>| digits[r].iter().fold(0u32, |a, &d| a * 10 + u32::from(d));
+        if digits[0] == 0 {
+            return Err(IdError::Region {
+                region: format!("{:06}", num(0..6)),
+            });
+        }
+        let (y, m, d) = (num(6..10), num(10..12), num(12..14));
+        if !(1850..=2199).contains(&y) || !crate::time::valid_date(y as i32, m, d) {
+            return Err(IdError::BirthDate {
+                date: format!("{y:04}{m:02}{d:02}"),
+            });
+        }
+        Ok(ResidentId(
+            digits.iter().fold(0u64, |a, &d| a * 10 + u64::from(d)),
+        ))
     }
 
     /// Converts the old 15-digit form (two-digit year, no check) to the 18-character form.
     pub fn from_15(s: &str) -> Result<Self, IdError> {
         let b = s.as_bytes();
         if b.len() != 15 {
-            return Err(IdError::Length { kind: RESIDENT, expected: 15, found: s.chars().count() });
+            return Err(IdError::Length {
+                kind: RESIDENT,
+                expected: 15,
+                found: s.chars().count(),
+            });
         }
         if let Some(i) = b.iter().position(|c| !c.is_ascii_digit()) {
-            return Err(IdError::Character { kind: RESIDENT, pos: i + 1, ch: char_at(s, i) });
+            return Err(IdError::Character {
+                kind: RESIDENT,
+                pos: i + 1,
+                ch: char_at(s, i),
+            });
         }
         let seventeen = format!("{}19{}", &s[..6], &s[6..]);
         let mut digits = [0u8; 17];
@@ -104,16 +150,21 @@ impl ResidentId {
     }
 
     /// Rebuilds an ID from its 17 digits (as returned by [`ResidentId::digits`]).
+    /// Arithmetic only: it runs for every subject on replay.
     pub fn from_digits(d: u64) -> Result<Self, IdError> {
         if d >= 100_000_000_000_000_000 {
             return Err(IdError::Unrecognised);
         }
-        let s = format!("{d:017}");
+        Self::from_digit_array(&Self::split(d))
+    }
+
+    fn split(mut d: u64) -> [u8; 17] {
         let mut digits = [0u8; 17];
-        for (slot, c) in digits.iter_mut().zip(s.bytes()) {
-            *slot = c - b'0';
+        for slot in digits.iter_mut().rev() {
+            *slot = (d % 10) as u8;
+            d /= 10;
         }
-        Self::parse(&format!("{s}{}", resident_check(&digits)))
+        digits
     }
 
     /// The six-digit region code (GB/T 2260).
@@ -124,7 +175,11 @@ impl ResidentId {
     /// The birth date as (year, month, day).
     pub fn birth(self) -> (i32, u32, u32) {
         let ymd = (self.0 / 1000) % 100_000_000;
-        ((ymd / 10_000) as i32, ((ymd / 100) % 100) as u32, (ymd % 100) as u32)
+        (
+            (ymd / 10_000) as i32,
+            ((ymd / 100) % 100) as u32,
+            (ymd % 100) as u32,
+        )
     }
 
     /// The sequence number's parity gives the sex: odd for men.
@@ -141,12 +196,8 @@ impl ResidentId {
 
 impl fmt::Display for ResidentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = format!("{:017}", self.0);
-        let mut digits = [0u8; 17];
-        for (slot, c) in digits.iter_mut().zip(s.bytes()) {
-            *slot = c - b'0';
-        }
-        write!(f, "{s}{}", resident_check(&digits))
+        let digits = Self::split(self.0);
+        write!(f, "{:017}{}", self.0, resident_check(&digits))
     }
 }
 
@@ -157,7 +208,9 @@ impl fmt::Debug for ResidentId {
 }
 
 const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 fn uscc_value(c: u8) -> Option<u32> {
     USCC_ALPHABET.iter().position(|&a| a == c).map(|p| p as u32)
@@ -177,13 +230,20 @@ impl CreditCode {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let b = s.as_bytes();
         if b.len() != 18 {
-            return Err(IdError::Length { kind: CREDIT, expected: 18, found: s.chars().count() });
+            return Err(IdError::Length {
+                kind: CREDIT,
+                expected: 18,
+                found: s.chars().count(),
+            });
         }
         let mut values = [0u32; 17];
         let mut packed: u128 = 0;
         for (i, &c) in b.iter().enumerate() {
-            let v = uscc_value(c.to_ascii_uppercase())
-                .ok_or(IdError::Character { kind: CREDIT, pos: i + 1, ch: char_at(s, i) })?;
+            let v = uscc_value(c.to_ascii_uppercase()).ok_or(IdError::Character {
+                kind: CREDIT,
+                pos: i + 1,
+                ch: char_at(s, i),
+            })?;
             if i < 17 {
                 values[i] = v;
                 packed = packed * 31 + u128::from(v);
@@ -192,7 +252,11 @@ impl CreditCode {
         let expected = credit_code_check(&values);
         let found = char::from(b[17].to_ascii_uppercase());
         if found != expected {
-            return Err(IdError::Check { kind: CREDIT, found: char_at(s, 17), expected });
+            return Err(IdError::Check {
+                kind: CREDIT,
+                found: char_at(s, 17),
+                expected,
+            });
         }
         Ok(CreditCode(packed))
     }
@@ -280,7 +344,11 @@ impl SubjectId {
         } else if b.len() == 15 && b.iter().all(u8::is_ascii_digit) {
             ResidentId::from_15(s).map(SubjectId::Person)
         } else {
-            Err(IdError::Length { kind: "subject id", expected: 18, found: s.chars().count() })
+            Err(IdError::Length {
+                kind: "subject id",
+                expected: 18,
+                found: s.chars().count(),
+            })
         }
     }
 
@@ -337,7 +405,9 @@ impl FromStr for SubjectId {
 }
 
 fn char_at(s: &str, byte_pos: usize) -> char {
-    s.get(byte_pos..).and_then(|t| t.chars().next()).unwrap_or('\u{FFFD}')
+    s.get(byte_pos..)
+        .and_then(|t| t.chars().next())
+        .unwrap_or('\u{FFFD}')
 }
 
 #[cfg(test)]
@@ -348,7 +418,11 @@ mod tests {
     #[test]
     fn known_valid_resident_ids() {
         // The standard's worked example and IDs whose check digits were computed by hand.
-        for s in ["11010519491231002X", "440524188001010014", "110101199003078515"] {
+        for s in [
+            "11010519491231002X",
+            "440524188001010014",
+            "110101199003078515",
+        ] {
             let id = ResidentId::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
             assert_eq!(id.to_string(), s);
         }
@@ -363,14 +437,32 @@ mod tests {
     fn known_invalid_resident_ids() {
         assert_eq!(
             ResidentId::parse("110105194912310021"),
-            Err(IdError::Check { kind: RESIDENT, found: '1', expected: 'X' })
+            Err(IdError::Check {
+                kind: RESIDENT,
+                found: '1',
+                expected: 'X'
+            })
         );
-        assert!(matches!(ResidentId::parse("11010519491331002X"), Err(IdError::BirthDate { .. })));
-        assert!(matches!(ResidentId::parse("11010519490229002X"), Err(IdError::BirthDate { .. })));
-        assert!(matches!(ResidentId::parse("1101051949123100"), Err(IdError::Length { .. })));
-        assert!(matches!(ResidentId::parse("11010519491A31002X"), Err(IdError::Character { pos: 12, .. })));
+        assert!(matches!(
+            ResidentId::parse("11010519491331002X"),
+            Err(IdError::BirthDate { .. })
+        ));
+        assert!(matches!(
+            ResidentId::parse("11010519490229002X"),
+            Err(IdError::BirthDate { .. })
+        ));
+        assert!(matches!(
+            ResidentId::parse("1101051949123100"),
+            Err(IdError::Length { .. })
+        ));
+        assert!(matches!(
+            ResidentId::parse("11010519491A31002X"),
+            Err(IdError::Character { pos: 12, .. })
+        ));
         assert_eq!(
-            ResidentId::parse("110105194912310021").unwrap_err().to_string(),
+            ResidentId::parse("110105194912310021")
+                .unwrap_err()
+                .to_string(),
             "resident id check character is '1' but should be 'X'"
         );
     }
@@ -391,33 +483,53 @@ mod tests {
     #[test]
     fn known_credit_codes() {
         // Published codes of well-known companies.
-        for s in ["91350100M000100Y43", "91110000802100433B", "9144030071526726XG"] {
+        for s in [
+            "91350100M000100Y43",
+            "91110000802100433B",
+            "9144030071526726XG",
+        ] {
             let c = CreditCode::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
             assert_eq!(c.to_string(), s);
         }
-        assert!(matches!(CreditCode::parse("91350100M000100Y44"), Err(IdError::Check { .. })));
-        assert!(matches!(CreditCode::parse("91350100I000100Y43"), Err(IdError::Character { pos: 9, .. })));
+        assert!(matches!(
+            CreditCode::parse("91350100M000100Y44"),
+            Err(IdError::Check { .. })
+        ));
+        assert!(matches!(
+            CreditCode::parse("91350100I000100Y43"),
+            Err(IdError::Character { pos: 9, .. })
+        ));
         let sid = SubjectId::parse("91350100M000100Y43").unwrap();
         assert!(sid.is_company());
         assert_eq!(sid.region(), Some(350100));
     }
 
     fn arb_resident() -> impl Strategy<Value = String> {
-        (110000u32..660000, 1900i32..2020, 1u32..13, 1u32..29, 0u32..1000).prop_map(|(r, y, m, d, seq)| {
-            let body = format!("{r:06}{y:04}{m:02}{d:02}{seq:03}");
-            let mut digits = [0u8; 17];
-            for (slot, c) in digits.iter_mut().zip(body.bytes()) {
-                *slot = c - b'0';
-            }
-            format!("{body}{}", resident_check(&digits))
-        })
+        (
+            110000u32..660000,
+            1900i32..2020,
+            1u32..13,
+            1u32..29,
+            0u32..1000,
+        )
+            .prop_map(|(r, y, m, d, seq)| {
+                let body = format!("{r:06}{y:04}{m:02}{d:02}{seq:03}");
+                let mut digits = [0u8; 17];
+                for (slot, c) in digits.iter_mut().zip(body.bytes()) {
+                    *slot = c - b'0';
+                }
+                format!("{body}{}", resident_check(&digits))
+            })
     }
 
     fn arb_credit() -> impl Strategy<Value = String> {
         proptest::collection::vec(0u32..31, 17).prop_map(|v| {
             let mut values = [0u32; 17];
             values.copy_from_slice(&v);
-            let body: String = values.iter().map(|&x| char::from(USCC_ALPHABET[x as usize])).collect();
+            let body: String = values
+                .iter()
+                .map(|&x| char::from(USCC_ALPHABET[x as usize]))
+                .collect();
             format!("{body}{}", credit_code_check(&values))
         })
     }

@@ -11,4 +11,4 @@ pub mod time;
 pub use event::{BillStatus, ContactOp, Event, EventBody, RentalStatus, SubjectRecord};
 pub use id::{CreditCode, IdError, ResidentId, SubjectId};
 pub use money::Amount;
-pub use time::{Day, Timestamp, TimeError};
+pub use time::{Day, TimeError, Timestamp};

@@ -94,14 +94,19 @@ impl Day {
 
     pub fn parse(s: &str) -> Result<Day, TimeError> {
         let b = s.as_bytes();
-        let fmt = |problem| TimeError::Format { text: s.to_string(), problem };
+        let fmt = |problem| TimeError::Format {
+            text: s.to_string(),
+            problem,
+        };
         if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
             return Err(fmt("expected YYYY-MM-DD"));
         }
         let y = digits(&b[0..4]).ok_or_else(|| fmt("bad year"))? as i32;
         let m = digits(&b[5..7]).ok_or_else(|| fmt("bad month"))?;
         let d = digits(&b[8..10]).ok_or_else(|| fmt("bad day"))?;
-        Day::from_ymd(y, m, d).ok_or_else(|| TimeError::Impossible { text: s.to_string() })
+        Day::from_ymd(y, m, d).ok_or_else(|| TimeError::Impossible {
+            text: s.to_string(),
+        })
     }
 }
 
@@ -135,13 +140,18 @@ impl Timestamp {
     /// it allocates nothing on the happy path.
     pub fn parse(s: &str) -> Result<Timestamp, TimeError> {
         let b = s.as_bytes();
-        let fmt = |problem| TimeError::Format { text: s.to_string(), problem };
+        let fmt = |problem| TimeError::Format {
+            text: s.to_string(),
+            problem,
+        };
         if b.len() < 10 {
             return Err(fmt("too short"));
         }
         let head = s.get(..10).ok_or_else(|| fmt("expected YYYY-MM-DD"))?;
         let day = Day::parse(head).map_err(|e| match e {
-            TimeError::Impossible { .. } => TimeError::Impossible { text: s.to_string() },
+            TimeError::Impossible { .. } => TimeError::Impossible {
+                text: s.to_string(),
+            },
             TimeError::Format { problem, .. } => fmt(problem),
         })?;
         if b.len() == 10 {
@@ -160,7 +170,9 @@ impl Timestamp {
         let mi = digits(&b[14..16]).ok_or_else(|| fmt("bad minute"))?;
         let se = digits(&b[17..19]).ok_or_else(|| fmt("bad second"))?;
         if h > 23 || mi > 59 || se > 60 {
-            return Err(TimeError::Impossible { text: s.to_string() });
+            return Err(TimeError::Impossible {
+                text: s.to_string(),
+            });
         }
         let mut i = 19;
         if b[i] == b'.' {
@@ -207,10 +219,16 @@ mod tests {
     #[test]
     fn epoch_and_leap_days() {
         assert_eq!(Day::from_ymd(1970, 1, 1), Some(Day(0)));
-        assert_eq!(Day::from_ymd(2000, 3, 1).unwrap().0 - Day::from_ymd(2000, 2, 28).unwrap().0, 2);
+        assert_eq!(
+            Day::from_ymd(2000, 3, 1).unwrap().0 - Day::from_ymd(2000, 2, 28).unwrap().0,
+            2
+        );
         assert_eq!(Day::from_ymd(2100, 2, 29), None);
         assert_eq!(Day::from_ymd(2024, 2, 29).unwrap().ymd(), (2024, 2, 29));
-        assert_eq!(Day::end_of_month(Day::from_ymd(2024, 2, 10).unwrap().month_index()).to_string(), "2024-02-29");
+        assert_eq!(
+            Day::end_of_month(Day::from_ymd(2024, 2, 10).unwrap().month_index()).to_string(),
+            "2024-02-29"
+        );
     }
 
     #[test]
@@ -218,9 +236,18 @@ mod tests {
         let t = Timestamp::parse("2025-03-14T09:30:00+08:00").unwrap();
         assert_eq!(t.to_string(), "2025-03-14T01:30:00Z");
         assert_eq!(Timestamp::parse("2025-03-14T01:30:00.123Z").unwrap(), t);
-        assert_eq!(Timestamp::parse("2025-03-14").unwrap().to_string(), "2025-03-14T00:00:00Z");
-        assert!(matches!(Timestamp::parse("2025-02-30T00:00:00Z"), Err(TimeError::Impossible { .. })));
-        assert!(matches!(Timestamp::parse("2025-03-14T25:00:00Z"), Err(TimeError::Impossible { .. })));
+        assert_eq!(
+            Timestamp::parse("2025-03-14").unwrap().to_string(),
+            "2025-03-14T00:00:00Z"
+        );
+        assert!(matches!(
+            Timestamp::parse("2025-02-30T00:00:00Z"),
+            Err(TimeError::Impossible { .. })
+        ));
+        assert!(matches!(
+            Timestamp::parse("2025-03-14T25:00:00Z"),
+            Err(TimeError::Impossible { .. })
+        ));
         assert!(Timestamp::parse("2025-03-14T09:30:00").is_err());
         assert!(Timestamp::parse("yesterday").is_err());
     }

@@ -47,10 +47,30 @@ pub const MAX_REASONS: usize = 4;
 
 impl ScoreCard {
     /// Scores a subject from the incremental state.
-    pub fn from_state(model: &Model, state: &ScoreState, s: u32, id: SubjectId, as_of: Day) -> ScoreCard {
+    pub fn from_state(
+        model: &Model,
+        state: &ScoreState,
+        s: u32,
+        id: SubjectId,
+        as_of: Day,
+    ) -> ScoreCard {
         let values = state.features(model, s, id, as_of);
         let as_of = state.last_day(s).map_or(as_of, |l| l.max(as_of));
         ScoreCard::from_values(model, &values, as_of)
+    }
+
+    /// Only the score of a vector of feature values: no reasons, no allocation.
+    pub fn value(model: &Model, values: &[Option<f64>]) -> u16 {
+        let total: f64 = model.base
+            + model
+                .features
+                .iter()
+                .zip(values)
+                .map(|(f, v)| f.points(*v))
+                .sum::<f64>();
+        total
+            .round()
+            .clamp(f64::from(model.min), f64::from(model.max)) as u16
     }
 
     /// Scores a vector of feature values (one per model feature, in model order).
@@ -68,7 +88,11 @@ impl ScoreCard {
             if lost > 1e-9 {
                 losses.push((lost, i));
             }
-            features.push(FeatureValue { name: f.name.clone(), value, points });
+            features.push(FeatureValue {
+                name: f.name.clone(),
+                value,
+                points,
+            });
         }
         // Largest loss first; ties keep model order, so the answer is deterministic.
         losses.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -86,16 +110,34 @@ impl ScoreCard {
                 }
             })
             .collect();
-        let score = total.round().clamp(f64::from(model.min), f64::from(model.max)) as u16;
+        let score = total
+            .round()
+            .clamp(f64::from(model.min), f64::from(model.max)) as u16;
         let dimensions = Dimension::ALL
             .iter()
             .map(|&d| {
                 let max = model.dimension_max[d.index()];
                 let pts = dims[d.index()];
-                let percent = if max > 0.0 { (100.0 * pts / max).round().clamp(0.0, 100.0) as u8 } else { 0 };
-                DimensionScore { dimension: d, points: pts, max_points: max, percent }
+                let percent = if max > 0.0 {
+                    (100.0 * pts / max).round().clamp(0.0, 100.0) as u8
+                } else {
+                    0
+                };
+                DimensionScore {
+                    dimension: d,
+                    points: pts,
+                    max_points: max,
+                    percent,
+                }
             })
             .collect();
-        ScoreCard { score, tier: model.tier(score).to_string(), as_of, dimensions, reasons, features }
+        ScoreCard {
+            score,
+            tier: model.tier(score).to_string(),
+            as_of,
+            dimensions,
+            reasons,
+            features,
+        }
     }
 }

@@ -27,20 +27,33 @@ pub fn features(model: &Model, h: &History<'_>, as_of: Day) -> Vec<Option<f64>> 
     for f in &model.features {
         let mine = || scored.iter().filter(|e| f.signals.contains(&e.1));
         let v = match f.aggregate {
-            Aggregate::WindowCount { months } => {
-                Some(mine().filter(|e| e.0.month_index() > am - months as i32).count() as f64)
-            }
-            Aggregate::WindowSum { months } => {
-                Some(mine().filter(|e| e.0.month_index() > am - months as i32).map(|e| e.2).sum())
-            }
-            Aggregate::DecayedCount { half_life_days } => {
-                Some(mine().map(|e| (-f64::from(a.0 - e.0.0) / half_life_days).exp2()).sum())
-            }
-            Aggregate::DecayedSum { half_life_days } => {
-                Some(mine().map(|e| e.2 * (-f64::from(a.0 - e.0.0) / half_life_days).exp2()).sum())
-            }
+            Aggregate::WindowCount { months } => Some(
+                mine()
+                    .filter(|e| e.0.month_index() > am - months as i32)
+                    .count() as f64,
+            ),
+            Aggregate::WindowSum { months } => Some(
+                mine()
+                    .filter(|e| e.0.month_index() > am - months as i32)
+                    .map(|e| e.2)
+                    .sum(),
+            ),
+            Aggregate::DecayedCount { half_life_days } => Some(
+                mine()
+                    .map(|e| (-f64::from(a.0 - e.0.0) / half_life_days).exp2())
+                    .sum(),
+            ),
+            Aggregate::DecayedSum { half_life_days } => Some(
+                mine()
+                    .map(|e| e.2 * (-f64::from(a.0 - e.0.0) / half_life_days).exp2())
+                    .sum(),
+            ),
             Aggregate::DaysSinceLast => mine().map(|e| e.0).max().map(|d| f64::from(a.0 - d.0)),
-            Aggregate::HistoryMonths => scored.iter().map(|e| e.0).min().map(|d| f64::from(am - d.month_index())),
+            Aggregate::HistoryMonths => scored
+                .iter()
+                .map(|e| e.0)
+                .min()
+                .map(|d| f64::from(am - d.month_index())),
             Aggregate::State(var) => Some(state_var(h, var)),
             Aggregate::Profile(ProfileVar::Age) => match h.id {
                 SubjectId::Person(r) => Some(f64::from(a.years_since(r.birth()))),
@@ -52,16 +65,25 @@ pub fn features(model: &Model, h: &History<'_>, as_of: Day) -> Vec<Option<f64>> 
                     _ => None,
                 });
                 Some(rec.map_or(0.0, |r| {
-                    [!r.name.is_empty(), !r.address.is_empty(), !r.phones.is_empty(), !r.industry.is_empty()]
-                        .iter()
-                        .filter(|x| **x)
-                        .count() as f64
+                    [
+                        !r.name.is_empty(),
+                        !r.address.is_empty(),
+                        !r.phones.is_empty(),
+                        !r.industry.is_empty(),
+                    ]
+                    .iter()
+                    .filter(|x| **x)
+                    .count() as f64
                 }))
             }
             Aggregate::Share { part, rest } => {
                 let p = out[part].unwrap_or(0.0);
                 let r = out[rest].unwrap_or(0.0);
-                if p + r > 1e-9 { Some(p / (p + r)) } else { None }
+                if p + r > 1e-9 {
+                    Some(p / (p + r))
+                } else {
+                    None
+                }
             }
         };
         out.push(v);
@@ -70,18 +92,28 @@ pub fn features(model: &Model, h: &History<'_>, as_of: Day) -> Vec<Option<f64>> 
 }
 
 fn state_var(h: &History<'_>, var: StateVar) -> f64 {
-    let events = h.events.iter().filter(|(d, _)| crate::pack_day(*d).is_some());
+    let events = h
+        .events
+        .iter()
+        .filter(|(d, _)| crate::pack_day(*d).is_some());
     match var {
         StateVar::OverdueBillAmount => {
             let mut open: Vec<(&str, i64)> = Vec::new();
             for (_, b) in events {
-                if let EventBody::Bill { reference, amount, status } = b {
+                if let EventBody::Bill {
+                    reference,
+                    amount,
+                    status,
+                } = b
+                {
                     match status {
                         BillStatus::Unpaid => match open.iter_mut().find(|(r, _)| r == reference) {
                             Some(e) => e.1 += amount.0,
                             None => open.push((reference, amount.0)),
                         },
-                        BillStatus::Paid | BillStatus::Late { .. } => open.retain(|(r, _)| r != reference),
+                        BillStatus::Paid | BillStatus::Late { .. } => {
+                            open.retain(|(r, _)| r != reference)
+                        }
                         BillStatus::Due => {}
                     }
                 }

@@ -61,9 +61,16 @@ impl Signal {
                 yuan(amount),
             ),
             EventBody::Loan { amount, .. } => (Signal::LoanOpened, yuan(amount)),
-            EventBody::Repayment { amount, days_late, .. } => {
-                (if *days_late > 0 { Signal::RepaymentLate } else { Signal::Repayment }, yuan(amount))
-            }
+            EventBody::Repayment {
+                amount, days_late, ..
+            } => (
+                if *days_late > 0 {
+                    Signal::RepaymentLate
+                } else {
+                    Signal::Repayment
+                },
+                yuan(amount),
+            ),
             EventBody::Default { amount, .. } => (Signal::LoanDefault, yuan(amount)),
             EventBody::Rental { status, .. } => (
                 match status {

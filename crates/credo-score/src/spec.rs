@@ -123,13 +123,21 @@ pub enum ProfileVar {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Aggregate {
     /// Number of signals in the last `months` calendar months (the as-of month included).
-    WindowCount { months: u32 },
+    WindowCount {
+        months: u32,
+    },
     /// Sum of signal values in the last `months` calendar months.
-    WindowSum { months: u32 },
+    WindowSum {
+        months: u32,
+    },
     /// Exponentially decayed count with the given half-life.
-    DecayedCount { half_life_days: f64 },
+    DecayedCount {
+        half_life_days: f64,
+    },
     /// Exponentially decayed sum of values.
-    DecayedSum { half_life_days: f64 },
+    DecayedSum {
+        half_life_days: f64,
+    },
     /// Days since the latest signal; none if there was none.
     DaysSinceLast,
     /// Whole months since the subject's first event of any kind; none before it.
@@ -137,7 +145,10 @@ pub enum Aggregate {
     State(StateVar),
     Profile(ProfileVar),
     /// `part / (part + rest)` of two earlier features; none when both are zero.
-    Share { part: usize, rest: usize },
+    Share {
+        part: usize,
+        rest: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -196,17 +207,24 @@ pub enum ModelError {
 }
 
 fn ferr(feature: &str, problem: impl Into<String>) -> ModelError {
-    ModelError::Feature { feature: feature.to_string(), problem: problem.into() }
+    ModelError::Feature {
+        feature: feature.to_string(),
+        problem: problem.into(),
+    }
 }
 
 impl Model {
     pub fn parse(text: &str) -> Result<Model, ModelError> {
-        let spec: ModelSpec = toml::from_str(text).map_err(|e| ModelError::Syntax(e.to_string()))?;
+        let spec: ModelSpec =
+            toml::from_str(text).map_err(|e| ModelError::Syntax(e.to_string()))?;
         Model::compile(spec, xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
     }
 
     pub fn default_model() -> Model {
-        #[expect(clippy::expect_used, reason = "the embedded default is checked by a unit test")]
+        #[expect(
+            clippy::expect_used,
+            reason = "the embedded default is checked by a unit test"
+        )]
         Model::parse(crate::DEFAULT_MODEL).expect("the embedded default model is valid")
     }
 
@@ -242,18 +260,28 @@ impl Model {
         let mut features = Vec::with_capacity(spec.features.len());
         for f in &spec.features {
             let n = f.name.as_str();
-            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            if n.is_empty()
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
                 return Err(ferr(n, "name must be lower-case letters, digits and '_'"));
             }
             if names.iter().any(|x| x == n) {
                 return Err(ferr(n, "defined twice"));
             }
             if !codes.insert(f.reason.code.clone()) {
-                return Err(ferr(n, format!("reason code {:?} is used by another feature", f.reason.code)));
+                return Err(ferr(
+                    n,
+                    format!("reason code {:?} is used by another feature", f.reason.code),
+                ));
             }
             let need_signals = |agg: Aggregate| -> Result<Aggregate, ModelError> {
                 if f.signals.is_empty() {
-                    Err(ferr(n, format!("kind {:?} needs a non-empty `signals` list", f.kind)))
+                    Err(ferr(
+                        n,
+                        format!("kind {:?} needs a non-empty `signals` list", f.kind),
+                    ))
                 } else {
                     Ok(agg)
                 }
@@ -268,22 +296,33 @@ impl Model {
             let half_life = || -> Result<f64, ModelError> {
                 match f.half_life_days {
                     Some(h) if h.is_finite() && h >= 1.0 => Ok(h),
-                    Some(h) => Err(ferr(n, format!("half_life_days must be at least 1, found {h}"))),
+                    Some(h) => Err(ferr(
+                        n,
+                        format!("half_life_days must be at least 1, found {h}"),
+                    )),
                     None => Err(ferr(n, format!("kind {:?} needs `half_life_days`", f.kind))),
                 }
             };
             let earlier = |field: &Option<String>, what: &str| -> Result<usize, ModelError> {
-                let name = field.as_deref().ok_or_else(|| ferr(n, format!("kind \"share\" needs `{what}`")))?;
-                names
-                    .iter()
-                    .position(|x| x == name)
-                    .ok_or_else(|| ferr(n, format!("`{what}` names {name:?}, which is not an earlier feature")))
+                let name = field
+                    .as_deref()
+                    .ok_or_else(|| ferr(n, format!("kind \"share\" needs `{what}`")))?;
+                names.iter().position(|x| x == name).ok_or_else(|| {
+                    ferr(
+                        n,
+                        format!("`{what}` names {name:?}, which is not an earlier feature"),
+                    )
+                })
             };
             let aggregate = match f.kind.as_str() {
                 "window_count" => need_signals(Aggregate::WindowCount { months: months()? })?,
                 "window_sum" => need_signals(Aggregate::WindowSum { months: months()? })?,
-                "decayed_count" => need_signals(Aggregate::DecayedCount { half_life_days: half_life()? })?,
-                "decayed_sum" => need_signals(Aggregate::DecayedSum { half_life_days: half_life()? })?,
+                "decayed_count" => need_signals(Aggregate::DecayedCount {
+                    half_life_days: half_life()?,
+                })?,
+                "decayed_sum" => need_signals(Aggregate::DecayedSum {
+                    half_life_days: half_life()?,
+                })?,
                 "days_since_last" => need_signals(Aggregate::DaysSinceLast)?,
                 "history_months" => Aggregate::HistoryMonths,
                 "state" => Aggregate::State(match f.of.as_deref() {
@@ -293,18 +332,39 @@ impl Model {
                     Some("unpaid_judgments") => StateVar::UnpaidJudgments,
                     Some("open_rentals") => StateVar::OpenRentals,
                     Some("contacts") => StateVar::Contacts,
-                    other => return Err(ferr(n, format!("unknown state {:?}; expected one of overdue_bill_amount, loan_balance, unpaid_judgment_amount, unpaid_judgments, open_rentals, contacts", other.unwrap_or("")))),
+                    other => {
+                        return Err(ferr(
+                            n,
+                            format!(
+                                "unknown state {:?}; expected one of overdue_bill_amount, loan_balance, unpaid_judgment_amount, unpaid_judgments, open_rentals, contacts",
+                                other.unwrap_or("")
+                            ),
+                        ));
+                    }
                 }),
                 "profile" => Aggregate::Profile(match f.of.as_deref() {
                     Some("age") => ProfileVar::Age,
                     Some("identity_completeness") => ProfileVar::IdentityCompleteness,
-                    other => return Err(ferr(n, format!("unknown profile field {:?}; expected age or identity_completeness", other.unwrap_or("")))),
+                    other => {
+                        return Err(ferr(
+                            n,
+                            format!(
+                                "unknown profile field {:?}; expected age or identity_completeness",
+                                other.unwrap_or("")
+                            ),
+                        ));
+                    }
                 }),
-                "share" => Aggregate::Share { part: earlier(&f.part, "part")?, rest: earlier(&f.rest, "rest")? },
+                "share" => Aggregate::Share {
+                    part: earlier(&f.part, "part")?,
+                    rest: earlier(&f.rest, "rest")?,
+                },
                 other => {
                     return Err(ferr(
                         n,
-                        format!("unknown kind {other:?}; expected window_count, window_sum, decayed_count, decayed_sum, days_since_last, history_months, state, profile or share"),
+                        format!(
+                            "unknown kind {other:?}; expected window_count, window_sum, decayed_count, decayed_sum, days_since_last, history_months, state, profile or share"
+                        ),
                     ));
                 }
             };
@@ -321,10 +381,21 @@ impl Model {
                 let bound = match (b.below, last) {
                     (Some(x), false) if x.is_finite() && x > prev => x,
                     (Some(x), false) => {
-                        return Err(ferr(n, format!("bin {} bound {x} must be finite and above the previous one", i + 1)));
+                        return Err(ferr(
+                            n,
+                            format!(
+                                "bin {} bound {x} must be finite and above the previous one",
+                                i + 1
+                            ),
+                        ));
                     }
                     (None, true) => f64::INFINITY,
-                    (Some(_), true) => return Err(ferr(n, "the last bin must have no `below` (it catches the rest)")),
+                    (Some(_), true) => {
+                        return Err(ferr(
+                            n,
+                            "the last bin must have no `below` (it catches the rest)",
+                        ));
+                    }
                     (None, false) => return Err(ferr(n, format!("bin {} needs `below`", i + 1))),
                 };
                 prev = bound;
@@ -392,7 +463,11 @@ mod tests {
         let m = Model::default_model();
         assert_eq!((m.min, m.max), (350, 950));
         for d in Dimension::ALL {
-            assert!(m.features.iter().any(|f| f.dimension == d), "no feature in {}", d.as_str());
+            assert!(
+                m.features.iter().any(|f| f.dimension == d),
+                "no feature in {}",
+                d.as_str()
+            );
         }
         // The best possible subject reaches the top of the range and the worst the bottom.
         let best: f64 = m.base + m.features.iter().map(|f| f.max_points).sum::<f64>();
@@ -407,15 +482,37 @@ mod tests {
 
     #[test]
     fn errors_name_the_feature_and_problem() {
-        let e = Model::parse(&with_feature("kind='window_count'\nsignals=['bill_late']\nbins=[{points=1}]")).unwrap_err();
-        assert_eq!(e.to_string(), "feature \"x\": kind \"window_count\" needs `months`");
+        let e = Model::parse(&with_feature(
+            "kind='window_count'\nsignals=['bill_late']\nbins=[{points=1}]",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "feature \"x\": kind \"window_count\" needs `months`"
+        );
         let e = Model::parse(&with_feature("kind='decayed_sum'\nsignals=['payment']\nhalf_life_days=30\nbins=[{below=5,points=1},{below=2,points=0},{points=3}]")).unwrap_err();
-        assert!(e.to_string().contains("bin 2 bound 2 must be finite and above"), "{e}");
-        let e = Model::parse(&with_feature("kind='window_count'\nsignals=['no_such']\nmonths=3\nbins=[{points=1}]")).unwrap_err();
-        assert!(matches!(e, ModelError::Syntax(ref s) if s.contains("no_such")), "{e}");
-        let e = Model::parse(&with_feature("kind='share'\npart='a'\nrest='b'\nbins=[{points=1}]")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("bin 2 bound 2 must be finite and above"),
+            "{e}"
+        );
+        let e = Model::parse(&with_feature(
+            "kind='window_count'\nsignals=['no_such']\nmonths=3\nbins=[{points=1}]",
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(e, ModelError::Syntax(ref s) if s.contains("no_such")),
+            "{e}"
+        );
+        let e = Model::parse(&with_feature(
+            "kind='share'\npart='a'\nrest='b'\nbins=[{points=1}]",
+        ))
+        .unwrap_err();
         assert!(e.to_string().contains("not an earlier feature"), "{e}");
-        let e = Model::parse(&with_feature("kind='state'\nof='wealth'\nbins=[{points=1}]")).unwrap_err();
+        let e = Model::parse(&with_feature(
+            "kind='state'\nof='wealth'\nbins=[{points=1}]",
+        ))
+        .unwrap_err();
         assert!(e.to_string().contains("unknown state \"wealth\""), "{e}");
     }
 

@@ -74,11 +74,19 @@ impl ScoreState {
             .features
             .iter()
             .map(|f| match f.aggregate {
-                Aggregate::WindowCount { months } => Column::WinCount { months, data: Vec::new() },
-                Aggregate::WindowSum { months } => Column::WinSum { months, data: Vec::new() },
-                Aggregate::DecayedCount { half_life_days } | Aggregate::DecayedSum { half_life_days } => {
-                    Column::Decayed { half_life: half_life_days, data: Vec::new() }
-                }
+                Aggregate::WindowCount { months } => Column::WinCount {
+                    months,
+                    data: Vec::new(),
+                },
+                Aggregate::WindowSum { months } => Column::WinSum {
+                    months,
+                    data: Vec::new(),
+                },
+                Aggregate::DecayedCount { half_life_days }
+                | Aggregate::DecayedSum { half_life_days } => Column::Decayed {
+                    half_life: half_life_days,
+                    data: Vec::new(),
+                },
                 Aggregate::DaysSinceLast => Column::LastDay(Vec::new()),
                 _ => Column::None,
             })
@@ -129,7 +137,11 @@ impl ScoreState {
 
     /// The day of the subject's latest scored event, if any.
     pub fn last_day(&self, s: u32) -> Option<Day> {
-        self.last_day.get(s as usize).copied().filter(|&d| d != 0).map(unpack_day)
+        self.last_day
+            .get(s as usize)
+            .copied()
+            .filter(|&d| d != 0)
+            .map(unpack_day)
     }
 
     /// Unpaid judgments: (open cases, unpaid amount in fen).
@@ -144,7 +156,11 @@ impl ScoreState {
     /// Adds or removes one contact edge end. The caller keeps the edge set.
     pub fn adjust_contacts(&mut self, s: u32, add: bool) {
         if let Some(c) = self.contacts.get_mut(s as usize) {
-            *c = if add { c.saturating_add(1) } else { c.saturating_sub(1) };
+            *c = if add {
+                c.saturating_add(1)
+            } else {
+                c.saturating_sub(1)
+            };
         }
     }
 
@@ -172,7 +188,9 @@ impl ScoreState {
             self.identity[i] = flags;
             return;
         }
-        let Some((signal, value)) = Signal::of(body) else { return };
+        let Some((signal, value)) = Signal::of(body) else {
+            return;
+        };
         let Some(d) = pack_day(day) else { return };
         self.ledger_apply(s, body);
         self.advance(i, d);
@@ -223,7 +241,9 @@ impl ScoreState {
             let (from, to) = (month_of(last), month_of(d));
             for c in &mut self.cols {
                 match c {
-                    Column::Decayed { half_life, data } => data[i] = (f64::from(data[i]) * (-delta / *half_life).exp2()) as f32,
+                    Column::Decayed { half_life, data } => {
+                        data[i] = (f64::from(data[i]) * (-delta / *half_life).exp2()) as f32
+                    }
                     Column::WinCount { months, data } => {
                         let k = *months as i32;
                         for m in (from + 1)..=to.min(from + k) {
@@ -247,7 +267,11 @@ impl ScoreState {
         let i = s as usize;
         let l = &mut self.ledger;
         match body {
-            EventBody::Bill { reference, amount, status } => {
+            EventBody::Bill {
+                reference,
+                amount,
+                status,
+            } => {
                 let key = (s, xxh3_64(reference.as_bytes()));
                 match status {
                     BillStatus::Unpaid => {
@@ -306,26 +330,50 @@ impl ScoreState {
     /// Every feature's value for subject `s` as of `as_of` (or the subject's latest event,
     /// whichever is later).
     pub fn features(&self, model: &Model, s: u32, id: SubjectId, as_of: Day) -> Vec<Option<f64>> {
+        let mut out = Vec::with_capacity(model.features.len());
+        self.features_into(model, s, id, as_of, &mut out);
+        out
+    }
+
+    /// [`ScoreState::features`] into a caller's buffer (cleared first), to score many
+    /// subjects without allocating.
+    pub fn features_into(
+        &self,
+        model: &Model,
+        s: u32,
+        id: SubjectId,
+        as_of: Day,
+        out: &mut Vec<Option<f64>>,
+    ) {
+        out.clear();
         let i = s as usize;
         let last = self.last_day.get(i).copied().unwrap_or(0);
         let a = pack_day(as_of).unwrap_or(u16::MAX).max(last);
         let a_month = month_of(a);
-        let mut out: Vec<Option<f64>> = Vec::with_capacity(model.features.len());
         for (f, feat) in model.features.iter().enumerate() {
             let v = match (&feat.aggregate, self.cols.get(f)) {
                 (Aggregate::WindowCount { .. }, Some(Column::WinCount { months, data })) => {
-                    Some(window(last, a_month, *months, |slot| f64::from(data[i * *months as usize + slot])))
+                    Some(window(last, a_month, *months, |slot| {
+                        f64::from(data[i * *months as usize + slot])
+                    }))
                 }
                 (Aggregate::WindowSum { .. }, Some(Column::WinSum { months, data })) => {
-                    Some(window(last, a_month, *months, |slot| f64::from(data[i * *months as usize + slot])))
+                    Some(window(last, a_month, *months, |slot| {
+                        f64::from(data[i * *months as usize + slot])
+                    }))
                 }
-                (Aggregate::DecayedCount { .. } | Aggregate::DecayedSum { .. }, Some(Column::Decayed { half_life, data })) => {
+                (
+                    Aggregate::DecayedCount { .. } | Aggregate::DecayedSum { .. },
+                    Some(Column::Decayed { half_life, data }),
+                ) => {
                     let v = data.get(i).copied().unwrap_or(0.0);
                     Some(f64::from(v) * (-f64::from(a - last.min(a)) / half_life).exp2())
                 }
-                (Aggregate::DaysSinceLast, Some(Column::LastDay(data))) => {
-                    data.get(i).copied().filter(|&d| d != 0).map(|d| f64::from(a - d))
-                }
+                (Aggregate::DaysSinceLast, Some(Column::LastDay(data))) => data
+                    .get(i)
+                    .copied()
+                    .filter(|&d| d != 0)
+                    .map(|d| f64::from(a - d)),
                 (Aggregate::HistoryMonths, _) => self
                     .first_day
                     .get(i)
@@ -333,30 +381,39 @@ impl ScoreState {
                     .filter(|&d| d != 0)
                     .map(|d| f64::from(a_month - month_of(d))),
                 (Aggregate::State(var), _) => Some(match var {
-                    StateVar::OverdueBillAmount => self.ledger.overdue.get(&s).copied().unwrap_or(0).max(0) as f64 / 100.0,
-                    StateVar::LoanBalance => f64::from(self.loan_balance.get(i).copied().unwrap_or(0.0)).max(0.0),
+                    StateVar::OverdueBillAmount => {
+                        self.ledger.overdue.get(&s).copied().unwrap_or(0).max(0) as f64 / 100.0
+                    }
+                    StateVar::LoanBalance => {
+                        f64::from(self.loan_balance.get(i).copied().unwrap_or(0.0)).max(0.0)
+                    }
                     StateVar::UnpaidJudgmentAmount => self.judgments(s).1 as f64 / 100.0,
                     StateVar::UnpaidJudgments => f64::from(self.judgments(s).0),
-                    StateVar::OpenRentals => f64::from(self.open_rentals.get(i).copied().unwrap_or(0)),
+                    StateVar::OpenRentals => {
+                        f64::from(self.open_rentals.get(i).copied().unwrap_or(0))
+                    }
                     StateVar::Contacts => f64::from(self.contacts(s)),
                 }),
                 (Aggregate::Profile(ProfileVar::Age), _) => match id {
                     SubjectId::Person(r) => Some(f64::from(unpack_day(a).years_since(r.birth()))),
                     SubjectId::Company(_) => None,
                 },
-                (Aggregate::Profile(ProfileVar::IdentityCompleteness), _) => {
-                    Some(f64::from(self.identity.get(i).copied().unwrap_or(0).count_ones()))
-                }
+                (Aggregate::Profile(ProfileVar::IdentityCompleteness), _) => Some(f64::from(
+                    self.identity.get(i).copied().unwrap_or(0).count_ones(),
+                )),
                 (Aggregate::Share { part, rest }, _) => {
                     let p = out.get(*part).copied().flatten().unwrap_or(0.0);
                     let r = out.get(*rest).copied().flatten().unwrap_or(0.0);
-                    if p + r > 1e-9 { Some(p / (p + r)) } else { None }
+                    if p + r > 1e-9 {
+                        Some(p / (p + r))
+                    } else {
+                        None
+                    }
                 }
                 _ => None,
             };
             out.push(v);
         }
-        out
     }
 
     pub fn footprint(&self) -> StateFootprint {
@@ -378,7 +435,11 @@ impl ScoreState {
             + l.cases.capacity() * slot(24)
             + l.overdue.capacity() * slot(16)
             + l.judgments.capacity() * slot(24);
-        StateFootprint { dense_bytes_per_subject: dense, sparse_entries, sparse_bytes }
+        StateFootprint {
+            dense_bytes_per_subject: dense,
+            sparse_entries,
+            sparse_bytes,
+        }
     }
 }
 

@@ -1,7 +1,10 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The incremental state against the naive reference, on random event histories that
 //! arrive out of order, and the score's monotonicity in unpaid judgments.
 
-use credo_model::{Amount, BillStatus, Day, EventBody, RentalStatus, ResidentId, SubjectId, SubjectRecord};
+use credo_model::{
+    Amount, BillStatus, Day, EventBody, RentalStatus, ResidentId, SubjectId, SubjectRecord,
+};
 use credo_score::reference::{self, History};
 use credo_score::{Model, ScoreCard, ScoreState};
 use proptest::prelude::*;
@@ -15,35 +18,52 @@ fn arb_body() -> impl Strategy<Value = EventBody> {
     let amount = (0i64..2_000_000).prop_map(Amount);
     let reference = (0u8..4).prop_map(|r| format!("r{r}"));
     prop_oneof![
-        amount.clone().prop_map(|amount| EventBody::Payment { amount }),
-        (reference.clone(), amount.clone(), 0u8..4, 0u16..90).prop_map(|(reference, amount, s, days)| EventBody::Bill {
-            reference,
-            amount,
-            status: match s {
-                0 => BillStatus::Due,
-                1 => BillStatus::Paid,
-                2 => BillStatus::Late { days: days + 1 },
-                _ => BillStatus::Unpaid,
-            },
+        amount
+            .clone()
+            .prop_map(|amount| EventBody::Payment { amount }),
+        (reference.clone(), amount.clone(), 0u8..4, 0u16..90).prop_map(
+            |(reference, amount, s, days)| EventBody::Bill {
+                reference,
+                amount,
+                status: match s {
+                    0 => BillStatus::Due,
+                    1 => BillStatus::Paid,
+                    2 => BillStatus::Late { days: days + 1 },
+                    _ => BillStatus::Unpaid,
+                },
+            }
+        ),
+        (reference.clone(), amount.clone())
+            .prop_map(|(reference, amount)| EventBody::Loan { reference, amount }),
+        (reference.clone(), amount.clone(), 0u16..3).prop_map(|(reference, amount, days_late)| {
+            EventBody::Repayment {
+                reference,
+                amount,
+                days_late,
+            }
         }),
-        (reference.clone(), amount.clone()).prop_map(|(reference, amount)| EventBody::Loan { reference, amount }),
-        (reference.clone(), amount.clone(), 0u16..3).prop_map(|(reference, amount, days_late)| EventBody::Repayment {
-            reference,
-            amount,
-            days_late
-        }),
-        (reference.clone(), amount.clone()).prop_map(|(reference, amount)| EventBody::Default { reference, amount }),
+        (reference.clone(), amount.clone())
+            .prop_map(|(reference, amount)| EventBody::Default { reference, amount }),
         (reference.clone(), 0u8..3).prop_map(|(reference, s)| EventBody::Rental {
             reference,
-            status: [RentalStatus::Started, RentalStatus::Returned, RentalStatus::Unreturned][s as usize],
+            status: [
+                RentalStatus::Started,
+                RentalStatus::Returned,
+                RentalStatus::Unreturned
+            ][s as usize],
         }),
         (reference.clone(), amount.clone()).prop_map(|(case, amount)| EventBody::Judgment {
             case,
             court: "c".into(),
             amount
         }),
-        (reference.clone(), amount.clone()).prop_map(|(case, amount)| EventBody::Performance { case, amount }),
-        (1u16..13).prop_map(|points| EventBody::Violation { code: "v".into(), points, authority: "a".into() }),
+        (reference.clone(), amount.clone())
+            .prop_map(|(case, amount)| EventBody::Performance { case, amount }),
+        (1u16..13).prop_map(|points| EventBody::Violation {
+            code: "v".into(),
+            points,
+            authority: "a".into()
+        }),
         (any::<bool>(), any::<bool>()).prop_map(|(a, p)| EventBody::Subject(SubjectRecord {
             name: "n".into(),
             address: if a { "addr".into() } else { String::new() },
@@ -68,7 +88,11 @@ fn close(a: Option<f64>, b: Option<f64>) -> bool {
 
 fn near_boundary(model: &Model, values: &[Option<f64>]) -> bool {
     model.features.iter().zip(values).any(|(f, v)| {
-        v.is_some_and(|v| f.bins.iter().any(|(b, _)| (v - b).abs() <= 0.05 + 1e-4 * b.abs()))
+        v.is_some_and(|v| {
+            f.bins
+                .iter()
+                .any(|(b, _)| (v - b).abs() <= 0.05 + 1e-4 * b.abs())
+        })
     })
 }
 
@@ -133,16 +157,35 @@ fn reasons_name_the_costliest_factors() {
     let model = Model::default_model();
     let mut state = ScoreState::new(&model);
     let d = Day::from_ymd(2026, 6, 1).unwrap();
-    state.apply(&model, 0, d, &EventBody::Judgment { case: "(2026)京0105执123号".into(), court: "c".into(), amount: Amount(5_000_000) });
+    state.apply(
+        &model,
+        0,
+        d,
+        &EventBody::Judgment {
+            case: "(2026)京0105执123号".into(),
+            court: "c".into(),
+            amount: Amount(5_000_000),
+        },
+    );
     for m in 0..5 {
         state.apply(
             &model,
             0,
             Day(d.0 + m * 30),
-            &EventBody::Bill { reference: format!("b{m}"), amount: Amount(10_000), status: BillStatus::Late { days: 10 } },
+            &EventBody::Bill {
+                reference: format!("b{m}"),
+                amount: Amount(10_000),
+                status: BillStatus::Late { days: 10 },
+            },
         );
     }
-    let card = ScoreCard::from_state(&model, &state, 0, person(0), Day::from_ymd(2026, 11, 1).unwrap());
+    let card = ScoreCard::from_state(
+        &model,
+        &state,
+        0,
+        person(0),
+        Day::from_ymd(2026, 11, 1).unwrap(),
+    );
     let codes: Vec<&str> = card.reasons.iter().map(|r| r.code.as_str()).collect();
     assert_eq!(codes.len(), 4);
     // Five late bills in 12 months cost 68 of 80; then three factors cost 60 each and tie,

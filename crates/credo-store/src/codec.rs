@@ -7,7 +7,8 @@
 //! and UTF-8 bytes; `f64` is IEEE 754 bits; `opt str` is a `u8` 0/1 then a `str`.
 
 use credo_model::{
-    Amount, BillStatus, ContactOp, Event, EventBody, RentalStatus, SubjectId, SubjectRecord, Timestamp,
+    Amount, BillStatus, ContactOp, Event, EventBody, RentalStatus, SubjectId, SubjectRecord,
+    Timestamp,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,7 +91,9 @@ impl<'a> R<'a> {
     fn str(&mut self) -> Result<String, CodecError> {
         let n = self.u32()? as usize;
         let b = self.take(n)?;
-        std::str::from_utf8(b).map(str::to_string).map_err(|_| CodecError::Utf8)
+        std::str::from_utf8(b)
+            .map(str::to_string)
+            .map_err(|_| CodecError::Utf8)
     }
     fn amount(&mut self) -> Result<Amount, CodecError> {
         Ok(Amount(self.i64()?))
@@ -142,7 +145,11 @@ pub fn encode_event(e: &Event, out: &mut Vec<u8>) {
             }
         }
         EventBody::Payment { amount } => w.i64(amount.0),
-        EventBody::Bill { reference, amount, status } => {
+        EventBody::Bill {
+            reference,
+            amount,
+            status,
+        } => {
             w.str(reference);
             w.i64(amount.0);
             let (t, days) = match status {
@@ -158,7 +165,11 @@ pub fn encode_event(e: &Event, out: &mut Vec<u8>) {
             w.str(reference);
             w.i64(amount.0);
         }
-        EventBody::Repayment { reference, amount, days_late } => {
+        EventBody::Repayment {
+            reference,
+            amount,
+            days_late,
+        } => {
             w.str(reference);
             w.i64(amount.0);
             w.u16(*days_late);
@@ -171,7 +182,11 @@ pub fn encode_event(e: &Event, out: &mut Vec<u8>) {
                 RentalStatus::Unreturned => 2,
             });
         }
-        EventBody::Judgment { case, court, amount } => {
+        EventBody::Judgment {
+            case,
+            court,
+            amount,
+        } => {
             w.str(case);
             w.str(court);
             w.i64(amount.0);
@@ -180,7 +195,11 @@ pub fn encode_event(e: &Event, out: &mut Vec<u8>) {
             w.str(case);
             w.i64(amount.0);
         }
-        EventBody::Violation { code, points, authority } => {
+        EventBody::Violation {
+            code,
+            points,
+            authority,
+        } => {
             w.str(code);
             w.u16(*points);
             w.str(authority);
@@ -218,11 +237,27 @@ pub fn decode_event(b: &[u8]) -> Result<Event, CodecError> {
             let legal_rep = match r.u8()? {
                 0 => None,
                 1 => Some(r.str()?),
-                t => return Err(CodecError::Tag { what: "option", tag: t }),
+                t => {
+                    return Err(CodecError::Tag {
+                        what: "option",
+                        tag: t,
+                    });
+                }
             };
-            EventBody::Subject(SubjectRecord { name, region, industry, lat, lon, address, phones, legal_rep })
+            EventBody::Subject(SubjectRecord {
+                name,
+                region,
+                industry,
+                lat,
+                lon,
+                address,
+                phones,
+                legal_rep,
+            })
         }
-        2 => EventBody::Payment { amount: r.amount()? },
+        2 => EventBody::Payment {
+            amount: r.amount()?,
+        },
         3 => {
             let reference = r.str()?;
             let amount = r.amount()?;
@@ -233,32 +268,72 @@ pub fn decode_event(b: &[u8]) -> Result<Event, CodecError> {
                 1 => BillStatus::Paid,
                 2 => BillStatus::Late { days },
                 3 => BillStatus::Unpaid,
-                t => return Err(CodecError::Tag { what: "bill status", tag: t }),
+                t => {
+                    return Err(CodecError::Tag {
+                        what: "bill status",
+                        tag: t,
+                    });
+                }
             };
-            EventBody::Bill { reference, amount, status }
+            EventBody::Bill {
+                reference,
+                amount,
+                status,
+            }
         }
-        4 => EventBody::Loan { reference: r.str()?, amount: r.amount()? },
-        5 => EventBody::Repayment { reference: r.str()?, amount: r.amount()?, days_late: r.u16()? },
-        6 => EventBody::Default { reference: r.str()?, amount: r.amount()? },
+        4 => EventBody::Loan {
+            reference: r.str()?,
+            amount: r.amount()?,
+        },
+        5 => EventBody::Repayment {
+            reference: r.str()?,
+            amount: r.amount()?,
+            days_late: r.u16()?,
+        },
+        6 => EventBody::Default {
+            reference: r.str()?,
+            amount: r.amount()?,
+        },
         7 => {
             let reference = r.str()?;
             let status = match r.u8()? {
                 0 => RentalStatus::Started,
                 1 => RentalStatus::Returned,
                 2 => RentalStatus::Unreturned,
-                t => return Err(CodecError::Tag { what: "rental status", tag: t }),
+                t => {
+                    return Err(CodecError::Tag {
+                        what: "rental status",
+                        tag: t,
+                    });
+                }
             };
             EventBody::Rental { reference, status }
         }
-        8 => EventBody::Judgment { case: r.str()?, court: r.str()?, amount: r.amount()? },
-        9 => EventBody::Performance { case: r.str()?, amount: r.amount()? },
-        10 => EventBody::Violation { code: r.str()?, points: r.u16()?, authority: r.str()? },
+        8 => EventBody::Judgment {
+            case: r.str()?,
+            court: r.str()?,
+            amount: r.amount()?,
+        },
+        9 => EventBody::Performance {
+            case: r.str()?,
+            amount: r.amount()?,
+        },
+        10 => EventBody::Violation {
+            code: r.str()?,
+            points: r.u16()?,
+            authority: r.str()?,
+        },
         11 => {
             let other = r.subject()?;
             let op = match r.u8()? {
                 0 => ContactOp::Add,
                 1 => ContactOp::Remove,
-                t => return Err(CodecError::Tag { what: "contact op", tag: t }),
+                t => {
+                    return Err(CodecError::Tag {
+                        what: "contact op",
+                        tag: t,
+                    });
+                }
             };
             EventBody::Contact { other, op }
         }
@@ -267,5 +342,11 @@ pub fn decode_event(b: &[u8]) -> Result<Event, CodecError> {
     if r.at != b.len() {
         return Err(CodecError::Trailing(b.len() - r.at));
     }
-    Ok(Event { source, id, subject, at, body })
+    Ok(Event {
+        source,
+        id,
+        subject,
+        at,
+        body,
+    })
 }

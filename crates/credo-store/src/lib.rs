@@ -11,21 +11,39 @@
 pub mod codec;
 mod log;
 
-pub use codec::{decode_event, encode_event, CodecError};
-pub use log::{Batch, Log, Recovery, RecordRef};
+pub use codec::{CodecError, decode_event, encode_event};
+pub use log::{Batch, Log, RecordRef, Recovery};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("i/o error on {path}: {source}")]
-    Io { path: String, #[source] source: std::io::Error },
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path} is not a credo event log (bad magic)")]
     NotALog { path: String },
     #[error("{path} was written by format version {found}; this build reads version {supported}")]
-    Version { path: String, found: u32, supported: u32 },
-    #[error("{path} is damaged at byte {offset}: {problem}; later data exists, so this is not a torn tail. Restore from a backup or run `credo fsck`")]
-    Corrupt { path: String, offset: u64, problem: String },
+    Version {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error(
+        "{path} is damaged at byte {offset}: {problem}; later data exists, so this is not a torn tail. Restore from a backup or run `credo fsck`"
+    )]
+    Corrupt {
+        path: String,
+        offset: u64,
+        problem: String,
+    },
     #[error("record at byte {offset} does not decode: {source}")]
-    Decode { offset: u64, #[source] source: CodecError },
+    Decode {
+        offset: u64,
+        #[source]
+        source: CodecError,
+    },
     #[error("a batch of {0} bytes is too large (limit 1 GiB)")]
     BatchTooLarge(usize),
 }

@@ -55,7 +55,8 @@ impl Batch {
     pub fn push(&mut self, body: &[u8]) -> u64 {
         let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
         self.buf.extend_from_slice(&len.to_le_bytes());
-        self.buf.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+        self.buf
+            .extend_from_slice(&crc32fast::hash(body).to_le_bytes());
         let at = self.buf.len() as u64;
         self.buf.extend_from_slice(body);
         self.count += 1;
@@ -99,7 +100,10 @@ impl Batch {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.display().to_string(), source }
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 enum Scan {
@@ -116,14 +120,22 @@ impl Log {
         mut visit: impl FnMut(RecordRef, &[u8]) -> Result<(), StoreError>,
     ) -> Result<(Log, Recovery), StoreError> {
         let err = io(path);
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(&err)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(&err)?;
         let size = file.metadata().map_err(&err)?.len();
         if size < FILE_HEADER {
             // New, or a crash before the header was synced: start afresh only if nothing else is there.
             let mut head = vec![0u8; size as usize];
             file.read_exact(&mut head).map_err(&err)?;
             if !FILE_MAGIC.starts_with(&head[..head.len().min(8)]) {
-                return Err(StoreError::NotALog { path: path.display().to_string() });
+                return Err(StoreError::NotALog {
+                    path: path.display().to_string(),
+                });
             }
             let mut h = [0u8; FILE_HEADER as usize];
             h[..8].copy_from_slice(FILE_MAGIC);
@@ -132,17 +144,27 @@ impl Log {
             file.write_all_at(&h, 0).map_err(&err)?;
             file.sync_all().map_err(&err)?;
             sync_dir(path)?;
-            let log = Log { file, path: path.to_path_buf(), end: FILE_HEADER };
+            let log = Log {
+                file,
+                path: path.to_path_buf(),
+                end: FILE_HEADER,
+            };
             return Ok((log, Recovery::default()));
         }
         let mut h = [0u8; FILE_HEADER as usize];
         file.read_exact(&mut h).map_err(&err)?;
         if &h[..8] != FILE_MAGIC {
-            return Err(StoreError::NotALog { path: path.display().to_string() });
+            return Err(StoreError::NotALog {
+                path: path.display().to_string(),
+            });
         }
         let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
         if version != FORMAT_VERSION {
-            return Err(StoreError::Version { path: path.display().to_string(), found: version, supported: FORMAT_VERSION });
+            return Err(StoreError::Version {
+                path: path.display().to_string(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         let mut rec = Recovery::default();
         let mut pos = FILE_HEADER;
@@ -154,7 +176,11 @@ impl Log {
                 Scan::Torn(problem) => {
                     // Torn only if nothing valid follows; otherwise it is damage in the middle.
                     if Self::valid_batch_after(&file, pos, size).map_err(&err)? {
-                        return Err(StoreError::Corrupt { path: path.display().to_string(), offset: pos, problem: problem.to_string() });
+                        return Err(StoreError::Corrupt {
+                            path: path.display().to_string(),
+                            offset: pos,
+                            problem: problem.to_string(),
+                        });
                     }
                     rec.truncated_at = Some(pos);
                     rec.truncated_bytes = size - pos;
@@ -169,7 +195,9 @@ impl Log {
                             offset: base + at as u64,
                             problem,
                         };
-                        let hdr = payload.get(at..at + RECORD_HEADER).ok_or_else(|| corrupt("record header past the batch end".into()))?;
+                        let hdr = payload
+                            .get(at..at + RECORD_HEADER)
+                            .ok_or_else(|| corrupt("record header past the batch end".into()))?;
                         let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
                         let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
                         let body = payload
@@ -178,7 +206,13 @@ impl Log {
                         if crc32fast::hash(body) != crc {
                             return Err(corrupt("record checksum mismatch".into()));
                         }
-                        visit(RecordRef { offset: base + (at + RECORD_HEADER) as u64, len: len as u32 }, body)?;
+                        visit(
+                            RecordRef {
+                                offset: base + (at + RECORD_HEADER) as u64,
+                                len: len as u32,
+                            },
+                            body,
+                        )?;
                         at += RECORD_HEADER + len;
                         rec.records += 1;
                     }
@@ -192,7 +226,14 @@ impl Log {
             file.set_len(pos).map_err(&err)?;
             file.sync_all().map_err(&err)?;
         }
-        Ok((Log { file, path: path.to_path_buf(), end: pos }, rec))
+        Ok((
+            Log {
+                file,
+                path: path.to_path_buf(),
+                end: pos,
+            },
+            rec,
+        ))
     }
 
     fn scan_batch(r: &mut impl Read, remaining: u64) -> std::io::Result<Scan> {
@@ -263,7 +304,9 @@ impl Log {
     pub fn read(&self, r: RecordRef) -> Result<Vec<u8>, StoreError> {
         let err = io(&self.path);
         let mut hdr = [0u8; RECORD_HEADER];
-        self.file.read_exact_at(&mut hdr, r.offset - RECORD_HEADER as u64).map_err(&err)?;
+        self.file
+            .read_exact_at(&mut hdr, r.offset - RECORD_HEADER as u64)
+            .map_err(&err)?;
         let mut body = vec![0u8; r.len as usize];
         self.file.read_exact_at(&mut body, r.offset).map_err(&err)?;
         let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
@@ -293,7 +336,9 @@ impl Log {
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
     }
     Ok(())
 }

@@ -1,8 +1,12 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The log against a plain `Vec` model: commits survive reopening, a torn tail at any byte
 //! is truncated back to the last whole batch, and damage in the middle is reported.
 
-use credo_model::{Amount, BillStatus, ContactOp, Event, EventBody, ResidentId, SubjectId, SubjectRecord, Timestamp};
-use credo_store::{decode_event, encode_event, Batch, Log, StoreError};
+use credo_model::{
+    Amount, BillStatus, ContactOp, Event, EventBody, ResidentId, SubjectId, SubjectRecord,
+    Timestamp,
+};
+use credo_store::{Batch, Log, StoreError, decode_event, encode_event};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -37,8 +41,13 @@ fn write_batches(path: &Path, batches: &[Vec<Vec<u8>>]) -> Vec<u64> {
 fn torn_tail_at_every_byte_keeps_every_whole_batch() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.log");
-    let batches: Vec<Vec<Vec<u8>>> =
-        (0..4).map(|b| (0..3).map(|r| format!("batch {b} record {r}").into_bytes()).collect()).collect();
+    let batches: Vec<Vec<Vec<u8>>> = (0..4)
+        .map(|b| {
+            (0..3)
+                .map(|r| format!("batch {b} record {r}").into_bytes())
+                .collect()
+        })
+        .collect();
     let ends = write_batches(&path, &batches);
     let full = std::fs::read(&path).unwrap();
     for cut in 16..=full.len() {
@@ -49,7 +58,11 @@ fn torn_tail_at_every_byte_keeps_every_whole_batch() {
         assert_eq!(records, want, "cut at {cut}");
         let kept = if whole == 0 { 16 } else { ends[whole - 1] };
         assert_eq!(rec.truncated_bytes, cut as u64 - kept, "cut at {cut}");
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), kept, "file truncated at {cut}");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            kept,
+            "file truncated at {cut}"
+        );
     }
 }
 
@@ -57,7 +70,9 @@ fn torn_tail_at_every_byte_keeps_every_whole_batch() {
 fn a_flipped_bit_in_the_middle_is_reported_with_its_offset() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.log");
-    let batches: Vec<Vec<Vec<u8>>> = (0..3).map(|b| vec![format!("record of batch {b}").into_bytes()]).collect();
+    let batches: Vec<Vec<Vec<u8>>> = (0..3)
+        .map(|b| vec![format!("record of batch {b}").into_bytes()])
+        .collect();
     let ends = write_batches(&path, &batches);
     let mut bytes = std::fs::read(&path).unwrap();
     let victim = ends[0] as usize + 30; // inside batch 2's payload
@@ -68,7 +83,10 @@ fn a_flipped_bit_in_the_middle_is_reported_with_its_offset() {
         other => panic!("expected corruption, got {other:?}"),
     }
     // The file was not truncated: the damage is left for a person to see.
-    assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, bytes.len());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len() as usize,
+        bytes.len()
+    );
 }
 
 #[test]
@@ -88,44 +106,86 @@ fn records_read_back_by_position() {
     let p = batch.push(b"first");
     let q = batch.push(b"second");
     let start = log.commit(&mut batch).unwrap();
-    assert_eq!(log.read(credo_store::RecordRef { offset: start + q, len: 6 }).unwrap(), b"second");
-    assert_eq!(log.read(credo_store::RecordRef { offset: start + p, len: 5 }).unwrap(), b"first");
+    assert_eq!(
+        log.read(credo_store::RecordRef {
+            offset: start + q,
+            len: 6
+        })
+        .unwrap(),
+        b"second"
+    );
+    assert_eq!(
+        log.read(credo_store::RecordRef {
+            offset: start + p,
+            len: 5
+        })
+        .unwrap(),
+        b"first"
+    );
 }
 
 fn arb_event() -> impl Strategy<Value = Event> {
     let s = "\\PC{0,12}";
     let body = prop_oneof![
-        (s, 0u32..999_999, s, -90.0f64..90.0, -180.0f64..180.0, proptest::collection::vec(s, 0..3), proptest::option::of(s))
-            .prop_map(|(name, region, industry, lat, lon, phones, legal_rep)| EventBody::Subject(SubjectRecord {
-                name,
-                region,
-                industry,
-                lat,
-                lon,
-                address: "addr".into(),
-                phones,
-                legal_rep
-            })),
+        (
+            s,
+            0u32..999_999,
+            s,
+            -90.0f64..90.0,
+            -180.0f64..180.0,
+            proptest::collection::vec(s, 0..3),
+            proptest::option::of(s)
+        )
+            .prop_map(|(name, region, industry, lat, lon, phones, legal_rep)| {
+                EventBody::Subject(SubjectRecord {
+                    name,
+                    region,
+                    industry,
+                    lat,
+                    lon,
+                    address: "addr".into(),
+                    phones,
+                    legal_rep,
+                })
+            }),
         (0i64..i64::MAX).prop_map(|a| EventBody::Payment { amount: Amount(a) }),
         (s, 0i64..1_000_000, 0u16..400).prop_map(|(reference, a, d)| EventBody::Bill {
             reference,
             amount: Amount(a),
-            status: if d == 0 { BillStatus::Unpaid } else { BillStatus::Late { days: d } }
+            status: if d == 0 {
+                BillStatus::Unpaid
+            } else {
+                BillStatus::Late { days: d }
+            }
         }),
-        (s, s, 0i64..1_000_000).prop_map(|(case, court, a)| EventBody::Judgment { case, court, amount: Amount(a) }),
-        (s, 0u16..1000, s).prop_map(|(code, points, authority)| EventBody::Violation { code, points, authority }),
+        (s, s, 0i64..1_000_000).prop_map(|(case, court, a)| EventBody::Judgment {
+            case,
+            court,
+            amount: Amount(a)
+        }),
+        (s, 0u16..1000, s).prop_map(|(code, points, authority)| EventBody::Violation {
+            code,
+            points,
+            authority
+        }),
         (0u64..1000, any::<bool>()).prop_map(|(o, add)| EventBody::Contact {
             other: subject(o),
-            op: if add { ContactOp::Add } else { ContactOp::Remove }
+            op: if add {
+                ContactOp::Add
+            } else {
+                ContactOp::Remove
+            }
         }),
     ];
-    (s, s, 0u64..1000, 946_684_800i64..4_000_000_000, body).prop_map(|(source, id, sub, at, body)| Event {
-        source,
-        id,
-        subject: subject(sub),
-        at: Timestamp(at),
-        body,
-    })
+    (s, s, 0u64..1000, 946_684_800i64..4_000_000_000, body).prop_map(
+        |(source, id, sub, at, body)| Event {
+            source,
+            id,
+            subject: subject(sub),
+            at: Timestamp(at),
+            body,
+        },
+    )
 }
 
 proptest! {

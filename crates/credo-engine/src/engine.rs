@@ -1,0 +1,508 @@
+use crate::clock::Clock;
+use crate::error::{EngineError, io};
+use crate::history::History;
+use crate::subjects::Subjects;
+use crate::wire::Reject;
+use credo_model::{ContactOp, Day, Event, EventBody, SubjectId, SubjectRecord};
+use credo_score::{Model, ScoreCard, ScoreState, StateFootprint};
+use credo_store::{Log, RecordRef, Recovery, decode_event};
+use rayon::prelude::*;
+use rustc_hash::FxHashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+pub(crate) const LOG_FILE: &str = "events.log";
+const META_FILE: &str = "credo.toml";
+const LOCK_FILE: &str = "LOCK";
+const DATA_FORMAT: u32 = 1;
+
+/// Everything derived from the log. Rebuilt by replay on open.
+pub(crate) struct Core {
+    pub model: Model,
+    pub subjects: Subjects,
+    /// Dedupe keys of every accepted event: xxh3-128 of `source`, 0xFF, `id`.
+    pub seen: FxHashSet<u128>,
+    /// Undirected contact edges as (low index << 32 | high index).
+    pub edges: FxHashSet<u64>,
+    pub state: ScoreState,
+    pub history: History,
+    pub events: u64,
+    pub by_kind: [u64; credo_model::event::KINDS.len()],
+    scratch: Vec<Option<f64>>,
+}
+
+pub(crate) fn dedupe_key(e: &Event) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(e.source.as_bytes());
+    h.update(&[0xFF]);
+    h.update(e.id.as_bytes());
+    h.digest128()
+}
+
+fn kind_index(body: &EventBody) -> usize {
+    credo_model::event::KINDS
+        .iter()
+        .position(|k| *k == body.kind())
+        .unwrap_or(0)
+}
+
+pub(crate) enum Admit {
+    New(u32),
+    Duplicate,
+}
+
+impl Core {
+    fn new(model: Model) -> Core {
+        let state = ScoreState::new(&model);
+        Core {
+            model,
+            subjects: Subjects::default(),
+            seen: FxHashSet::default(),
+            edges: FxHashSet::default(),
+            state,
+            history: History::default(),
+            events: 0,
+            by_kind: Default::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Decides whether an event enters the log: a duplicate, a new event for a known
+    /// subject, or a rejection. Registers a new subject on its `subject` record.
+    pub fn admit(&mut self, e: &Event, key: u128) -> Result<Admit, Reject> {
+        if self.seen.contains(&key) {
+            return Ok(Admit::Duplicate);
+        }
+        let idx = match (self.subjects.get(e.subject), &e.body) {
+            (Some(i), _) => i,
+            (None, EventBody::Subject(_)) => {
+                let (i, _) = self.subjects.insert(e.subject);
+                self.state.grow(i as usize + 1);
+                self.history.grow(i as usize + 1);
+                i
+            }
+            (None, _) => {
+                return Err(Reject {
+                    code: "unknown_subject",
+                    message: format!("no `subject` record has been seen for {}", e.subject),
+                });
+            }
+        };
+        if let EventBody::Contact { other, .. } = &e.body
+            && self.subjects.get(*other).is_none()
+        {
+            return Err(Reject {
+                code: "unknown_subject",
+                message: format!("`other`: no `subject` record has been seen for {other}"),
+            });
+        }
+        self.seen.insert(key);
+        Ok(Admit::New(idx))
+    }
+
+    /// Applies a logged event to the derived state.
+    pub fn apply(&mut self, s: u32, e: &Event, at: RecordRef) {
+        self.events += 1;
+        self.by_kind[kind_index(&e.body)] += 1;
+        let day = e.at.day();
+        match &e.body {
+            EventBody::Subject(_) => self.subjects.set_record(s, at),
+            EventBody::Contact { other, op } => {
+                if let Some(o) = self.subjects.get(*other) {
+                    let edge = (u64::from(s.min(o)) << 32) | u64::from(s.max(o));
+                    let changed = match op {
+                        ContactOp::Add => self.edges.insert(edge),
+                        ContactOp::Remove => self.edges.remove(&edge),
+                    };
+                    if changed {
+                        let add = *op == ContactOp::Add;
+                        self.state.adjust_contacts(s, add);
+                        self.state.adjust_contacts(o, add);
+                    }
+                }
+                return;
+            }
+            _ => {
+                // The first event of a later month closes the previous month in the history.
+                if let Some(last) = self.state.last_day(s) {
+                    let m = last.month_index();
+                    if day.month_index() > m
+                        && let Some(id) = self.subjects.id(s)
+                    {
+                        let mut buf = std::mem::take(&mut self.scratch);
+                        self.state.features_into(
+                            &self.model,
+                            s,
+                            id,
+                            Day::end_of_month(m),
+                            &mut buf,
+                        );
+                        let score = ScoreCard::value(&self.model, &buf);
+                        self.scratch = buf;
+                        self.history.record(s, m, score);
+                    }
+                }
+            }
+        }
+        self.state.apply(&self.model, s, day, &e.body);
+    }
+}
+
+/// What opening a data folder found.
+#[derive(Debug, Clone)]
+pub struct OpenReport {
+    pub recovery: Recovery,
+    pub events: u64,
+    pub subjects: usize,
+    pub seconds: f64,
+}
+
+/// A subject's score, explained.
+#[derive(Debug, Clone)]
+pub struct ScoreView {
+    pub subject: SubjectId,
+    pub name: Option<String>,
+    pub card: ScoreCard,
+    /// (month index, score at month end), oldest first.
+    pub history: Vec<(i32, u16)>,
+    pub model: String,
+}
+
+/// Memory of the derived state.
+#[derive(Debug, Clone, Copy)]
+pub struct Footprint {
+    pub subjects: usize,
+    pub scoring: StateFootprint,
+    /// Subject index, key and record pointer, per subject.
+    pub index_bytes_per_subject: f64,
+    pub history_entries: usize,
+    pub dedupe_keys: usize,
+    pub edges: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub as_of: Day,
+    pub subjects: usize,
+    pub companies: usize,
+    pub events: u64,
+    pub by_kind: Vec<(&'static str, u64)>,
+    pub edges: usize,
+    /// (low, high, count) in 50-point bands.
+    pub bands: Vec<(u16, u16, usize)>,
+    pub tiers: Vec<(String, usize)>,
+    pub mean: f64,
+    pub median: u16,
+    pub with_unpaid_judgments: usize,
+    pub unpaid_judgment_yuan: f64,
+    pub footprint: Footprint,
+    pub model: String,
+}
+
+pub struct Engine {
+    pub(crate) dir: PathBuf,
+    pub(crate) log: Log,
+    pub(crate) core: Core,
+    clock: Clock,
+    _lock: File,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Meta {
+    format: u32,
+    /// A fixed "now" for this data folder (synthetic data), as YYYY-MM-DD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    as_of: Option<String>,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the data folder and rebuilds the state from the log.
+    /// `clock` overrides the folder's own setting when given.
+    pub fn open(
+        dir: &Path,
+        model: Model,
+        clock: Option<Clock>,
+    ) -> Result<(Engine, OpenReport), EngineError> {
+        let started = std::time::Instant::now();
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(EngineError::Locked {
+                    path: dir.display().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
+        let meta = Self::read_meta(dir)?;
+        let folder_clock = match &meta.as_of {
+            Some(d) => Clock::Fixed(Day::parse(d).map_err(|e| EngineError::Meta {
+                path: dir.join(META_FILE).display().to_string(),
+                problem: format!("as_of: {e}"),
+            })?),
+            None => Clock::System,
+        };
+        let mut core = Core::new(model);
+        let path = dir.join(LOG_FILE);
+        let (log, recovery) = Log::open(&path, |r, body| {
+            let e = decode_event(body).map_err(|source| credo_store::StoreError::Decode {
+                offset: r.offset,
+                source,
+            })?;
+            match core.admit(&e, dedupe_key(&e)) {
+                Ok(crate::engine::Admit::New(i)) => {
+                    core.apply(i, &e, r);
+                    Ok(())
+                }
+                Ok(Admit::Duplicate) => Err(credo_store::StoreError::Corrupt {
+                    path: path.display().to_string(),
+                    offset: r.offset,
+                    problem: format!("event ({:?}, {:?}) is logged twice", e.source, e.id),
+                }),
+                Err(rej) => Err(credo_store::StoreError::Corrupt {
+                    path: path.display().to_string(),
+                    offset: r.offset,
+                    problem: format!("logged event would be rejected: {}", rej.message),
+                }),
+            }
+        })?;
+        let report = OpenReport {
+            recovery,
+            events: core.events,
+            subjects: core.subjects.len(),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        let engine = Engine {
+            dir: dir.to_path_buf(),
+            log,
+            core,
+            clock: clock.unwrap_or(folder_clock),
+            _lock: lock,
+        };
+        Ok((engine, report))
+    }
+
+    fn read_meta(dir: &Path) -> Result<Meta, EngineError> {
+        let path = dir.join(META_FILE);
+        let bad = |problem: String| EngineError::Meta {
+            path: path.display().to_string(),
+            problem,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let meta: Meta = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+                if meta.format != DATA_FORMAT {
+                    return Err(bad(format!(
+                        "data format {} is not supported (this build: {DATA_FORMAT})",
+                        meta.format
+                    )));
+                }
+                Ok(meta)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let meta = Meta {
+                    format: DATA_FORMAT,
+                    as_of: None,
+                };
+                Self::write_meta(dir, &meta)?;
+                Ok(meta)
+            }
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    fn write_meta(dir: &Path, meta: &Meta) -> Result<(), EngineError> {
+        let path = dir.join(META_FILE);
+        let tmp = dir.join("credo.toml.tmp");
+        let text = toml::to_string(meta).map_err(|e| EngineError::Meta {
+            path: path.display().to_string(),
+            problem: e.to_string(),
+        })?;
+        std::fs::write(&tmp, format!("# credo data folder\n{text}")).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(())
+    }
+
+    /// Fixes this folder's "now" (for synthetic data), or returns it to the system clock.
+    pub fn set_folder_as_of(&mut self, as_of: Option<Day>) -> Result<(), EngineError> {
+        Self::write_meta(
+            &self.dir,
+            &Meta {
+                format: DATA_FORMAT,
+                as_of: as_of.map(|d| d.to_string()),
+            },
+        )?;
+        self.clock = as_of.map_or(Clock::System, Clock::Fixed);
+        Ok(())
+    }
+
+    pub fn today(&self) -> Day {
+        self.clock.today()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.core.model
+    }
+
+    pub fn subject_count(&self) -> usize {
+        self.core.subjects.len()
+    }
+
+    pub fn event_count(&self) -> u64 {
+        self.core.events
+    }
+
+    /// The subject's latest record, read back from the log.
+    pub fn record(&self, id: SubjectId) -> Result<Option<SubjectRecord>, EngineError> {
+        let Some(i) = self.core.subjects.get(id) else {
+            return Ok(None);
+        };
+        let Some(r) = self.core.subjects.record(i) else {
+            return Ok(None);
+        };
+        let body = self.log.read(r)?;
+        let e = decode_event(&body).map_err(|source| credo_store::StoreError::Decode {
+            offset: r.offset,
+            source,
+        })?;
+        Ok(match e.body {
+            EventBody::Subject(rec) => Some(rec),
+            _ => None,
+        })
+    }
+
+    /// Scores a subject as of `as_of` (default: today by the engine's clock).
+    pub fn score(&self, id: SubjectId, as_of: Option<Day>) -> Result<ScoreView, EngineError> {
+        let i = self
+            .core
+            .subjects
+            .get(id)
+            .ok_or_else(|| EngineError::UnknownSubject(id.to_string()))?;
+        let as_of = as_of.unwrap_or_else(|| self.today());
+        let card = ScoreCard::from_state(&self.core.model, &self.core.state, i, id, as_of);
+        Ok(ScoreView {
+            subject: id,
+            name: self.record(id)?.map(|r| r.name),
+            card,
+            history: self.core.history.of(i),
+            model: format!("{} {}", self.core.model.name, self.core.model.version),
+        })
+    }
+
+    /// Every subject's score as of `as_of`, in index order (parallel).
+    pub fn all_scores(&self, as_of: Day) -> Vec<u16> {
+        let core = &self.core;
+        (0..core.subjects.len() as u32)
+            .into_par_iter()
+            .map_init(Vec::new, |buf, i| match core.subjects.id(i) {
+                Some(id) => {
+                    core.state.features_into(&core.model, i, id, as_of, buf);
+                    ScoreCard::value(&core.model, buf)
+                }
+                None => core.model.min,
+            })
+            .collect()
+    }
+
+    pub fn footprint(&self) -> Footprint {
+        let c = &self.core;
+        Footprint {
+            subjects: c.subjects.len(),
+            scoring: c.state.footprint(),
+            index_bytes_per_subject: c.subjects.bytes_per_subject(),
+            history_entries: c.history.len(),
+            dedupe_keys: c.seen.len(),
+            edges: c.edges.len(),
+        }
+    }
+
+    pub fn summary(&self, as_of: Option<Day>) -> Summary {
+        let as_of = as_of.unwrap_or_else(|| self.today());
+        let scores = self.all_scores(as_of);
+        let c = &self.core;
+        let model = &c.model;
+        let mut bands = Vec::new();
+        let mut lo = model.min;
+        while lo < model.max {
+            let hi = (lo + 50).min(model.max);
+            let n = scores
+                .iter()
+                .filter(|&&s| s >= lo && (s < hi || (hi == model.max && s == hi)))
+                .count();
+            bands.push((lo, hi, n));
+            lo = hi;
+        }
+        let tiers = model
+            .tiers
+            .iter()
+            .map(|(name, _)| {
+                (
+                    name.clone(),
+                    scores.iter().filter(|&&s| model.tier(s) == name).count(),
+                )
+            })
+            .collect();
+        let mut sorted = scores.clone();
+        sorted.sort_unstable();
+        let mean = if scores.is_empty() {
+            0.0
+        } else {
+            scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len() as f64
+        };
+        let (mut with_unpaid, mut unpaid) = (0, 0i64);
+        for i in 0..c.subjects.len() as u32 {
+            let (open, fen) = c.state.judgments(i);
+            if open > 0 {
+                with_unpaid += 1;
+                unpaid += fen;
+            }
+        }
+        Summary {
+            as_of,
+            subjects: c.subjects.len(),
+            companies: c.subjects.keys.iter().filter(|&&k| k >> 127 == 1).count(),
+            events: c.events,
+            by_kind: credo_model::event::KINDS
+                .iter()
+                .copied()
+                .zip(c.by_kind.iter().copied())
+                .collect(),
+            edges: c.edges.len(),
+            bands,
+            tiers,
+            mean,
+            median: sorted.get(sorted.len() / 2).copied().unwrap_or(0),
+            with_unpaid_judgments: with_unpaid,
+            unpaid_judgment_yuan: unpaid as f64 / 100.0,
+            footprint: self.footprint(),
+            model: format!("{} {}", model.name, model.version),
+        }
+    }
+
+    /// Whether two engines hold the same derived state: used to check that the state
+    /// built incrementally by ingest equals the state rebuilt from the log.
+    pub fn same_state(&self, other: &Engine) -> bool {
+        let (a, b) = (&self.core, &other.core);
+        let hist = |c: &Core| {
+            (0..c.subjects.len() as u32)
+                .map(|i| c.history.of(i))
+                .collect::<Vec<_>>()
+        };
+        a.subjects.keys == b.subjects.keys
+            && a.subjects.record_offset == b.subjects.record_offset
+            && a.subjects.record_len == b.subjects.record_len
+            && a.seen == b.seen
+            && a.edges == b.edges
+            && a.state == b.state
+            && a.events == b.events
+            && a.by_kind == b.by_kind
+            && hist(a) == hist(b)
+    }
+}

@@ -1,0 +1,50 @@
+use credo_store::StoreError;
+
+/// Errors of the engine. Each has a stable code (see `docs/errors.md`).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the data folder {path} is in use by another credo process")]
+    Locked { path: String },
+    #[error("{path}: {problem}")]
+    Meta { path: String, problem: String },
+    #[error("the event log is inconsistent at byte {offset}: {problem}")]
+    Replay { offset: u64, problem: String },
+    #[error("model: {0}")]
+    Model(#[from] credo_score::ModelError),
+    #[error("invalid subject id: {0}")]
+    BadId(#[from] credo_model::IdError),
+    #[error("no subject {0} is known")]
+    UnknownSubject(String),
+}
+
+impl EngineError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Store(StoreError::Corrupt { .. } | StoreError::Decode { .. }) => {
+                "storage_corrupt"
+            }
+            EngineError::Store(_) | EngineError::Io { .. } => "storage_io",
+            EngineError::Locked { .. } => "data_locked",
+            EngineError::Meta { .. } => "bad_data_folder",
+            EngineError::Replay { .. } => "storage_corrupt",
+            EngineError::Model(_) => "bad_model",
+            EngineError::BadId(_) => "bad_id",
+            EngineError::UnknownSubject(_) => "unknown_subject",
+        }
+    }
+}
+
+pub(crate) fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> EngineError + '_ {
+    move |source| EngineError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}

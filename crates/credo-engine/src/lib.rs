@@ -1,0 +1,20 @@
+//! The application layer: one data folder holding the durable event log, and the
+//! per-subject state derived from it (subject index, dedupe set, social-graph edges,
+//! scoring state, score history). The CLI and the server both drive an [`Engine`].
+//!
+//! The event log is the truth: [`Engine::open`] rebuilds every derived structure by
+//! replaying it, and ingest applies an event to the derived state only after the batch
+//! holding it is synced.
+
+mod clock;
+mod engine;
+mod error;
+mod history;
+mod ingest;
+mod subjects;
+pub mod wire;
+
+pub use clock::Clock;
+pub use engine::{Engine, Footprint, OpenReport, ScoreView, Summary};
+pub use error::EngineError;
+pub use ingest::{BatchProgress, IngestOptions, IngestReport, LineError};

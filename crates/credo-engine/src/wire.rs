@@ -1,0 +1,489 @@
+//! The JSON-lines wire format of events (see `docs/events.md`), parsed into domain events.
+//! Pure: bytes in, an [`Event`] or a [`Reject`] out.
+
+use credo_model::{
+    Amount, BillStatus, ContactOp, Event, EventBody, RentalStatus, SubjectId, SubjectRecord,
+    Timestamp,
+};
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// The longest line accepted.
+pub const MAX_LINE: usize = 1 << 20;
+const MAX_ID: usize = 128;
+const MAX_SOURCE: usize = 64;
+const MAX_TEXT: usize = 4096;
+
+/// Why a line was rejected: a stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn reject(code: &'static str, message: impl Into<String>) -> Reject {
+    Reject {
+        code,
+        message: message.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    source: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    subject: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    // subject
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    region: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    industry: Option<Cow<'a, str>>,
+    #[serde(default)]
+    lat: Option<f64>,
+    #[serde(default)]
+    lon: Option<f64>,
+    #[serde(borrow, default)]
+    address: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    phones: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow, default)]
+    legal_rep: Option<Cow<'a, str>>,
+    // money, references, statuses
+    #[serde(default)]
+    amount: Option<f64>,
+    #[serde(rename = "ref", borrow, default)]
+    reference: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default)]
+    days_late: Option<u32>,
+    #[serde(borrow, default)]
+    case: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    court: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    code: Option<Cow<'a, str>>,
+    #[serde(default)]
+    points: Option<u32>,
+    #[serde(borrow, default)]
+    authority: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    other: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    op: Option<Cow<'a, str>>,
+}
+
+fn classify(e: &serde_json::Error) -> Reject {
+    let msg = e.to_string();
+    let code = match e.classify() {
+        serde_json::error::Category::Data if msg.starts_with("unknown field") => "unknown_field",
+        serde_json::error::Category::Data if msg.starts_with("missing field") => "missing_field",
+        serde_json::error::Category::Data => "bad_field",
+        _ => "bad_json",
+    };
+    Reject { code, message: msg }
+}
+
+fn need<T>(v: Option<T>, field: &str) -> Result<T, Reject> {
+    v.ok_or_else(|| reject("missing_field", format!("missing field `{field}`")))
+}
+
+fn text(v: Option<Cow<'_, str>>, field: &str, max: usize) -> Result<String, Reject> {
+    let s = need(v, field)?;
+    if s.len() > max {
+        return Err(reject(
+            "bad_field",
+            format!("`{field}` is longer than {max} bytes"),
+        ));
+    }
+    Ok(s.into_owned())
+}
+
+fn opt_text(v: Option<Cow<'_, str>>, field: &str) -> Result<String, Reject> {
+    match v {
+        None => Ok(String::new()),
+        some => text(some, field, MAX_TEXT),
+    }
+}
+
+fn amount(v: Option<f64>) -> Result<Amount, Reject> {
+    Amount::from_yuan(need(v, "amount")?)
+        .map_err(|e| reject("bad_amount", format!("`amount`: {e}")))
+}
+
+fn subject_id(s: &str, field: &str) -> Result<SubjectId, Reject> {
+    SubjectId::parse(s).map_err(|e| reject("bad_id", format!("`{field}`: {e}")))
+}
+
+/// The earliest accepted event time, 2000-01-01T00:00:00Z.
+pub const EARLIEST: Timestamp = Timestamp(946_684_800);
+
+/// Parses one line (without its newline).
+pub fn parse_line(line: &[u8]) -> Result<Event, Reject> {
+    if line.len() > MAX_LINE {
+        return Err(reject(
+            "line_too_long",
+            format!("line has {} bytes; the limit is {MAX_LINE}", line.len()),
+        ));
+    }
+    let s = std::str::from_utf8(line).map_err(|e| {
+        reject(
+            "not_utf8",
+            format!(
+                "line is not UTF-8 (bad byte at column {})",
+                e.valid_up_to() + 1
+            ),
+        )
+    })?;
+    let w: Wire<'_> = serde_json::from_str(s).map_err(|e| classify(&e))?;
+    let kind = need(w.kind, "kind")?;
+    let id = text(w.id, "id", MAX_ID)?;
+    if id.is_empty() {
+        return Err(reject("bad_field", "`id` is empty"));
+    }
+    let source = match w.source {
+        None => String::new(),
+        some => text(some, "source", MAX_SOURCE)?,
+    };
+    let at_text = need(w.at, "at")?;
+    let at = Timestamp::parse(&at_text).map_err(|e| reject("bad_time", format!("`at`: {e}")))?;
+    if at < EARLIEST {
+        return Err(reject(
+            "bad_time",
+            format!("`at` {at} is before 2000-01-01"),
+        ));
+    }
+    let subject_text = match (&w.subject, kind.as_ref()) {
+        (Some(s), _) => s.as_ref(),
+        (None, "subject") => id.as_str(),
+        (None, _) => return Err(reject("missing_field", "missing field `subject`")),
+    };
+    let subject = subject_id(subject_text, "subject")?;
+    let reference = |r: Option<Cow<'_, str>>| text(r, "ref", MAX_ID);
+    let body = match kind.as_ref() {
+        "subject" => {
+            let name = text(w.name, "name", MAX_TEXT)?;
+            let region = match w.region {
+                None => subject.region().unwrap_or(0),
+                Some(r) if r.len() == 6 && r.bytes().all(|b| b.is_ascii_digit()) => r
+                    .parse()
+                    .map_err(|_| reject("bad_field", "`region` must be 6 digits"))?,
+                Some(r) => {
+                    return Err(reject(
+                        "bad_field",
+                        format!("`region` {r:?} must be 6 digits"),
+                    ));
+                }
+            };
+            let (lat, lon) = match (w.lat, w.lon) {
+                (None, None) => (f64::NAN, f64::NAN),
+                (Some(la), Some(lo))
+                    if (-90.0..=90.0).contains(&la) && (-180.0..=180.0).contains(&lo) =>
+                {
+                    (la, lo)
+                }
+                (Some(_), Some(_)) => return Err(reject("bad_field", "`lat`/`lon` out of range")),
+                _ => return Err(reject("bad_field", "`lat` and `lon` come together")),
+            };
+            let phones = w
+                .phones
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| {
+                    if p.is_empty()
+                        || p.len() > 20
+                        || !p
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || b == b'+' || b == b'-')
+                    {
+                        Err(reject(
+                            "bad_field",
+                            format!("`phones`: {p:?} is not a phone number"),
+                        ))
+                    } else {
+                        Ok(p.into_owned())
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            EventBody::Subject(SubjectRecord {
+                name,
+                region,
+                industry: opt_text(w.industry, "industry")?,
+                lat,
+                lon,
+                address: opt_text(w.address, "address")?,
+                phones,
+                legal_rep: match w.legal_rep {
+                    None => None,
+                    some => Some(text(some, "legal_rep", MAX_TEXT)?),
+                },
+            })
+        }
+        "payment" => EventBody::Payment {
+            amount: amount(w.amount)?,
+        },
+        "bill" => {
+            let status = match need(w.status, "status")?.as_ref() {
+                "due" => BillStatus::Due,
+                "paid" => BillStatus::Paid,
+                "unpaid" => BillStatus::Unpaid,
+                "late" => match w.days_late {
+                    Some(d) if (1..=u32::from(u16::MAX)).contains(&d) => {
+                        BillStatus::Late { days: d as u16 }
+                    }
+                    Some(d) => {
+                        return Err(reject(
+                            "bad_field",
+                            format!("`days_late` {d} must be 1 to 65535 for a late bill"),
+                        ));
+                    }
+                    None => {
+                        return Err(reject(
+                            "missing_field",
+                            "missing field `days_late` (a late bill needs it)",
+                        ));
+                    }
+                },
+                other => {
+                    return Err(reject(
+                        "bad_field",
+                        format!("`status` {other:?} must be due, paid, late or unpaid"),
+                    ));
+                }
+            };
+            EventBody::Bill {
+                reference: reference(w.reference)?,
+                amount: amount(w.amount)?,
+                status,
+            }
+        }
+        "loan" => EventBody::Loan {
+            reference: reference(w.reference)?,
+            amount: amount(w.amount)?,
+        },
+        "repayment" => EventBody::Repayment {
+            reference: reference(w.reference)?,
+            amount: amount(w.amount)?,
+            days_late: u16::try_from(w.days_late.unwrap_or(0))
+                .map_err(|_| reject("bad_field", "`days_late` must be at most 65535"))?,
+        },
+        "default" => EventBody::Default {
+            reference: reference(w.reference)?,
+            amount: amount(w.amount)?,
+        },
+        "rental" => EventBody::Rental {
+            reference: reference(w.reference)?,
+            status: match need(w.status, "status")?.as_ref() {
+                "started" => RentalStatus::Started,
+                "returned" => RentalStatus::Returned,
+                "unreturned" => RentalStatus::Unreturned,
+                other => {
+                    return Err(reject(
+                        "bad_field",
+                        format!("`status` {other:?} must be started, returned or unreturned"),
+                    ));
+                }
+            },
+        },
+        "judgment" => EventBody::Judgment {
+            case: text(w.case, "case", MAX_ID)?,
+            court: text(w.court, "court", MAX_TEXT)?,
+            amount: amount(w.amount)?,
+        },
+        "performance" => EventBody::Performance {
+            case: text(w.case, "case", MAX_ID)?,
+            amount: amount(w.amount)?,
+        },
+        "violation" => EventBody::Violation {
+            code: text(w.code, "code", MAX_ID)?,
+            points: match need(w.points, "points")? {
+                p @ 0..=1000 => p as u16,
+                p => {
+                    return Err(reject(
+                        "bad_field",
+                        format!("`points` {p} must be 0 to 1000"),
+                    ));
+                }
+            },
+            authority: opt_text(w.authority, "authority")?,
+        },
+        "contact" => {
+            let other = subject_id(&need(w.other, "other")?, "other")?;
+            if other == subject {
+                return Err(reject("bad_field", "`other` is the subject itself"));
+            }
+            EventBody::Contact {
+                other,
+                op: match w.op.as_deref() {
+                    None | Some("add") => ContactOp::Add,
+                    Some("remove") => ContactOp::Remove,
+                    Some(o) => {
+                        return Err(reject(
+                            "bad_field",
+                            format!("`op` {o:?} must be add or remove"),
+                        ));
+                    }
+                },
+            }
+        }
+        other => {
+            return Err(reject(
+                "unknown_kind",
+                format!(
+                    "unknown kind {other:?}; expected one of {}",
+                    credo_model::event::KINDS.join(", ")
+                ),
+            ));
+        }
+    };
+    Ok(Event {
+        source,
+        id,
+        subject,
+        at,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "11010519491231002X";
+
+    fn line(s: &str) -> Result<Event, Reject> {
+        parse_line(s.as_bytes())
+    }
+
+    #[test]
+    fn every_kind_parses() {
+        let cases = [
+            format!(
+                r#"{{"id":"{P}","kind":"subject","at":"2024-01-01","name":"王芳","region":"110105","lat":39.9,"lon":116.4,"phones":["13800138000"]}}"#
+            ),
+            format!(
+                r#"{{"id":"p1","source":"alipay","subject":"{P}","at":"2025-03-14T09:30:00+08:00","kind":"payment","amount":12.5}}"#
+            ),
+            format!(
+                r#"{{"id":"b1","subject":"{P}","at":"2025-03-14","kind":"bill","ref":"x","amount":1,"status":"late","days_late":3}}"#
+            ),
+            format!(
+                r#"{{"id":"l1","subject":"{P}","at":"2025-03-14","kind":"loan","ref":"x","amount":1000}}"#
+            ),
+            format!(
+                r#"{{"id":"r1","subject":"{P}","at":"2025-03-14","kind":"repayment","ref":"x","amount":100}}"#
+            ),
+            format!(
+                r#"{{"id":"d1","subject":"{P}","at":"2025-03-14","kind":"default","ref":"x","amount":100}}"#
+            ),
+            format!(
+                r#"{{"id":"t1","subject":"{P}","at":"2025-03-14","kind":"rental","ref":"x","status":"unreturned"}}"#
+            ),
+            format!(
+                r#"{{"id":"j1","subject":"{P}","at":"2025-03-14","kind":"judgment","case":"(2025)京0105执1号","court":"c","amount":5}}"#
+            ),
+            format!(
+                r#"{{"id":"f1","subject":"{P}","at":"2025-03-14","kind":"performance","case":"(2025)京0105执1号","amount":5}}"#
+            ),
+            format!(
+                r#"{{"id":"v1","subject":"{P}","at":"2025-03-14","kind":"violation","code":"red_light","points":50}}"#
+            ),
+            format!(
+                r#"{{"id":"c1","subject":"{P}","at":"2025-03-14","kind":"contact","other":"440524188001010014"}}"#
+            ),
+        ];
+        let kinds: Vec<&str> = cases
+            .iter()
+            .map(|c| {
+                line(c)
+                    .map(|e| e.body.kind())
+                    .unwrap_or_else(|r| panic!("{c}: {r:?}"))
+            })
+            .collect();
+        assert_eq!(kinds, credo_model::event::KINDS);
+    }
+
+    #[test]
+    fn rejections_carry_codes_and_name_the_field() {
+        let bad = |s: String| line(&s).unwrap_err();
+        let r = bad(r#"{"id":"x","subject":"110105194912310021","at":"2025-01-01","kind":"payment","amount":1}"#.to_string());
+        assert_eq!(r.code, "bad_id");
+        assert_eq!(
+            r.message,
+            "`subject`: resident id check character is '1' but should be 'X'"
+        );
+        assert_eq!(
+            bad(format!(
+                r#"{{"id":"x","subject":"{P}","at":"2025-01-01","kind":"payment","amount":-1}}"#
+            ))
+            .code,
+            "bad_amount"
+        );
+        assert_eq!(
+            bad(format!(
+                r#"{{"id":"x","subject":"{P}","at":"2025-01-01","kind":"payment"}}"#
+            ))
+            .code,
+            "missing_field"
+        );
+        assert_eq!(
+            bad(format!(
+                r#"{{"id":"x","subject":"{P}","at":"2025-02-30","kind":"payment","amount":1}}"#
+            ))
+            .code,
+            "bad_time"
+        );
+        assert_eq!(
+            bad(format!(
+                r#"{{"id":"x","subject":"{P}","at":"1999-12-31","kind":"payment","amount":1}}"#
+            ))
+            .code,
+            "bad_time"
+        );
+        assert_eq!(
+            bad(format!(
+                r#"{{"id":"x","subject":"{P}","at":"2025-01-01","kind":"tweet"}}"#
+            ))
+            .code,
+            "unknown_kind"
+        );
+        assert_eq!(
+            bad(format!(
+                r#"{{"id":"x","subject":"{P}","at":"2025-01-01","kind":"payment","amont":1}}"#
+            ))
+            .code,
+            "unknown_field"
+        );
+        assert_eq!(
+            bad(format!(
+                r#"{{"id":"x","subject":"{P}","at":"2025-01-01","kind":"payment","amount":"1"}}"#
+            ))
+            .code,
+            "bad_field"
+        );
+        assert_eq!(bad(r#"{"id":"x","#.to_string()).code, "bad_json");
+        assert_eq!(
+            parse_line(b"{\"id\":\"\xff\"}").unwrap_err().code,
+            "not_utf8"
+        );
+        assert_eq!(
+            bad(format!(
+                r#"{{"id":"x","subject":"{P}","at":"2025-01-01","kind":"payment","amount":1e400}}"#
+            ))
+            .code,
+            "bad_json"
+        );
+        let long = format!(r#"{{"id":"{}"}}"#, "a".repeat(MAX_LINE));
+        assert_eq!(bad(long).code, "line_too_long");
+    }
+}
