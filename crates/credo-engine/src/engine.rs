@@ -4,7 +4,7 @@ use crate::history::History;
 use crate::subjects::Subjects;
 use crate::wire::Reject;
 use credo_model::{ContactOp, Day, Event, EventBody, SubjectId, SubjectRecord};
-use credo_score::{Model, ScoreCard, ScoreState, StateFootprint};
+use credo_score::{Fact, Model, ScoreCard, ScoreState, StateFootprint};
 use credo_store::{Log, RecordRef, Recovery, decode_event};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
@@ -46,6 +46,39 @@ fn kind_index(body: &EventBody) -> usize {
         .unwrap_or(0)
 }
 
+/// What admission and apply need of an event: no strings, so it is cheap to move and the
+/// single-threaded part of ingest stays small.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Op {
+    pub key: u128,
+    pub subject: SubjectId,
+    pub day: Day,
+    /// `day`'s month index, computed where there are cores to spare.
+    pub month: i32,
+    pub kind: u8,
+    pub record: bool,
+    pub contact: Option<(SubjectId, ContactOp)>,
+    pub fact: Fact,
+}
+
+impl Op {
+    pub fn of(e: &Event) -> Op {
+        Op {
+            key: dedupe_key(e),
+            subject: e.subject,
+            day: e.at.day(),
+            month: e.at.day().month_index(),
+            kind: kind_index(&e.body) as u8,
+            record: matches!(e.body, EventBody::Subject(_)),
+            contact: match &e.body {
+                EventBody::Contact { other, op } => Some((*other, *op)),
+                _ => None,
+            },
+            fact: Fact::of(&e.body),
+        }
+    }
+}
+
 pub(crate) enum Admit {
     New(u32),
     Duplicate,
@@ -69,82 +102,71 @@ impl Core {
 
     /// Decides whether an event enters the log: a duplicate, a new event for a known
     /// subject, or a rejection. Registers a new subject on its `subject` record.
-    pub fn admit(&mut self, e: &Event, key: u128) -> Result<Admit, Reject> {
-        if self.seen.contains(&key) {
+    pub fn admit(&mut self, op: &Op) -> Result<Admit, Reject> {
+        let unknown = |what: &str, id: SubjectId| Reject {
+            code: "unknown_subject",
+            message: format!("{what}no `subject` record has been seen for {id}"),
+        };
+        let known = self.subjects.get(op.subject);
+        if known.is_none() && !op.record {
+            return Err(unknown("", op.subject));
+        }
+        if let Some((other, _)) = op.contact
+            && self.subjects.get(other).is_none()
+        {
+            return Err(unknown("`other`: ", other));
+        }
+        // One probe of the (large, cache-cold) dedupe set per event.
+        if !self.seen.insert(op.key) {
             return Ok(Admit::Duplicate);
         }
-        let idx = match (self.subjects.get(e.subject), &e.body) {
-            (Some(i), _) => i,
-            (None, EventBody::Subject(_)) => {
-                let (i, _) = self.subjects.insert(e.subject);
+        let idx = match known {
+            Some(i) => i,
+            None => {
+                let (i, _) = self.subjects.insert(op.subject);
                 self.state.grow(i as usize + 1);
                 self.history.grow(i as usize + 1);
                 i
             }
-            (None, _) => {
-                return Err(Reject {
-                    code: "unknown_subject",
-                    message: format!("no `subject` record has been seen for {}", e.subject),
-                });
-            }
         };
-        if let EventBody::Contact { other, .. } = &e.body
-            && self.subjects.get(*other).is_none()
-        {
-            return Err(Reject {
-                code: "unknown_subject",
-                message: format!("`other`: no `subject` record has been seen for {other}"),
-            });
-        }
-        self.seen.insert(key);
         Ok(Admit::New(idx))
     }
 
     /// Applies a logged event to the derived state.
-    pub fn apply(&mut self, s: u32, e: &Event, at: RecordRef) {
+    pub fn apply(&mut self, s: u32, op: &Op, at: RecordRef) {
         self.events += 1;
-        self.by_kind[kind_index(&e.body)] += 1;
-        let day = e.at.day();
-        match &e.body {
-            EventBody::Subject(_) => self.subjects.set_record(s, at),
-            EventBody::Contact { other, op } => {
-                if let Some(o) = self.subjects.get(*other) {
-                    let edge = (u64::from(s.min(o)) << 32) | u64::from(s.max(o));
-                    let changed = match op {
-                        ContactOp::Add => self.edges.insert(edge),
-                        ContactOp::Remove => self.edges.remove(&edge),
-                    };
-                    if changed {
-                        let add = *op == ContactOp::Add;
-                        self.state.adjust_contacts(s, add);
-                        self.state.adjust_contacts(o, add);
-                    }
+        self.by_kind[usize::from(op.kind)] += 1;
+        let day = op.day;
+        if op.record {
+            self.subjects.set_record(s, at);
+        } else if let Some((other, cop)) = op.contact {
+            if let Some(o) = self.subjects.get(other) {
+                let edge = (u64::from(s.min(o)) << 32) | u64::from(s.max(o));
+                let changed = match cop {
+                    ContactOp::Add => self.edges.insert(edge),
+                    ContactOp::Remove => self.edges.remove(&edge),
+                };
+                if changed {
+                    let add = cop == ContactOp::Add;
+                    self.state.adjust_contacts(s, add);
+                    self.state.adjust_contacts(o, add);
                 }
-                return;
             }
-            _ => {
-                // The first event of a later month closes the previous month in the history.
-                if let Some(last) = self.state.last_day(s) {
-                    let m = last.month_index();
-                    if day.month_index() > m
-                        && let Some(id) = self.subjects.id(s)
-                    {
-                        let mut buf = std::mem::take(&mut self.scratch);
-                        self.state.features_into(
-                            &self.model,
-                            s,
-                            id,
-                            Day::end_of_month(m),
-                            &mut buf,
-                        );
-                        let score = ScoreCard::value(&self.model, &buf);
-                        self.scratch = buf;
-                        self.history.record(s, m, score);
-                    }
-                }
+            return;
+        } else if let Some(m) = self.state.last_month(s) {
+            // The first event of a later month closes the previous month in the history.
+            if op.month > m
+                && let Some(id) = self.subjects.id(s)
+            {
+                let mut buf = std::mem::take(&mut self.scratch);
+                self.state
+                    .features_into(&self.model, s, id, Day::end_of_month(m), &mut buf);
+                let score = ScoreCard::value(&self.model, &buf);
+                self.scratch = buf;
+                self.history.record(s, m, score);
             }
         }
-        self.state.apply(&self.model, s, day, &e.body);
+        self.state.apply(&self.model, s, day, &op.fact);
     }
 }
 
@@ -252,9 +274,10 @@ impl Engine {
                 offset: r.offset,
                 source,
             })?;
-            match core.admit(&e, dedupe_key(&e)) {
-                Ok(crate::engine::Admit::New(i)) => {
-                    core.apply(i, &e, r);
+            let op = Op::of(&e);
+            match core.admit(&op) {
+                Ok(Admit::New(i)) => {
+                    core.apply(i, &op, r);
                     Ok(())
                 }
                 Ok(Admit::Duplicate) => Err(credo_store::StoreError::Corrupt {

@@ -5,10 +5,9 @@
 //! checks), written to the log as one batch and synced (group commit), and only then
 //! applied to the derived state and acknowledged through the progress callback.
 
-use crate::engine::{Admit, Engine, dedupe_key};
+use crate::engine::{Admit, Engine, Op};
 use crate::error::EngineError;
 use crate::wire::{MAX_LINE, Reject, parse_line};
-use credo_model::Event;
 use credo_store::{Batch, RecordRef, encode_event};
 use rayon::prelude::*;
 use std::io::Read;
@@ -72,178 +71,309 @@ pub struct BatchProgress<'a> {
     pub rejected: u64,
 }
 
-struct Parsed {
-    line: u64,
-    result: Result<(Event, u128), Reject>,
+/// One slice of a chunk's lines, parsed on one core: the encoded records back to back,
+/// and for each accepted line its [`Op`] and where its record lies in `bytes`.
+#[derive(Default)]
+struct Segment {
+    bytes: Vec<u8>,
+    items: Vec<(u64, Op, u32, u32, u32)>,
+    rejects: Vec<(u64, Reject)>,
+}
+
+/// A chunk of input cut at a line break, with the number of its first line.
+struct Chunk {
+    data: Vec<u8>,
+    first_line: u64,
+    lines: u64,
+    /// Lines over the limit that ended in this chunk: (line number, length).
+    long: Vec<(u64, usize)>,
+}
+
+/// Lines per parallel task: big enough to amortise scheduling, small enough to balance.
+const SEGMENT_LINES: usize = 4096;
+
+fn parse_segment(lines: &[(u64, &[u8])]) -> Segment {
+    let mut seg = Segment {
+        bytes: Vec::with_capacity(lines.len() * 96),
+        ..Default::default()
+    };
+    for &(line, l) in lines {
+        match parse_line(l) {
+            Ok(e) => {
+                let start = seg.bytes.len();
+                encode_event(&e, &mut seg.bytes);
+                let crc = crc32fast::hash(&seg.bytes[start..]);
+                seg.items.push((
+                    line,
+                    Op::of(&e),
+                    start as u32,
+                    (seg.bytes.len() - start) as u32,
+                    crc,
+                ));
+            }
+            Err(r) => seg.rejects.push((line, r)),
+        }
+    }
+    seg
+}
+
+/// Splits a chunk into lines and parses them on all cores.
+fn parse_chunk(c: &Chunk) -> Vec<Segment> {
+    let mut lines: Vec<(u64, &[u8])> = Vec::with_capacity(c.lines as usize);
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', &c.data).chain(std::iter::once(c.data.len()));
+    // memchr, not `slice::split` with a closure: this runs over every byte of the input.
+    for (line_no, end) in (c.first_line..c.first_line + c.lines).zip(ends) {
+        if start > c.data.len() {
+            break;
+        }
+        let l = &c.data[start..end];
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        if !l.iter().all(u8::is_ascii_whitespace) {
+            lines.push((line_no, l));
+        }
+        start = end + 1;
+    }
+    lines.par_chunks(SEGMENT_LINES).map(parse_segment).collect()
+}
+
+/// Reads input into chunks that end at a line break, skipping over-long lines.
+struct Chunker<R> {
+    input: R,
+    chunk: usize,
+    buf: Vec<u8>,
+    next_line: u64,
+    skipping_long: Option<u64>,
+    eof: bool,
+    /// Buffers of chunks already committed, for reuse.
+    spare: Vec<Vec<u8>>,
+}
+
+impl<R: Read> Chunker<R> {
+    fn next(&mut self) -> std::io::Result<Option<Chunk>> {
+        let mut want = self.chunk;
+        let mut long = Vec::new();
+        loop {
+            while self.buf.len() < want && !self.eof {
+                let start = self.buf.len();
+                self.buf.resize(want, 0);
+                let n = read_some(&mut self.input, &mut self.buf[start..])?;
+                self.buf.truncate(start + n);
+                self.eof = n == 0;
+            }
+            let cut = if self.eof {
+                self.buf.len()
+            } else {
+                memchr::memrchr(b'\n', &self.buf).map_or(0, |p| p + 1)
+            };
+            if cut == 0 {
+                if self.eof {
+                    if let Some(len) = self.skipping_long.take() {
+                        self.next_line += 1;
+                        long.push((self.next_line, len as usize));
+                        return Ok(Some(Chunk {
+                            data: Vec::new(),
+                            first_line: self.next_line + 1,
+                            lines: 0,
+                            long,
+                        }));
+                    }
+                    return Ok(None);
+                }
+                if self.buf.len() <= MAX_LINE && self.skipping_long.is_none() {
+                    // No whole line yet: read more, up to the longest line allowed.
+                    want = (self.buf.len() * 2).clamp(want, MAX_LINE + 1);
+                    continue;
+                }
+                // More than the limit without a line break: part of an over-long line.
+                self.skipping_long = Some(self.skipping_long.unwrap_or(0) + self.buf.len() as u64);
+                self.buf.clear();
+                continue;
+            }
+            // Hand the filled buffer to the chunk and keep only the tail after the cut: no
+            // copy of the chunk, and the spare buffer's pages are reused.
+            let mut data = std::mem::replace(&mut self.buf, self.spare.pop().unwrap_or_default());
+            self.buf.clear();
+            self.buf.extend_from_slice(&data[cut..]);
+            data.truncate(cut);
+            if let Some(len) = self.skipping_long.take() {
+                // The over-long line ends at the first line break.
+                let end = memchr::memchr(b'\n', &data).map_or(data.len(), |p| p + 1);
+                self.next_line += 1;
+                long.push((self.next_line, len as usize + end));
+                data.drain(..end);
+            }
+            let mut lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+            if data.last().is_some_and(|&b| b != b'\n') {
+                lines += 1; // a last line without a line break, at the end of input
+            }
+            let first_line = self.next_line + 1;
+            self.next_line += lines;
+            return Ok(Some(Chunk {
+                data,
+                first_line,
+                lines,
+                long,
+            }));
+        }
+    }
 }
 
 impl Engine {
     /// Ingests JSON lines from `input`. Bad lines are rejected one by one; a failure to
     /// write or sync the log is an error, and nothing after the last acknowledged batch
     /// counts as ingested.
+    ///
+    /// Pipelined on two levels: while one thread admits, logs and applies chunk *n*, the
+    /// other cores parse chunk *n + 1*.
     pub fn ingest(
         &mut self,
         file: &str,
-        mut input: impl Read,
+        input: impl Read + Send,
         opts: &IngestOptions,
         progress: &mut dyn FnMut(&BatchProgress<'_>),
     ) -> Result<IngestReport, EngineError> {
-        let chunk = opts.chunk_bytes.max(1);
-        let mut want = chunk;
+        let mut chunker = Chunker {
+            input,
+            chunk: opts.chunk_bytes.max(1),
+            buf: Vec::new(),
+            next_line: 0,
+            skipping_long: None,
+            eof: false,
+            spare: Vec::new(),
+        };
+        let io_err = |e| EngineError::Io {
+            path: file.to_string(),
+            source: e,
+        };
         let mut report = IngestReport::default();
-        let mut buf: Vec<u8> = Vec::with_capacity(chunk);
-        let mut line_no: u64 = 0;
-        let mut skipping_long: Option<u64> = None; // a line over the limit, being skipped: its length so far
         let mut batch = Batch::new();
-        let mut scratch = Vec::with_capacity(256);
-        let mut eof = false;
-        while !eof {
-            // Fill the buffer.
-            while buf.len() < want {
-                let start = buf.len();
-                buf.resize(want, 0);
-                let n = read_some(&mut input, &mut buf[start..]).map_err(|e| EngineError::Io {
-                    path: file.to_string(),
-                    source: e,
-                })?;
-                buf.truncate(start + n);
-                if n == 0 {
-                    eof = true;
-                    break;
-                }
+        let mut current: Option<(Chunk, Vec<Segment>)> = match chunker.next().map_err(io_err)? {
+            Some(c) => {
+                let segs = parse_chunk(&c);
+                Some((c, segs))
             }
-            let cut = if eof {
-                buf.len()
-            } else {
-                memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1)
-            };
-            let mut lines: Vec<(u64, &[u8])> = Vec::new();
-            let mut long_rejects: Vec<(u64, usize)> = Vec::new();
-            let mut rest: &[u8] = &buf[..cut];
-            if cut == 0 {
-                if eof {
-                    break;
-                }
-                if buf.len() <= MAX_LINE && skipping_long.is_none() {
-                    // No whole line yet: read more, up to the longest line allowed.
-                    want = (buf.len() * 2).clamp(want, MAX_LINE + 1);
-                    continue;
-                }
-                // More than the limit without a line break: part of an over-long line.
-                let len = skipping_long.unwrap_or(0) + buf.len() as u64;
-                skipping_long = Some(len);
-                report.bytes += buf.len() as u64;
-                buf.clear();
-                continue;
-            }
-            if let Some(len) = skipping_long.take() {
-                // The over-long line ends at the first line break.
-                let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |p| p + 1);
-                line_no += 1;
-                long_rejects.push((line_no, len as usize + end));
-                rest = &rest[end..];
-            }
-            while !rest.is_empty() {
-                let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-                let mut l = &rest[..end];
-                if l.last() == Some(&b'\r') {
-                    l = &l[..l.len() - 1];
-                }
-                line_no += 1;
-                if !l.iter().all(u8::is_ascii_whitespace) {
-                    lines.push((line_no, l));
-                }
-                rest = &rest[(end + 1).min(rest.len())..];
-            }
-            let parsed: Vec<Parsed> = lines
-                .par_iter()
-                .with_min_len(256)
-                .map(|&(line, l)| Parsed {
-                    line,
-                    result: parse_line(l).map(|e| {
-                        let k = dedupe_key(&e);
-                        (e, k)
-                    }),
-                })
-                .collect();
-            let mut part = IngestReport {
-                lines: line_no - report.lines,
-                bytes: cut as u64,
-                ..Default::default()
-            };
-            for (line, len) in long_rejects {
-                part.rejected += 1;
-                part.errors.push(LineError {
-                    file: file.to_string(),
-                    line,
-                    code: "line_too_long",
-                    message: format!("line has {len} bytes; the limit is {MAX_LINE}"),
-                });
-            }
-            let mut pending: Vec<(u32, Event, u64, u32)> = Vec::with_capacity(parsed.len());
-            for p in parsed {
-                let admitted = p
-                    .result
-                    .and_then(|(e, key)| self.core.admit(&e, key).map(|a| (a, e)));
-                match admitted {
-                    Ok((Admit::New(i), e)) => {
-                        scratch.clear();
-                        encode_event(&e, &mut scratch);
-                        let pos = batch.push(&scratch);
-                        pending.push((i, e, pos, scratch.len() as u32));
-                    }
-                    Ok((Admit::Duplicate, _)) => part.duplicates += 1,
-                    Err(r) => {
-                        part.rejected += 1;
-                        if part.errors.len() < opts.keep_errors {
-                            part.errors.push(LineError {
-                                file: file.to_string(),
-                                line: p.line,
-                                code: r.code,
-                                message: r.message,
-                            });
-                        }
-                    }
-                }
-            }
-            let start = self.log.commit(&mut batch)?;
-            part.accepted = pending.len() as u64;
-            for (i, e, pos, len) in &pending {
-                self.core.apply(
-                    *i,
-                    e,
-                    RecordRef {
-                        offset: start + pos,
-                        len: *len,
-                    },
-                );
-            }
+            None => None,
+        };
+        let (mut parse_time, mut commit_time) =
+            (std::time::Duration::ZERO, std::time::Duration::ZERO);
+        while let Some((chunk, segs)) = current.take() {
+            // Read and parse the next chunk on the other cores while this one commits.
+            let (parsed_next, done) = rayon::join(
+                || {
+                    let t = std::time::Instant::now();
+                    let r = chunker.next().map(|next| {
+                        next.map(|c| {
+                            let segs = parse_chunk(&c);
+                            (c, segs)
+                        })
+                    });
+                    (r, t.elapsed())
+                },
+                || {
+                    let t = std::time::Instant::now();
+                    let r = self.commit_chunk(file, &chunk, segs, &mut batch, opts);
+                    (r, t.elapsed())
+                },
+            );
+            let ((parsed_next, tp), (done, tc)) = (parsed_next, done);
+            parse_time += tp;
+            commit_time += tc;
+            let part = done?;
+            let parsed_next = parsed_next.map_err(io_err)?;
             report.add(part, opts.keep_errors);
             progress(&BatchProgress {
                 file,
-                acked_line: line_no,
+                acked_line: chunk.first_line + chunk.lines - 1,
                 bytes: report.bytes,
                 accepted: report.accepted,
                 duplicates: report.duplicates,
                 rejected: report.rejected,
             });
-            buf.drain(..cut);
-            want = chunk;
+            chunker.spare.push(chunk.data);
+            current = parsed_next;
         }
-        if let Some(len) = skipping_long {
-            line_no += 1;
-            report.rejected += 1;
-            report.lines = line_no;
-            if report.errors.len() < opts.keep_errors {
-                report.errors.push(LineError {
-                    file: file.to_string(),
-                    line: line_no,
-                    code: "line_too_long",
-                    message: format!("line has {len} bytes; the limit is {MAX_LINE}"),
-                });
-            }
+        if std::env::var_os("CREDO_INGEST_TIMING").is_some() {
+            eprintln!("parse {parse_time:?} commit {commit_time:?}");
         }
         Ok(report)
+    }
+
+    /// Admits a parsed chunk in line order, logs and syncs it as one batch, then applies it.
+    fn commit_chunk(
+        &mut self,
+        file: &str,
+        chunk: &Chunk,
+        segs: Vec<Segment>,
+        batch: &mut Batch,
+        opts: &IngestOptions,
+    ) -> Result<IngestReport, EngineError> {
+        let mut part = IngestReport {
+            lines: chunk.lines + chunk.long.len() as u64,
+            bytes: chunk.data.len() as u64,
+            ..Default::default()
+        };
+        let mut errors: Vec<(u64, &'static str, String)> = Vec::new();
+        for &(line, len) in &chunk.long {
+            errors.push((
+                line,
+                "line_too_long",
+                format!("line has {len} bytes; the limit is {MAX_LINE}"),
+            ));
+        }
+        let t0 = std::time::Instant::now();
+        let mut admitted: Vec<(u32, usize, usize, u64)> = Vec::new(); // (subject, segment, item, batch position)
+        for (si, seg) in segs.iter().enumerate() {
+            for (line, r) in &seg.rejects {
+                errors.push((*line, r.code, r.message.clone()));
+            }
+            for (ii, (line, op, start, len, crc)) in seg.items.iter().enumerate() {
+                match self.core.admit(op) {
+                    Ok(Admit::New(s)) => {
+                        let body = &seg.bytes[*start as usize..(*start + *len) as usize];
+                        admitted.push((s, si, ii, batch.push_checked(body, *crc)));
+                    }
+                    Ok(Admit::Duplicate) => part.duplicates += 1,
+                    Err(r) => errors.push((*line, r.code, r.message)),
+                }
+            }
+        }
+        let t1 = std::time::Instant::now();
+        let start = self.log.commit(batch)?;
+        let t2 = std::time::Instant::now();
+        for &(s, si, ii, pos) in &admitted {
+            let (_, op, _, len, _) = &segs[si].items[ii];
+            self.core.apply(
+                s,
+                op,
+                RecordRef {
+                    offset: start + pos,
+                    len: *len,
+                },
+            );
+        }
+        if std::env::var_os("CREDO_INGEST_TIMING").is_some() {
+            eprintln!(
+                "admit {:?} log {:?} apply {:?}",
+                t1 - t0,
+                t2 - t1,
+                t2.elapsed()
+            );
+        }
+        part.accepted = admitted.len() as u64;
+        part.rejected = errors.len() as u64;
+        errors.sort_by_key(|e| e.0);
+        part.errors = errors
+            .into_iter()
+            .take(opts.keep_errors)
+            .map(|(line, code, message)| LineError {
+                file: file.to_string(),
+                line,
+                code,
+                message,
+            })
+            .collect();
+        Ok(part)
     }
 }
 

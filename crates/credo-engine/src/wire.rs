@@ -2,7 +2,7 @@
 //! Pure: bytes in, an [`Event`] or a [`Reject`] out.
 
 use credo_model::{
-    Amount, BillStatus, ContactOp, Event, EventBody, RentalStatus, SubjectId, SubjectRecord,
+    Amount, BillStatus, ContactOp, Event, EventBody, RentalStatus, SubjectId, SubjectRecord, Text,
     Timestamp,
 };
 use serde::Deserialize;
@@ -28,9 +28,11 @@ fn reject(code: &'static str, message: impl Into<String>) -> Reject {
     }
 }
 
-#[derive(Deserialize)]
+mod scan;
+
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct Wire<'a> {
+pub(crate) struct Wire<'a> {
     #[serde(borrow)]
     id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -98,7 +100,12 @@ fn need<T>(v: Option<T>, field: &str) -> Result<T, Reject> {
     v.ok_or_else(|| reject("missing_field", format!("missing field `{field}`")))
 }
 
-fn text(v: Option<Cow<'_, str>>, field: &str, max: usize) -> Result<String, Reject> {
+/// A required string field, as a `String` or an inline [`credo_model::Text`].
+fn text<T: for<'x> From<&'x str>>(
+    v: Option<Cow<'_, str>>,
+    field: &str,
+    max: usize,
+) -> Result<T, Reject> {
     let s = need(v, field)?;
     if s.len() > max {
         return Err(reject(
@@ -106,12 +113,15 @@ fn text(v: Option<Cow<'_, str>>, field: &str, max: usize) -> Result<String, Reje
             format!("`{field}` is longer than {max} bytes"),
         ));
     }
-    Ok(s.into_owned())
+    Ok(T::from(s.as_ref()))
 }
 
-fn opt_text(v: Option<Cow<'_, str>>, field: &str) -> Result<String, Reject> {
+fn opt_text<T: for<'x> From<&'x str> + Default>(
+    v: Option<Cow<'_, str>>,
+    field: &str,
+) -> Result<T, Reject> {
     match v {
-        None => Ok(String::new()),
+        None => Ok(T::default()),
         some => text(some, field, MAX_TEXT),
     }
 }
@@ -145,14 +155,40 @@ pub fn parse_line(line: &[u8]) -> Result<Event, Reject> {
             ),
         )
     })?;
+    let w = scan::scan(s)?;
+    to_event(w)
+}
+
+/// The same as [`parse_line`], with serde_json doing the JSON: the reference the
+/// hand-written scanner is tested against.
+pub fn parse_line_reference(line: &[u8]) -> Result<Event, Reject> {
+    if line.len() > MAX_LINE {
+        return Err(reject(
+            "line_too_long",
+            format!("line has {} bytes; the limit is {MAX_LINE}", line.len()),
+        ));
+    }
+    let s = std::str::from_utf8(line).map_err(|e| {
+        reject(
+            "not_utf8",
+            format!(
+                "line is not UTF-8 (bad byte at column {})",
+                e.valid_up_to() + 1
+            ),
+        )
+    })?;
     let w: Wire<'_> = serde_json::from_str(s).map_err(|e| classify(&e))?;
+    to_event(w)
+}
+
+fn to_event(w: Wire<'_>) -> Result<Event, Reject> {
     let kind = need(w.kind, "kind")?;
-    let id = text(w.id, "id", MAX_ID)?;
+    let id: Text = text(w.id, "id", MAX_ID)?;
     if id.is_empty() {
         return Err(reject("bad_field", "`id` is empty"));
     }
-    let source = match w.source {
-        None => String::new(),
+    let source: Text = match w.source {
+        None => Text::default(),
         some => text(some, "source", MAX_SOURCE)?,
     };
     let at_text = need(w.at, "at")?;

@@ -3,13 +3,17 @@
 
 use crate::{Amount, SubjectId, Timestamp};
 
+/// Short text (ids, references, case numbers): stored inline up to 24 bytes, so most
+/// events allocate nothing for them (ingest builds millions a second).
+pub type Text = compact_str::CompactString;
+
 /// One fact reported by a furnisher or a court. `(source, id)` identifies it: sending
 /// the same pair again is a duplicate and changes nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// The furnisher or court that sent it; may be empty, and then `id` must be globally unique.
-    pub source: String,
-    pub id: String,
+    pub source: Text,
+    pub id: Text,
     pub subject: SubjectId,
     pub at: Timestamp,
     pub body: EventBody,
@@ -23,38 +27,38 @@ pub enum EventBody {
     Payment { amount: Amount },
     /// A bill: issued (due), paid on time, paid late, or overdue and unpaid.
     Bill {
-        reference: String,
+        reference: Text,
         amount: Amount,
         status: BillStatus,
     },
     /// A loan opened for `amount`.
-    Loan { reference: String, amount: Amount },
+    Loan { reference: Text, amount: Amount },
     /// A repayment on a loan, `days_late` after its due date (0 = on time).
     Repayment {
-        reference: String,
+        reference: Text,
         amount: Amount,
         days_late: u16,
     },
     /// A loan declared in default with `amount` outstanding.
-    Default { reference: String, amount: Amount },
+    Default { reference: Text, amount: Amount },
     /// A rental (bike, power bank, car, flat): started, returned, or not returned.
     Rental {
-        reference: String,
+        reference: Text,
         status: RentalStatus,
     },
     /// A court judgment ordering the subject to pay `amount` in `case`.
     Judgment {
-        case: String,
-        court: String,
+        case: Text,
+        court: Text,
         amount: Amount,
     },
     /// Payment toward a judgment; the case is performed when payments reach its amount.
-    Performance { case: String, amount: Amount },
+    Performance { case: Text, amount: Amount },
     /// An administrative or legal violation with a point deduction.
     Violation {
-        code: String,
+        code: Text,
         points: u16,
-        authority: String,
+        authority: Text,
     },
     /// A social-graph edge between the subject and `other`, added or removed.
     Contact { other: SubjectId, op: ContactOp },

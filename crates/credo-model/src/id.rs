@@ -369,6 +369,17 @@ impl SubjectId {
         }
     }
 
+    /// Rebuilds an ID from a key that [`SubjectId::key`] produced, without re-validating
+    /// (for derived state that only ever holds keys of accepted IDs). Any key gives some
+    /// value; an invalid key gives a meaningless ID, never a panic.
+    pub fn from_trusted_key(k: u128) -> Self {
+        if k & COMPANY_TAG != 0 {
+            SubjectId::Company(CreditCode(k & !COMPANY_TAG))
+        } else {
+            SubjectId::Person(ResidentId(k as u64))
+        }
+    }
+
     pub fn is_company(self) -> bool {
         matches!(self, SubjectId::Company(_))
     }

@@ -11,12 +11,14 @@
 //!   list; tests check the incremental state against it.
 
 pub mod card;
+pub mod fact;
 pub mod reference;
 pub mod signal;
 pub mod spec;
 pub mod state;
 
 pub use card::{DimensionScore, FeatureValue, Reason, ScoreCard};
+pub use fact::{Fact, LedgerOp};
 pub use signal::Signal;
 pub use spec::{Dimension, Model, ModelError};
 pub use state::{ScoreState, StateFootprint};

@@ -471,7 +471,13 @@ mod tests {
         }
         // The best possible subject reaches the top of the range and the worst the bottom.
         let best: f64 = m.base + m.features.iter().map(|f| f.max_points).sum::<f64>();
-        assert!(best >= f64::from(m.max) - 60.0, "best {best}");
+        assert!((best - f64::from(m.max)).abs() < 1.0, "best {best}");
+        let worst: f64 = m.base
+            + m.features
+                .iter()
+                .map(|f| f.bins.iter().map(|b| b.1).fold(f.missing, f64::min))
+                .sum::<f64>();
+        assert!(worst <= f64::from(m.min), "worst {worst}");
     }
 
     fn with_feature(f: &str) -> String {

@@ -6,12 +6,11 @@
 //! latest event's month, and an event already outside every future window is dropped.
 //! A score is never evaluated before the subject's latest event (see [`ScoreState::features`]).
 
-use crate::signal::Signal;
+use crate::fact::{Fact, LedgerOp};
 use crate::spec::{Aggregate, Model, ProfileVar, StateVar};
 use crate::{pack_day, unpack_day};
-use credo_model::{BillStatus, Day, EventBody, RentalStatus, SubjectId};
-use std::collections::HashMap;
-use xxhash_rust::xxh3::xxh3_64;
+use credo_model::{Day, EventBody, SubjectId};
+use rustc_hash::FxHashMap as HashMap;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Column {
@@ -59,13 +58,15 @@ pub struct StateFootprint {
     pub sparse_bytes: usize,
 }
 
-pub const ID_NAME: u8 = 1;
-pub const ID_ADDRESS: u8 = 2;
-pub const ID_PHONE: u8 = 4;
-pub const ID_INDUSTRY: u8 = 8;
-
-fn month_of(d: u16) -> i32 {
-    unpack_day(d).month_index()
+/// Month index of a packed day, from a table built once (it runs several times per event).
+pub fn month_of(d: u16) -> i32 {
+    static TABLE: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|d| unpack_day(d).month_index() as u16)
+            .collect()
+    });
+    i32::from(t[usize::from(d)])
 }
 
 impl ScoreState {
@@ -144,6 +145,15 @@ impl ScoreState {
             .map(unpack_day)
     }
 
+    /// The month index of the subject's latest scored event, if any.
+    pub fn last_month(&self, s: u32) -> Option<i32> {
+        self.last_day
+            .get(s as usize)
+            .copied()
+            .filter(|&d| d != 0)
+            .map(month_of)
+    }
+
     /// Unpaid judgments: (open cases, unpaid amount in fen).
     pub fn judgments(&self, s: u32) -> (u32, i64) {
         self.ledger.judgments.get(&s).copied().unwrap_or((0, 0))
@@ -164,35 +174,27 @@ impl ScoreState {
         }
     }
 
-    /// Applies one event to subject `s`. Events before 2000-01-01 or after 2179 are ignored
-    /// (the engine rejects them at ingest).
-    pub fn apply(&mut self, model: &Model, s: u32, day: Day, body: &EventBody) {
+    /// Applies one event to subject `s` (see [`ScoreState::apply`]).
+    pub fn apply_event(&mut self, model: &Model, s: u32, day: Day, body: &EventBody) {
+        self.apply(model, s, day, &Fact::of(body));
+    }
+
+    /// Applies one event's fact to subject `s`. Events before 2000-01-01 or after 2179 are
+    /// ignored (the engine rejects them at ingest).
+    pub fn apply(&mut self, model: &Model, s: u32, day: Day, fact: &Fact) {
         let i = s as usize;
         if i >= self.n {
             self.grow(i + 1);
         }
-        if let EventBody::Subject(rec) = body {
-            let mut flags = 0;
-            if !rec.name.is_empty() {
-                flags |= ID_NAME;
-            }
-            if !rec.address.is_empty() {
-                flags |= ID_ADDRESS;
-            }
-            if !rec.phones.is_empty() {
-                flags |= ID_PHONE;
-            }
-            if !rec.industry.is_empty() {
-                flags |= ID_INDUSTRY;
-            }
+        if let LedgerOp::Identity(flags) = fact.ledger {
             self.identity[i] = flags;
             return;
         }
-        let Some((signal, value)) = Signal::of(body) else {
+        let Some((signal, value)) = fact.signal else {
             return;
         };
         let Some(d) = pack_day(day) else { return };
-        self.ledger_apply(s, body);
+        self.ledger_apply(s, fact.ledger);
         self.advance(i, d);
         let last = self.last_day[i];
         let last_month = month_of(last);
@@ -218,8 +220,12 @@ impl ScoreState {
                         Aggregate::DecayedSum { .. } => f64::from(value),
                         _ => 1.0,
                     };
-                    let age = f64::from(last - d);
-                    data[i] += (w * (-age / *half_life).exp2()) as f32;
+                    if last == d {
+                        data[i] += w as f32;
+                    } else {
+                        let age = f64::from(last - d);
+                        data[i] += (w * (-age / *half_life).exp2()) as f32;
+                    }
                 }
                 Column::LastDay(data) => data[i] = data[i].max(d),
             }
@@ -239,10 +245,24 @@ impl ScoreState {
         if last != 0 {
             let delta = f64::from(d - last);
             let (from, to) = (month_of(last), month_of(d));
+            // Models reuse a few half-lives: compute each decay factor once per advance.
+            let mut factors: [(f64, f64); 4] = [(0.0, 0.0); 4];
+            let mut known = 0;
             for c in &mut self.cols {
                 match c {
                     Column::Decayed { half_life, data } => {
-                        data[i] = (f64::from(data[i]) * (-delta / *half_life).exp2()) as f32
+                        let f = match factors[..known].iter().find(|(h, _)| h == half_life) {
+                            Some(&(_, f)) => f,
+                            None => {
+                                let f = (-delta / *half_life).exp2();
+                                if known < factors.len() {
+                                    factors[known] = (*half_life, f);
+                                    known += 1;
+                                }
+                                f
+                            }
+                        };
+                        data[i] = (f64::from(data[i]) * f) as f32;
                     }
                     Column::WinCount { months, data } => {
                         let k = *months as i32;
@@ -263,51 +283,37 @@ impl ScoreState {
         self.last_day[i] = d;
     }
 
-    fn ledger_apply(&mut self, s: u32, body: &EventBody) {
+    fn ledger_apply(&mut self, s: u32, op: LedgerOp) {
         let i = s as usize;
         let l = &mut self.ledger;
-        match body {
-            EventBody::Bill {
-                reference,
-                amount,
-                status,
-            } => {
-                let key = (s, xxh3_64(reference.as_bytes()));
-                match status {
-                    BillStatus::Unpaid => {
-                        *l.bills.entry(key).or_insert(0) += amount.0;
-                        *l.overdue.entry(s).or_insert(0) += amount.0;
+        match op {
+            LedgerOp::BillUnpaid { bill, fen } => {
+                *l.bills.entry((s, bill)).or_insert(0) += fen;
+                *l.overdue.entry(s).or_insert(0) += fen;
+            }
+            LedgerOp::BillSettled { bill } => {
+                if let Some(v) = l.bills.remove(&(s, bill)) {
+                    let left = l.overdue.get(&s).copied().unwrap_or(0) - v;
+                    if left == 0 {
+                        l.overdue.remove(&s);
+                    } else {
+                        l.overdue.insert(s, left);
                     }
-                    BillStatus::Paid | BillStatus::Late { .. } => {
-                        if let Some(v) = l.bills.remove(&key) {
-                            let left = l.overdue.get(&s).copied().unwrap_or(0) - v;
-                            if left == 0 {
-                                l.overdue.remove(&s);
-                            } else {
-                                l.overdue.insert(s, left);
-                            }
-                        }
-                    }
-                    BillStatus::Due => {}
                 }
             }
-            EventBody::Loan { amount, .. } => self.loan_balance[i] += amount.yuan() as f32,
-            EventBody::Repayment { amount, .. } => self.loan_balance[i] -= amount.yuan() as f32,
-            EventBody::Rental { status, .. } => {
-                let r = &mut self.open_rentals[i];
-                *r = match status {
-                    RentalStatus::Started => r.saturating_add(1),
-                    RentalStatus::Returned | RentalStatus::Unreturned => r.saturating_sub(1),
-                };
+            LedgerOp::LoanOpened(y) => self.loan_balance[i] += y,
+            LedgerOp::Repaid(y) => self.loan_balance[i] -= y,
+            LedgerOp::RentalStarted => {
+                self.open_rentals[i] = self.open_rentals[i].saturating_add(1)
             }
-            EventBody::Judgment { case, amount, .. } => Self::case_delta(l, s, case, amount.0),
-            EventBody::Performance { case, amount } => Self::case_delta(l, s, case, -amount.0),
-            _ => {}
+            LedgerOp::RentalEnded => self.open_rentals[i] = self.open_rentals[i].saturating_sub(1),
+            LedgerOp::Case { case, delta } => Self::case_delta(l, s, case, delta),
+            LedgerOp::None | LedgerOp::Identity(_) => {}
         }
     }
 
-    fn case_delta(l: &mut Ledger, s: u32, case: &str, delta: i64) {
-        let key = (s, xxh3_64(case.as_bytes()));
+    fn case_delta(l: &mut Ledger, s: u32, case: u64, delta: i64) {
+        let key = (s, case);
         let old = l.cases.get(&key).copied().unwrap_or(0);
         let new = old + delta;
         if new == 0 {

@@ -7,7 +7,7 @@
 //! and UTF-8 bytes; `f64` is IEEE 754 bits; `opt str` is a `u8` 0/1 then a `str`.
 
 use credo_model::{
-    Amount, BillStatus, ContactOp, Event, EventBody, RentalStatus, SubjectId, SubjectRecord,
+    Amount, BillStatus, ContactOp, Event, EventBody, RentalStatus, SubjectId, SubjectRecord, Text,
     Timestamp,
 };
 
@@ -93,6 +93,13 @@ impl<'a> R<'a> {
         let b = self.take(n)?;
         std::str::from_utf8(b)
             .map(str::to_string)
+            .map_err(|_| CodecError::Utf8)
+    }
+    fn text(&mut self) -> Result<Text, CodecError> {
+        let n = self.u32()? as usize;
+        let b = self.take(n)?;
+        std::str::from_utf8(b)
+            .map(Text::from)
             .map_err(|_| CodecError::Utf8)
     }
     fn amount(&mut self) -> Result<Amount, CodecError> {
@@ -219,8 +226,8 @@ pub fn decode_event(b: &[u8]) -> Result<Event, CodecError> {
     let tag = r.u8()?;
     let at = Timestamp(r.i64()?);
     let subject = r.subject()?;
-    let source = r.str()?;
-    let id = r.str()?;
+    let source = r.text()?;
+    let id = r.text()?;
     let body = match tag {
         1 => {
             let name = r.str()?;
@@ -259,7 +266,7 @@ pub fn decode_event(b: &[u8]) -> Result<Event, CodecError> {
             amount: r.amount()?,
         },
         3 => {
-            let reference = r.str()?;
+            let reference = r.text()?;
             let amount = r.amount()?;
             let t = r.u8()?;
             let days = r.u16()?;
@@ -282,20 +289,20 @@ pub fn decode_event(b: &[u8]) -> Result<Event, CodecError> {
             }
         }
         4 => EventBody::Loan {
-            reference: r.str()?,
+            reference: r.text()?,
             amount: r.amount()?,
         },
         5 => EventBody::Repayment {
-            reference: r.str()?,
+            reference: r.text()?,
             amount: r.amount()?,
             days_late: r.u16()?,
         },
         6 => EventBody::Default {
-            reference: r.str()?,
+            reference: r.text()?,
             amount: r.amount()?,
         },
         7 => {
-            let reference = r.str()?;
+            let reference = r.text()?;
             let status = match r.u8()? {
                 0 => RentalStatus::Started,
                 1 => RentalStatus::Returned,
@@ -310,18 +317,18 @@ pub fn decode_event(b: &[u8]) -> Result<Event, CodecError> {
             EventBody::Rental { reference, status }
         }
         8 => EventBody::Judgment {
-            case: r.str()?,
-            court: r.str()?,
+            case: r.text()?,
+            court: r.text()?,
             amount: r.amount()?,
         },
         9 => EventBody::Performance {
-            case: r.str()?,
+            case: r.text()?,
             amount: r.amount()?,
         },
         10 => EventBody::Violation {
-            code: r.str()?,
+            code: r.text()?,
             points: r.u16()?,
-            authority: r.str()?,
+            authority: r.text()?,
         },
         11 => {
             let other = r.subject()?;

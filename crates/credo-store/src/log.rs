@@ -53,10 +53,15 @@ impl Batch {
 
     /// Adds a record; returns its body's position relative to the batch start.
     pub fn push(&mut self, body: &[u8]) -> u64 {
+        self.push_checked(body, crc32fast::hash(body))
+    }
+
+    /// [`Batch::push`] with the body's CRC-32 computed by the caller (ingest computes it
+    /// on all cores while parsing). A wrong CRC makes the record read as damaged.
+    pub fn push_checked(&mut self, body: &[u8], crc: u32) -> u64 {
         let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
         self.buf.extend_from_slice(&len.to_le_bytes());
-        self.buf
-            .extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+        self.buf.extend_from_slice(&crc.to_le_bytes());
         let at = self.buf.len() as u64;
         self.buf.extend_from_slice(body);
         self.count += 1;

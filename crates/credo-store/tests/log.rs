@@ -150,7 +150,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
             }),
         (0i64..i64::MAX).prop_map(|a| EventBody::Payment { amount: Amount(a) }),
         (s, 0i64..1_000_000, 0u16..400).prop_map(|(reference, a, d)| EventBody::Bill {
-            reference,
+            reference: reference.into(),
             amount: Amount(a),
             status: if d == 0 {
                 BillStatus::Unpaid
@@ -159,14 +159,14 @@ fn arb_event() -> impl Strategy<Value = Event> {
             }
         }),
         (s, s, 0i64..1_000_000).prop_map(|(case, court, a)| EventBody::Judgment {
-            case,
-            court,
+            case: case.into(),
+            court: court.into(),
             amount: Amount(a)
         }),
         (s, 0u16..1000, s).prop_map(|(code, points, authority)| EventBody::Violation {
-            code,
+            code: code.into(),
             points,
-            authority
+            authority: authority.into()
         }),
         (0u64..1000, any::<bool>()).prop_map(|(o, add)| EventBody::Contact {
             other: subject(o),
@@ -179,8 +179,8 @@ fn arb_event() -> impl Strategy<Value = Event> {
     ];
     (s, s, 0u64..1000, 946_684_800i64..4_000_000_000, body).prop_map(
         |(source, id, sub, at, body)| Event {
-            source,
-            id,
+            source: source.into(),
+            id: id.into(),
             subject: subject(sub),
             at: Timestamp(at),
             body,

@@ -1,0 +1,183 @@
+//! `credo bench …`: the project's own benchmarks. Each prints human text or `--json`,
+//! and runs a peer side by side in the same run where one is named.
+
+use crate::cmd::{self, Global};
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use credo_engine::{Clock, Engine};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+mod postgres;
+
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Durable ingest of generated JSON-lines events, with scores updated.
+    Ingest(IngestBench),
+}
+
+#[derive(Args)]
+pub struct IngestBench {
+    /// People in the generated population (events are about 40 a person).
+    #[arg(long, default_value_t = 100_000)]
+    people: usize,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Reuse a population folder written by `credo generate` instead of generating one.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Repeat the timed ingest this many times (each into a fresh folder) and report the median.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Also load the same events into PostgreSQL (COPY) and compute the same features in SQL.
+    #[arg(long, value_parser = ["postgres"])]
+    peer: Option<String>,
+    /// Where to work (default: a temporary folder that is removed afterwards).
+    #[arg(long)]
+    work: Option<PathBuf>,
+}
+
+pub fn run(g: &Global, cmd: BenchCmd) -> Result<ExitCode> {
+    match cmd {
+        BenchCmd::Ingest(b) => ingest(g, b),
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn machine() -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    json!({"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "cpu": cpu})
+}
+
+fn ingest(g: &Global, b: IngestBench) -> Result<ExitCode> {
+    let tmp = tempfile::tempdir().context("creating a temporary folder")?;
+    let work = b.work.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let pop = match &b.input {
+        Some(p) => p.clone(),
+        None => {
+            let p = work.join("population");
+            if !g.json {
+                eprintln!("generating {} people into {} …", b.people, p.display());
+            }
+            cmd::write_population(b.people, b.seed, &p, None)?;
+            p
+        }
+    };
+    let events = pop.join("events.jsonl");
+    let event_bytes = std::fs::metadata(&events)
+        .with_context(|| format!("reading {}", events.display()))?
+        .len();
+    let mut rates = Vec::new();
+    let mut mbps = Vec::new();
+    let mut last = None;
+    for run in 0..b.runs.max(1) {
+        let data = work.join(format!("data-{run}"));
+        let _ = std::fs::remove_dir_all(&data);
+        let (mut engine, _) = Engine::open(
+            &data,
+            g.load_model()?,
+            Some(Clock::Fixed(credo_sim::Config::default().end)),
+        )?;
+        let setup = cmd::ingest_files(
+            &mut engine,
+            &[pop.join("subjects.jsonl"), pop.join("contacts.jsonl")],
+            false,
+            8 << 20,
+        )?;
+        let t = Instant::now();
+        let r = cmd::ingest_files(&mut engine, std::slice::from_ref(&events), false, 8 << 20)?;
+        let secs = t.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            r.rejected == 0,
+            "the generated events had {} rejections: {:?}",
+            r.rejected,
+            r.errors.first()
+        );
+        rates.push(r.accepted as f64 / secs);
+        mbps.push(event_bytes as f64 / 1e6 / secs);
+        if !g.json {
+            eprintln!(
+                "run {}: {} events in {secs:.2} s = {:.0} events/s",
+                run + 1,
+                r.accepted,
+                r.accepted as f64 / secs
+            );
+        }
+        last = Some((engine, setup, r, data));
+    }
+    let Some((engine, setup, report, data)) = last else {
+        anyhow::bail!("no run")
+    };
+    let footprint = engine.footprint();
+    let subjects = engine.subject_count();
+    let total_events = engine.event_count();
+    drop(engine);
+    let t = Instant::now();
+    let (reopened, _) = Engine::open(&data, g.load_model()?, None)?;
+    let replay_secs = t.elapsed().as_secs_f64();
+    drop(reopened);
+    let events_per_s = median(&mut rates);
+    let mut out = json!({
+        "benchmark": "ingest",
+        "machine": machine(),
+        "people": b.people,
+        "subjects": subjects,
+        "events": report.accepted,
+        "event_file_bytes": event_bytes,
+        "setup_lines": setup.accepted,
+        "runs": rates.len(),
+        "events_per_s": events_per_s.round(),
+        "events_per_s_runs": rates.iter().map(|r| r.round()).collect::<Vec<_>>(),
+        "mb_per_s": (median(&mut mbps) * 10.0).round() / 10.0,
+        "replay_events_per_s": (total_events as f64 / replay_secs).round(),
+        "memory": {
+            "scoring_state_bytes_per_subject": footprint.scoring.dense_bytes_per_subject + 4,
+            "index_bytes_per_subject": (footprint.index_bytes_per_subject * 10.0).round() / 10.0,
+            "sparse_ledger_bytes": footprint.scoring.sparse_bytes,
+            "sparse_ledger_bytes_per_subject": (footprint.scoring.sparse_bytes as f64 / subjects.max(1) as f64 * 10.0).round() / 10.0,
+            "history_entries": footprint.history_entries,
+            "dedupe_keys": footprint.dedupe_keys,
+        },
+    });
+    if b.peer.as_deref() == Some("postgres") {
+        let peer = postgres::run(&pop, &work.join("pg"), !g.json)?;
+        let ratio = events_per_s / peer.events_per_s.max(1e-9);
+        out["peer"] = peer.json();
+        out["ratio_vs_peer"] = json!((ratio * 10.0).round() / 10.0);
+    }
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "durable ingest: {} events/s (median of {}), {} MB/s; replay on open: {} events/s",
+            out["events_per_s"], out["runs"], out["mb_per_s"], out["replay_events_per_s"]
+        );
+        println!(
+            "scoring state: {} bytes/subject dense (+ {} bytes/subject sparse ledgers); subject index {} bytes/subject",
+            out["memory"]["scoring_state_bytes_per_subject"],
+            out["memory"]["sparse_ledger_bytes_per_subject"],
+            out["memory"]["index_bytes_per_subject"]
+        );
+        if let Some(p) = out.get("peer") {
+            println!(
+                "postgres peer: {} events/s end to end ({}); credo is {}× faster",
+                p["events_per_s"], p["steps"], out["ratio_vs_peer"]
+            );
+        }
+    }
+    drop(tmp);
+    Ok(ExitCode::SUCCESS)
+}

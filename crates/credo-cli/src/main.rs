@@ -1,0 +1,150 @@
+//! `credo`: the command-line edge. Flag parsing lives here; the work is done by
+//! credo-engine, credo-sim and credo-server.
+
+mod bench;
+mod cmd;
+mod render;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use credo_model::Day;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "credo",
+    version,
+    about = "Credit scores, the court list and decisions, from one durable event log"
+)]
+struct Cli {
+    /// The data folder.
+    #[arg(
+        long,
+        global = true,
+        default_value = "./credo-data",
+        env = "CREDO_DATA"
+    )]
+    data: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Evaluate as of this day (YYYY-MM-DD) instead of today (or the folder's fixed day).
+    #[arg(long, global = true, value_parser = parse_day)]
+    as_of: Option<Day>,
+    /// A model file to score with instead of the embedded default (see docs/model.md).
+    #[arg(long, global = true)]
+    model: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Make a synthetic population if the data folder is empty, ingest and score it, print a summary, then serve.
+    Demo(DemoArgs),
+    /// Write a realistic synthetic population as JSON lines.
+    Generate(GenerateArgs),
+    /// Load subjects and events from JSON-lines files (`-` for standard input). Idempotent.
+    Ingest(IngestArgs),
+    /// A subject's score, tier, dimensions, reason codes and history.
+    Score(ScoreArgs),
+    /// Counts, score distribution and tiers of the whole data folder.
+    Summary,
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// The project's own benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[arg(long, default_value_t = 100_000)]
+    people: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print the summary and stop instead of serving.
+    #[arg(long)]
+    no_serve: bool,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[arg(long)]
+    people: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
+    /// The last day of the generated period (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_day)]
+    end: Option<Day>,
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// JSON-lines files; `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Print one JSON line per synced batch to standard output (what is acknowledged so far).
+    #[arg(long)]
+    progress_json: bool,
+    /// Bytes of input per synced batch.
+    #[arg(long, default_value_t = 8 << 20)]
+    batch_bytes: usize,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    /// Resident ID or unified social credit code.
+    id: String,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+}
+
+fn parse_day(s: &str) -> Result<Day, String> {
+    Day::parse(s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let g = cmd::Global {
+        data: cli.data,
+        json: cli.json,
+        as_of: cli.as_of,
+        model: cli.model,
+    };
+    match cli.cmd {
+        Cmd::Demo(a) => cmd::demo(&g, a.people, a.seed, a.no_serve, &a.listen),
+        Cmd::Generate(a) => cmd::generate(&g, a.people, a.seed, &a.out, a.end),
+        Cmd::Ingest(a) => cmd::ingest(&g, &a.files, a.progress_json, a.batch_bytes),
+        Cmd::Score(a) => cmd::score(&g, &a.id),
+        Cmd::Summary => cmd::summary(&g),
+        Cmd::Serve(a) => cmd::serve(&g, &a.listen),
+        Cmd::Bench(b) => bench::run(&g, b),
+    }
+}
