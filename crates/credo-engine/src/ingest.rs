@@ -89,6 +89,9 @@ struct Chunk {
     long: Vec<(u64, usize)>,
 }
 
+/// How far ahead of admission the dedupe set is touched.
+const LOOKAHEAD: usize = 16;
+
 /// Lines per parallel task: big enough to amortise scheduling, small enough to balance.
 const SEGMENT_LINES: usize = 4096;
 
@@ -279,6 +282,11 @@ impl Engine {
             let ((parsed_next, tp), (done, tc)) = (parsed_next, done);
             parse_time += tp;
             commit_time += tc;
+            tracing::debug!(
+                commit_us = tc.as_micros() as u64,
+                parse_us = tp.as_micros() as u64,
+                "chunk"
+            );
             let part = done?;
             let parsed_next = parsed_next.map_err(io_err)?;
             report.add(part, opts.keep_errors);
@@ -293,9 +301,12 @@ impl Engine {
             chunker.spare.push(chunk.data);
             current = parsed_next;
         }
-        if std::env::var_os("CREDO_INGEST_TIMING").is_some() {
-            eprintln!("parse {parse_time:?} commit {commit_time:?}");
-        }
+        tracing::debug!(
+            file,
+            parse_s = parse_time.as_secs_f64(),
+            commit_s = commit_time.as_secs_f64(),
+            "ingest pipeline"
+        );
         Ok(report)
     }
 
@@ -328,6 +339,12 @@ impl Engine {
                 errors.push((*line, r.code, r.message.clone()));
             }
             for (ii, (line, op, start, len, crc)) in seg.items.iter().enumerate() {
+                // Touch the dedupe set and subject index for an event a little ahead: the
+                // lookups are independent of the work in between, so their cache misses
+                // overlap with it instead of stalling admission one by one.
+                if let Some((_, ahead, ..)) = seg.items.get(ii + LOOKAHEAD) {
+                    self.core.warm(ahead);
+                }
                 match self.core.admit(op) {
                     Ok(Admit::New(s)) => {
                         let body = &seg.bytes[*start as usize..(*start + *len) as usize];
@@ -352,14 +369,12 @@ impl Engine {
                 },
             );
         }
-        if std::env::var_os("CREDO_INGEST_TIMING").is_some() {
-            eprintln!(
-                "admit {:?} log {:?} apply {:?}",
-                t1 - t0,
-                t2 - t1,
-                t2.elapsed()
-            );
-        }
+        tracing::trace!(
+            admit_us = (t1 - t0).as_micros() as u64,
+            log_us = (t2 - t1).as_micros() as u64,
+            apply_us = t2.elapsed().as_micros() as u64,
+            "commit"
+        );
         part.accepted = admitted.len() as u64;
         part.rejected = errors.len() as u64;
         errors.sort_by_key(|e| e.0);

@@ -1,5 +1,8 @@
-//! The incremental feature state of every subject, in flat columns indexed by a dense
-//! subject index (`u32`). Hot state stays small: see [`ScoreState::footprint`].
+//! The incremental feature state of every subject: one fixed-size row of bytes per
+//! subject, in one flat vector indexed by a dense subject index (`u32`). A row holds the
+//! fields every subject has and each feature's accumulator at offsets computed from the
+//! model, so the event of a subject touches one or two cache lines, not one per column.
+//! Hot state stays small: see [`ScoreState::footprint`].
 //!
 //! Out-of-order events are handled: decayed sums are kept as of the subject's latest
 //! event day and older events are added pre-decayed; window rings are anchored at the
@@ -12,13 +15,51 @@ use crate::{pack_day, unpack_day};
 use credo_model::{Day, EventBody, SubjectId};
 use rustc_hash::FxHashMap as HashMap;
 
+/// Where a feature's accumulator lies in the row.
 #[derive(Debug, Clone, PartialEq)]
 enum Column {
     None,
-    WinCount { months: u32, data: Vec<u8> },
-    WinSum { months: u32, data: Vec<f32> },
-    Decayed { half_life: f64, data: Vec<f32> },
-    LastDay(Vec<u16>),
+    /// `months` saturating `u8` counters, one per calendar month, as a ring.
+    WinCount {
+        off: usize,
+        months: u32,
+    },
+    /// `months` `f32` sums, as a ring.
+    WinSum {
+        off: usize,
+        months: u32,
+    },
+    /// An `f32` decayed as of the subject's latest event day.
+    Decayed {
+        off: usize,
+        half_life: f64,
+    },
+    /// A `u16` packed day.
+    LastDay {
+        off: usize,
+    },
+}
+
+// Fixed fields at the start of every row.
+const LAST_DAY: usize = 0; // u16: latest scored event day, packed (0 = none)
+const FIRST_DAY: usize = 2; // u16: first scored event day
+const CONTACTS: usize = 4; // u16
+const IDENTITY: usize = 6; // u8: identity flags
+const OPEN_RENTALS: usize = 7; // u8
+const LOAN_BALANCE: usize = 8; // f32, yuan
+const FIXED: usize = 12;
+
+fn rd_u16(row: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([row[off], row[off + 1]])
+}
+fn wr_u16(row: &mut [u8], off: usize, v: u16) {
+    row[off..off + 2].copy_from_slice(&v.to_le_bytes());
+}
+fn rd_f32(row: &[u8], off: usize) -> f32 {
+    f32::from_le_bytes([row[off], row[off + 1], row[off + 2], row[off + 3]])
+}
+fn wr_f32(row: &mut [u8], off: usize, v: f32) {
+    row[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
 
 /// Open-item ledgers: only subjects with unpaid bills or judgments have entries.
@@ -37,13 +78,12 @@ struct Ledger {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreState {
     n: usize,
-    last_day: Vec<u16>,
-    first_day: Vec<u16>,
-    identity: Vec<u8>,
-    open_rentals: Vec<u8>,
-    contacts: Vec<u16>,
-    loan_balance: Vec<f32>,
+    stride: usize,
+    rows: Vec<u8>,
     cols: Vec<Column>,
+    /// The distinct half-lives of the decayed features, and for each decayed column its
+    /// index in this list, so one advance computes each decay factor once.
+    half_lives: Vec<f64>,
     ledger: Ledger,
 }
 
@@ -71,36 +111,45 @@ pub fn month_of(d: u16) -> i32 {
 
 impl ScoreState {
     pub fn new(model: &Model) -> ScoreState {
+        let mut off = FIXED;
+        let mut half_lives: Vec<f64> = Vec::new();
         let cols = model
             .features
             .iter()
-            .map(|f| match f.aggregate {
-                Aggregate::WindowCount { months } => Column::WinCount {
-                    months,
-                    data: Vec::new(),
-                },
-                Aggregate::WindowSum { months } => Column::WinSum {
-                    months,
-                    data: Vec::new(),
-                },
-                Aggregate::DecayedCount { half_life_days }
-                | Aggregate::DecayedSum { half_life_days } => Column::Decayed {
-                    half_life: half_life_days,
-                    data: Vec::new(),
-                },
-                Aggregate::DaysSinceLast => Column::LastDay(Vec::new()),
-                _ => Column::None,
+            .map(|f| {
+                let (col, size) = match f.aggregate {
+                    Aggregate::WindowCount { months } => {
+                        (Column::WinCount { off, months }, months as usize)
+                    }
+                    Aggregate::WindowSum { months } => {
+                        (Column::WinSum { off, months }, 4 * months as usize)
+                    }
+                    Aggregate::DecayedCount { half_life_days }
+                    | Aggregate::DecayedSum { half_life_days } => {
+                        if !half_lives.contains(&half_life_days) {
+                            half_lives.push(half_life_days);
+                        }
+                        (
+                            Column::Decayed {
+                                off,
+                                half_life: half_life_days,
+                            },
+                            4,
+                        )
+                    }
+                    Aggregate::DaysSinceLast => (Column::LastDay { off }, 2),
+                    _ => (Column::None, 0),
+                };
+                off += size;
+                col
             })
             .collect();
         ScoreState {
             n: 0,
-            last_day: Vec::new(),
-            first_day: Vec::new(),
-            identity: Vec::new(),
-            open_rentals: Vec::new(),
-            contacts: Vec::new(),
-            loan_balance: Vec::new(),
+            stride: off,
+            rows: Vec::new(),
             cols,
+            half_lives,
             ledger: Ledger::default(),
         }
     }
@@ -115,41 +164,29 @@ impl ScoreState {
 
     /// Makes room for subjects `0..n`.
     pub fn grow(&mut self, n: usize) {
-        if n <= self.n {
-            return;
+        if n > self.n {
+            self.rows.resize(n * self.stride, 0);
+            self.n = n;
         }
-        self.last_day.resize(n, 0);
-        self.first_day.resize(n, 0);
-        self.identity.resize(n, 0);
-        self.open_rentals.resize(n, 0);
-        self.contacts.resize(n, 0);
-        self.loan_balance.resize(n, 0.0);
-        for c in &mut self.cols {
-            match c {
-                Column::None => {}
-                Column::WinCount { months, data } => data.resize(n * *months as usize, 0),
-                Column::WinSum { months, data } => data.resize(n * *months as usize, 0.0),
-                Column::Decayed { data, .. } => data.resize(n, 0.0),
-                Column::LastDay(data) => data.resize(n, 0),
-            }
-        }
-        self.n = n;
+    }
+
+    fn row(&self, s: u32) -> Option<&[u8]> {
+        let i = s as usize;
+        self.rows.get(i * self.stride..(i + 1) * self.stride)
     }
 
     /// The day of the subject's latest scored event, if any.
     pub fn last_day(&self, s: u32) -> Option<Day> {
-        self.last_day
-            .get(s as usize)
-            .copied()
+        self.row(s)
+            .map(|r| rd_u16(r, LAST_DAY))
             .filter(|&d| d != 0)
             .map(unpack_day)
     }
 
     /// The month index of the subject's latest scored event, if any.
     pub fn last_month(&self, s: u32) -> Option<i32> {
-        self.last_day
-            .get(s as usize)
-            .copied()
+        self.row(s)
+            .map(|r| rd_u16(r, LAST_DAY))
             .filter(|&d| d != 0)
             .map(month_of)
     }
@@ -160,17 +197,24 @@ impl ScoreState {
     }
 
     pub fn contacts(&self, s: u32) -> u16 {
-        self.contacts.get(s as usize).copied().unwrap_or(0)
+        self.row(s).map_or(0, |r| rd_u16(r, CONTACTS))
     }
 
     /// Adds or removes one contact edge end. The caller keeps the edge set.
     pub fn adjust_contacts(&mut self, s: u32, add: bool) {
-        if let Some(c) = self.contacts.get_mut(s as usize) {
-            *c = if add {
-                c.saturating_add(1)
-            } else {
-                c.saturating_sub(1)
-            };
+        let stride = self.stride;
+        let i = s as usize;
+        if let Some(row) = self.rows.get_mut(i * stride..(i + 1) * stride) {
+            let c = rd_u16(row, CONTACTS);
+            wr_u16(
+                row,
+                CONTACTS,
+                if add {
+                    c.saturating_add(1)
+                } else {
+                    c.saturating_sub(1)
+                },
+            );
         }
     }
 
@@ -186,8 +230,9 @@ impl ScoreState {
         if i >= self.n {
             self.grow(i + 1);
         }
+        let stride = self.stride;
         if let LedgerOp::Identity(flags) = fact.ledger {
-            self.identity[i] = flags;
+            self.rows[i * stride + IDENTITY] = flags;
             return;
         }
         let Some((signal, value)) = fact.signal else {
@@ -196,38 +241,43 @@ impl ScoreState {
         let Some(d) = pack_day(day) else { return };
         self.ledger_apply(s, fact.ledger);
         self.advance(i, d);
-        let last = self.last_day[i];
+        let row = &mut self.rows[i * stride..(i + 1) * stride];
+        let last = rd_u16(row, LAST_DAY);
         let last_month = month_of(last);
         let month = month_of(d);
         for &f in &model.by_signal[signal as usize] {
-            match &mut self.cols[f] {
+            match self.cols[f] {
                 Column::None => {}
-                Column::WinCount { months, data } => {
-                    let k = *months as i32;
+                Column::WinCount { off, months } => {
+                    let k = months as i32;
                     if month > last_month - k {
-                        let slot = &mut data[i * k as usize + month.rem_euclid(k) as usize];
+                        let slot = &mut row[off + month.rem_euclid(k) as usize];
                         *slot = slot.saturating_add(1);
                     }
                 }
-                Column::WinSum { months, data } => {
-                    let k = *months as i32;
+                Column::WinSum { off, months } => {
+                    let k = months as i32;
                     if month > last_month - k {
-                        data[i * k as usize + month.rem_euclid(k) as usize] += value;
+                        let at = off + 4 * month.rem_euclid(k) as usize;
+                        wr_f32(row, at, rd_f32(row, at) + value);
                     }
                 }
-                Column::Decayed { half_life, data } => {
+                Column::Decayed { off, half_life } => {
                     let w = match model.features[f].aggregate {
                         Aggregate::DecayedSum { .. } => f64::from(value),
                         _ => 1.0,
                     };
-                    if last == d {
-                        data[i] += w as f32;
+                    let add = if last == d {
+                        w
                     } else {
-                        let age = f64::from(last - d);
-                        data[i] += (w * (-age / *half_life).exp2()) as f32;
-                    }
+                        w * (-f64::from(last - d) / half_life).exp2()
+                    };
+                    wr_f32(row, off, rd_f32(row, off) + add as f32);
                 }
-                Column::LastDay(data) => data[i] = data[i].max(d),
+                Column::LastDay { off } => {
+                    let v = rd_u16(row, off).max(d);
+                    wr_u16(row, off, v);
+                }
             }
         }
     }
@@ -235,9 +285,12 @@ impl ScoreState {
     /// Moves the subject's reference day forward to `d`: decays the decayed sums and
     /// clears the window months that passed.
     fn advance(&mut self, i: usize, d: u16) {
-        let last = self.last_day[i];
-        if self.first_day[i] == 0 || d < self.first_day[i] {
-            self.first_day[i] = d;
+        let stride = self.stride;
+        let row = &mut self.rows[i * stride..(i + 1) * stride];
+        let last = rd_u16(row, LAST_DAY);
+        let first = rd_u16(row, FIRST_DAY);
+        if first == 0 || d < first {
+            wr_u16(row, FIRST_DAY, d);
         }
         if d <= last {
             return;
@@ -245,42 +298,39 @@ impl ScoreState {
         if last != 0 {
             let delta = f64::from(d - last);
             let (from, to) = (month_of(last), month_of(d));
-            // Models reuse a few half-lives: compute each decay factor once per advance.
-            let mut factors: [(f64, f64); 4] = [(0.0, 0.0); 4];
-            let mut known = 0;
-            for c in &mut self.cols {
-                match c {
-                    Column::Decayed { half_life, data } => {
-                        let f = match factors[..known].iter().find(|(h, _)| h == half_life) {
-                            Some(&(_, f)) => f,
-                            None => {
-                                let f = (-delta / *half_life).exp2();
-                                if known < factors.len() {
-                                    factors[known] = (*half_life, f);
-                                    known += 1;
-                                }
-                                f
-                            }
-                        };
-                        data[i] = (f64::from(data[i]) * f) as f32;
+            // Each distinct half-life's factor once (models reuse a few).
+            let mut factors = [1.0f64; 8];
+            for (f, h) in factors.iter_mut().zip(&self.half_lives) {
+                *f = (-delta / h).exp2();
+            }
+            for c in &self.cols {
+                match *c {
+                    Column::Decayed { off, half_life } => {
+                        let f = self
+                            .half_lives
+                            .iter()
+                            .position(|h| *h == half_life)
+                            .and_then(|k| factors.get(k).copied())
+                            .unwrap_or_else(|| (-delta / half_life).exp2());
+                        wr_f32(row, off, (f64::from(rd_f32(row, off)) * f) as f32);
                     }
-                    Column::WinCount { months, data } => {
-                        let k = *months as i32;
+                    Column::WinCount { off, months } => {
+                        let k = months as i32;
                         for m in (from + 1)..=to.min(from + k) {
-                            data[i * k as usize + m.rem_euclid(k) as usize] = 0;
+                            row[off + m.rem_euclid(k) as usize] = 0;
                         }
                     }
-                    Column::WinSum { months, data } => {
-                        let k = *months as i32;
+                    Column::WinSum { off, months } => {
+                        let k = months as i32;
                         for m in (from + 1)..=to.min(from + k) {
-                            data[i * k as usize + m.rem_euclid(k) as usize] = 0.0;
+                            wr_f32(row, off + 4 * m.rem_euclid(k) as usize, 0.0);
                         }
                     }
-                    Column::None | Column::LastDay(_) => {}
+                    Column::None | Column::LastDay { .. } => {}
                 }
             }
         }
-        self.last_day[i] = d;
+        wr_u16(row, LAST_DAY, d);
     }
 
     fn ledger_apply(&mut self, s: u32, op: LedgerOp) {
@@ -301,12 +351,25 @@ impl ScoreState {
                     }
                 }
             }
-            LedgerOp::LoanOpened(y) => self.loan_balance[i] += y,
-            LedgerOp::Repaid(y) => self.loan_balance[i] -= y,
-            LedgerOp::RentalStarted => {
-                self.open_rentals[i] = self.open_rentals[i].saturating_add(1)
+            LedgerOp::LoanOpened(_)
+            | LedgerOp::Repaid(_)
+            | LedgerOp::RentalStarted
+            | LedgerOp::RentalEnded => {
+                if i >= self.n {
+                    return;
+                }
+                let row = &mut self.rows[i * self.stride..(i + 1) * self.stride];
+                match op {
+                    LedgerOp::LoanOpened(y) => {
+                        wr_f32(row, LOAN_BALANCE, rd_f32(row, LOAN_BALANCE) + y)
+                    }
+                    LedgerOp::Repaid(y) => wr_f32(row, LOAN_BALANCE, rd_f32(row, LOAN_BALANCE) - y),
+                    LedgerOp::RentalStarted => {
+                        row[OPEN_RENTALS] = row[OPEN_RENTALS].saturating_add(1)
+                    }
+                    _ => row[OPEN_RENTALS] = row[OPEN_RENTALS].saturating_sub(1),
+                }
             }
-            LedgerOp::RentalEnded => self.open_rentals[i] = self.open_rentals[i].saturating_sub(1),
             LedgerOp::Case { case, delta } => Self::case_delta(l, s, case, delta),
             LedgerOp::None | LedgerOp::Identity(_) => {}
         }
@@ -352,61 +415,65 @@ impl ScoreState {
         out: &mut Vec<Option<f64>>,
     ) {
         out.clear();
-        let i = s as usize;
-        let last = self.last_day.get(i).copied().unwrap_or(0);
+        let empty = vec![0u8; self.stride];
+        let row = self.row(s).unwrap_or(&empty);
+        let last = rd_u16(row, LAST_DAY);
         let a = pack_day(as_of).unwrap_or(u16::MAX).max(last);
         let a_month = month_of(a);
+        let age = f64::from(a - last.min(a));
+        let mut factors = [1.0f64; 8];
+        for (f, h) in factors.iter_mut().zip(&self.half_lives) {
+            *f = (-age / h).exp2();
+        }
         for (f, feat) in model.features.iter().enumerate() {
             let v = match (&feat.aggregate, self.cols.get(f)) {
-                (Aggregate::WindowCount { .. }, Some(Column::WinCount { months, data })) => {
-                    Some(window(last, a_month, *months, |slot| {
-                        f64::from(data[i * *months as usize + slot])
+                (Aggregate::WindowCount { .. }, Some(&Column::WinCount { off, months })) => {
+                    Some(window(last, a_month, months, |slot| {
+                        f64::from(row[off + slot])
                     }))
                 }
-                (Aggregate::WindowSum { .. }, Some(Column::WinSum { months, data })) => {
-                    Some(window(last, a_month, *months, |slot| {
-                        f64::from(data[i * *months as usize + slot])
+                (Aggregate::WindowSum { .. }, Some(&Column::WinSum { off, months })) => {
+                    Some(window(last, a_month, months, |slot| {
+                        f64::from(rd_f32(row, off + 4 * slot))
                     }))
                 }
                 (
                     Aggregate::DecayedCount { .. } | Aggregate::DecayedSum { .. },
-                    Some(Column::Decayed { half_life, data }),
+                    Some(&Column::Decayed { off, half_life }),
                 ) => {
-                    let v = data.get(i).copied().unwrap_or(0.0);
-                    Some(f64::from(v) * (-f64::from(a - last.min(a)) / half_life).exp2())
+                    let factor = self
+                        .half_lives
+                        .iter()
+                        .position(|h| *h == half_life)
+                        .and_then(|k| factors.get(k).copied())
+                        .unwrap_or_else(|| (-age / half_life).exp2());
+                    Some(f64::from(rd_f32(row, off)) * factor)
                 }
-                (Aggregate::DaysSinceLast, Some(Column::LastDay(data))) => data
-                    .get(i)
-                    .copied()
-                    .filter(|&d| d != 0)
-                    .map(|d| f64::from(a - d)),
-                (Aggregate::HistoryMonths, _) => self
-                    .first_day
-                    .get(i)
-                    .copied()
+                (Aggregate::DaysSinceLast, Some(&Column::LastDay { off })) => {
+                    Some(rd_u16(row, off))
+                        .filter(|&d| d != 0)
+                        .map(|d| f64::from(a - d))
+                }
+                (Aggregate::HistoryMonths, _) => Some(rd_u16(row, FIRST_DAY))
                     .filter(|&d| d != 0)
                     .map(|d| f64::from(a_month - month_of(d))),
                 (Aggregate::State(var), _) => Some(match var {
                     StateVar::OverdueBillAmount => {
                         self.ledger.overdue.get(&s).copied().unwrap_or(0).max(0) as f64 / 100.0
                     }
-                    StateVar::LoanBalance => {
-                        f64::from(self.loan_balance.get(i).copied().unwrap_or(0.0)).max(0.0)
-                    }
+                    StateVar::LoanBalance => f64::from(rd_f32(row, LOAN_BALANCE)).max(0.0),
                     StateVar::UnpaidJudgmentAmount => self.judgments(s).1 as f64 / 100.0,
                     StateVar::UnpaidJudgments => f64::from(self.judgments(s).0),
-                    StateVar::OpenRentals => {
-                        f64::from(self.open_rentals.get(i).copied().unwrap_or(0))
-                    }
-                    StateVar::Contacts => f64::from(self.contacts(s)),
+                    StateVar::OpenRentals => f64::from(row[OPEN_RENTALS]),
+                    StateVar::Contacts => f64::from(rd_u16(row, CONTACTS)),
                 }),
                 (Aggregate::Profile(ProfileVar::Age), _) => match id {
                     SubjectId::Person(r) => Some(f64::from(unpack_day(a).years_since(r.birth()))),
                     SubjectId::Company(_) => None,
                 },
-                (Aggregate::Profile(ProfileVar::IdentityCompleteness), _) => Some(f64::from(
-                    self.identity.get(i).copied().unwrap_or(0).count_ones(),
-                )),
+                (Aggregate::Profile(ProfileVar::IdentityCompleteness), _) => {
+                    Some(f64::from(row[IDENTITY].count_ones()))
+                }
                 (Aggregate::Share { part, rest }, _) => {
                     let p = out.get(*part).copied().flatten().unwrap_or(0.0);
                     let r = out.get(*rest).copied().flatten().unwrap_or(0.0);
@@ -423,16 +490,6 @@ impl ScoreState {
     }
 
     pub fn footprint(&self) -> StateFootprint {
-        let mut dense = 2 + 2 + 1 + 1 + 2 + 4;
-        for c in &self.cols {
-            dense += match c {
-                Column::None => 0,
-                Column::WinCount { months, .. } => *months as usize,
-                Column::WinSum { months, .. } => 4 * *months as usize,
-                Column::Decayed { .. } => 4,
-                Column::LastDay(_) => 2,
-            };
-        }
         let l = &self.ledger;
         // hashbrown stores key+value per slot plus one control byte, at a load of up to 7/8.
         let slot = |kv: usize| (kv + 1) * 8 / 7;
@@ -442,7 +499,7 @@ impl ScoreState {
             + l.overdue.capacity() * slot(16)
             + l.judgments.capacity() * slot(24);
         StateFootprint {
-            dense_bytes_per_subject: dense,
+            dense_bytes_per_subject: self.stride,
             sparse_entries,
             sparse_bytes,
         }
