@@ -16,6 +16,19 @@ mod postgres;
 pub enum BenchCmd {
     /// Durable ingest of generated JSON-lines events, with scores updated.
     Ingest(IngestBench),
+    /// Resident memory of the derived state for many subjects (default 10 million).
+    Memory(MemoryBench),
+}
+
+#[derive(Args)]
+pub struct MemoryBench {
+    #[arg(long, default_value_t = 10_000_000)]
+    subjects: u64,
+    /// Events per subject after its record (a bill and a payment per month).
+    #[arg(long, default_value_t = 2)]
+    events: u64,
+    #[arg(long)]
+    work: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -42,6 +55,7 @@ pub struct IngestBench {
 pub fn run(g: &Global, cmd: BenchCmd) -> Result<ExitCode> {
     match cmd {
         BenchCmd::Ingest(b) => ingest(g, b),
+        BenchCmd::Memory(b) => memory(g, b),
     }
 }
 
@@ -179,5 +193,152 @@ fn ingest(g: &Global, b: IngestBench) -> Result<ExitCode> {
         }
     }
     drop(tmp);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// JSON lines for `n` subjects, made on the fly: a record and `events` events each.
+struct Lines {
+    n: u64,
+    events: u64,
+    i: u64,
+    k: u64,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Lines {
+    fn id(i: u64) -> String {
+        // Distinct valid IDs: birth dates from 1950 on, 1000 sequence numbers a day.
+        let day = credo_model::Day(
+            credo_model::Day::from_ymd(1950, 1, 1).map_or(0, |d| d.0) + (i / 1000) as i32,
+        );
+        let (y, m, d) = day.ymd();
+        let body = format!("110101{y:04}{m:02}{d:02}{:03}", i % 1000);
+        let mut digits = [0u8; 17];
+        for (slot, c) in digits.iter_mut().zip(body.bytes()) {
+            *slot = c - b'0';
+        }
+        format!("{body}{}", credo_model::id::resident_check(&digits))
+    }
+
+    fn refill(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+        while self.buf.len() < 1 << 20 && self.i < self.n {
+            let id = Self::id(self.i);
+            let line = if self.k == 0 {
+                format!(
+                    r#"{{"id":"{id}","kind":"subject","at":"2025-01-01","name":"张三","phones":["13800138000"],"address":"x","industry":"C"}}"#
+                )
+            } else if self.k % 2 == 1 {
+                format!(
+                    r#"{{"id":"b{}-{}","source":"grid","subject":"{id}","at":"2025-{:02}-15T10:00:00+08:00","kind":"bill","ref":"r{}","amount":120.5,"status":"paid"}}"#,
+                    self.i,
+                    self.k,
+                    1 + (self.k / 2) % 12,
+                    self.k
+                )
+            } else {
+                format!(
+                    r#"{{"id":"p{}-{}","source":"pay","subject":"{id}","at":"2025-{:02}-20T10:00:00+08:00","kind":"payment","amount":88}}"#,
+                    self.i,
+                    self.k,
+                    1 + (self.k / 2) % 12
+                )
+            };
+            self.buf.extend_from_slice(line.as_bytes());
+            self.buf.push(b'\n');
+            self.k += 1;
+            if self.k > self.events {
+                self.k = 0;
+                self.i += 1;
+            }
+        }
+    }
+}
+
+impl std::io::Read for Lines {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            self.refill();
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn memory(g: &Global, b: MemoryBench) -> Result<ExitCode> {
+    let tmp = tempfile::tempdir().context("creating a temporary folder")?;
+    let work = b.work.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let data = work.join("data");
+    let _ = std::fs::remove_dir_all(&data);
+    let before = rss_bytes();
+    let (mut engine, _) = Engine::open(
+        &data,
+        g.load_model()?,
+        Some(Clock::Fixed(credo_sim::Config::default().end)),
+    )?;
+    let lines = Lines {
+        n: b.subjects,
+        events: b.events,
+        i: 0,
+        k: 0,
+        buf: Vec::new(),
+        pos: 0,
+    };
+    let pb = cmd::bar(None, "memory");
+    let t = Instant::now();
+    let report = engine.ingest("generated", lines, &Default::default(), &mut |p| {
+        pb.set_position(p.bytes)
+    })?;
+    pb.finish_and_clear();
+    let secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        report.rejected == 0,
+        "rejections: {:?}",
+        report.errors.first()
+    );
+    let after = rss_bytes();
+    let f = engine.footprint();
+    let n = f.subjects.max(1) as f64;
+    let out = json!({
+        "benchmark": "memory",
+        "machine": machine(),
+        "subjects": f.subjects,
+        "events": report.accepted,
+        "ingest_seconds": (secs * 10.0).round() / 10.0,
+        "scoring_state_bytes_per_subject": f.scoring.dense_bytes_per_subject + 4,
+        "subject_index_bytes_per_subject": (f.index_bytes_per_subject * 10.0).round() / 10.0,
+        "sparse_ledger_bytes_per_subject": (f.scoring.sparse_bytes as f64 / n * 10.0).round() / 10.0,
+        "dedupe_keys": f.dedupe_keys,
+        "history_entries": f.history_entries,
+        "rss_bytes": after,
+        "rss_growth_bytes_per_subject": ((after.saturating_sub(before)) as f64 / n).round(),
+    });
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{} subjects, {} events in {secs:.1} s: scoring state {} bytes/subject (row + history head), subject index {} bytes/subject; process RSS grew {} bytes/subject (dedupe keys and history included)",
+            f.subjects,
+            report.accepted,
+            out["scoring_state_bytes_per_subject"],
+            out["subject_index_bytes_per_subject"],
+            out["rss_growth_bytes_per_subject"]
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

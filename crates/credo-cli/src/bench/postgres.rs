@@ -78,14 +78,14 @@ CREATE TABLE features AS
 SELECT subject,
   count(*) FILTER (WHERE ((kind = 'bill' AND status IN ('late','unpaid')) OR (kind = 'repayment' AND days_late > 0))
                    AND at > TIMESTAMPTZ '2026-10-31' - INTERVAL '12 months') AS late_payments_12m,
-  sum(CASE WHEN kind = 'default' THEN power(2, -extract(epoch FROM TIMESTAMPTZ '2026-10-31' - at) / 86400 / 365) ELSE 0 END) AS defaults_decayed,
+  sum(CASE WHEN kind = 'default' THEN power(2.0::float8, -extract(epoch FROM TIMESTAMPTZ '2026-10-31' - at)::float8 / 86400 / 365) ELSE 0 END) AS defaults_decayed,
   sum(CASE WHEN (kind = 'bill' AND status = 'paid') OR (kind = 'repayment' AND days_late = 0)
-      THEN power(2, -extract(epoch FROM TIMESTAMPTZ '2026-10-31' - at) / 86400 / 180) ELSE 0 END) AS ontime_decayed,
+      THEN power(2.0::float8, -extract(epoch FROM TIMESTAMPTZ '2026-10-31' - at)::float8 / 86400 / 180) ELSE 0 END) AS ontime_decayed,
   sum(CASE WHEN (kind = 'bill' AND status IN ('late','unpaid')) OR (kind = 'repayment' AND days_late > 0)
-      THEN power(2, -extract(epoch FROM TIMESTAMPTZ '2026-10-31' - at) / 86400 / 180) ELSE 0 END) AS late_decayed,
+      THEN power(2.0::float8, -extract(epoch FROM TIMESTAMPTZ '2026-10-31' - at)::float8 / 86400 / 180) ELSE 0 END) AS late_decayed,
   sum(CASE WHEN kind IN ('payment','repayment') OR (kind = 'bill' AND status = 'paid')
-      THEN amount * power(2, -extract(epoch FROM TIMESTAMPTZ '2026-10-31' - at) / 86400 / 90) ELSE 0 END) AS payment_volume,
-  sum(CASE WHEN kind = 'violation' THEN points * power(2, -extract(epoch FROM TIMESTAMPTZ '2026-10-31' - at) / 86400 / 365) ELSE 0 END) AS violation_points,
+      THEN amount::float8 * power(2.0::float8, -extract(epoch FROM TIMESTAMPTZ '2026-10-31' - at)::float8 / 86400 / 90) ELSE 0 END) AS payment_volume,
+  sum(CASE WHEN kind = 'violation' THEN points::float8 * power(2.0::float8, -extract(epoch FROM TIMESTAMPTZ '2026-10-31' - at)::float8 / 86400 / 365) ELSE 0 END) AS violation_points,
   sum(CASE WHEN kind = 'loan' THEN amount WHEN kind = 'repayment' THEN -amount ELSE 0 END) AS loan_balance,
   min(at) AS first_event
 FROM events GROUP BY subject;

@@ -285,14 +285,33 @@ impl<'a> Scanner<'a> {
     }
 }
 
-macro_rules! set {
-    ($w:expr, $field:ident, $name:expr, $value:expr) => {{
-        if $w.$field.is_some() {
-            return Err(reject("bad_field", format!("duplicate field `{}`", $name)));
-        }
-        $w.$field = $value;
-    }};
-}
+/// The known fields, in the order of their bit in the "seen" mask.
+const FIELDS: [&str; 24] = [
+    "id",
+    "source",
+    "subject",
+    "at",
+    "kind",
+    "name",
+    "region",
+    "industry",
+    "lat",
+    "lon",
+    "address",
+    "phones",
+    "legal_rep",
+    "amount",
+    "ref",
+    "status",
+    "days_late",
+    "case",
+    "court",
+    "code",
+    "points",
+    "authority",
+    "other",
+    "op",
+];
 
 pub(crate) fn scan(s: &str) -> Result<Wire<'_>, Reject> {
     let mut sc = Scanner {
@@ -301,6 +320,7 @@ pub(crate) fn scan(s: &str) -> Result<Wire<'_>, Reject> {
         i: 0,
     };
     let mut w = Wire::default();
+    let mut seen: u32 = 0;
     sc.ws();
     sc.expect(b'{')?;
     sc.ws();
@@ -316,35 +336,43 @@ pub(crate) fn scan(s: &str) -> Result<Wire<'_>, Reject> {
                 )));
             }
             let key = sc.string()?;
+            // Like serde: an unknown or repeated name is reported before its value is read.
+            let Some(f) = FIELDS.iter().position(|k| *k == key.as_ref()) else {
+                return Err(reject("unknown_field", format!("unknown field `{key}`")));
+            };
+            if seen & (1 << f) != 0 {
+                return Err(reject("bad_field", format!("duplicate field `{key}`")));
+            }
+            seen |= 1 << f;
             sc.ws();
             sc.expect(b':')?;
             sc.ws();
-            match key.as_ref() {
-                "id" => set!(w, id, "id", sc.opt_str("id")?),
-                "source" => set!(w, source, "source", sc.opt_str("source")?),
-                "subject" => set!(w, subject, "subject", sc.opt_str("subject")?),
-                "at" => set!(w, at, "at", sc.opt_str("at")?),
-                "kind" => set!(w, kind, "kind", sc.opt_str("kind")?),
-                "name" => set!(w, name, "name", sc.opt_str("name")?),
-                "region" => set!(w, region, "region", sc.opt_str("region")?),
-                "industry" => set!(w, industry, "industry", sc.opt_str("industry")?),
-                "lat" => set!(w, lat, "lat", sc.opt_f64("lat")?),
-                "lon" => set!(w, lon, "lon", sc.opt_f64("lon")?),
-                "address" => set!(w, address, "address", sc.opt_str("address")?),
-                "phones" => set!(w, phones, "phones", sc.opt_str_array("phones")?),
-                "legal_rep" => set!(w, legal_rep, "legal_rep", sc.opt_str("legal_rep")?),
-                "amount" => set!(w, amount, "amount", sc.opt_f64("amount")?),
-                "ref" => set!(w, reference, "ref", sc.opt_str("ref")?),
-                "status" => set!(w, status, "status", sc.opt_str("status")?),
-                "days_late" => set!(w, days_late, "days_late", sc.opt_u32("days_late")?),
-                "case" => set!(w, case, "case", sc.opt_str("case")?),
-                "court" => set!(w, court, "court", sc.opt_str("court")?),
-                "code" => set!(w, code, "code", sc.opt_str("code")?),
-                "points" => set!(w, points, "points", sc.opt_u32("points")?),
-                "authority" => set!(w, authority, "authority", sc.opt_str("authority")?),
-                "other" => set!(w, other, "other", sc.opt_str("other")?),
-                "op" => set!(w, op, "op", sc.opt_str("op")?),
-                other => return Err(reject("unknown_field", format!("unknown field `{other}`"))),
+            let name = FIELDS[f];
+            match f {
+                0 => w.id = sc.opt_str(name)?,
+                1 => w.source = sc.opt_str(name)?,
+                2 => w.subject = sc.opt_str(name)?,
+                3 => w.at = sc.opt_str(name)?,
+                4 => w.kind = sc.opt_str(name)?,
+                5 => w.name = sc.opt_str(name)?,
+                6 => w.region = sc.opt_str(name)?,
+                7 => w.industry = sc.opt_str(name)?,
+                8 => w.lat = sc.opt_f64(name)?,
+                9 => w.lon = sc.opt_f64(name)?,
+                10 => w.address = sc.opt_str(name)?,
+                11 => w.phones = sc.opt_str_array(name)?,
+                12 => w.legal_rep = sc.opt_str(name)?,
+                13 => w.amount = sc.opt_f64(name)?,
+                14 => w.reference = sc.opt_str(name)?,
+                15 => w.status = sc.opt_str(name)?,
+                16 => w.days_late = sc.opt_u32(name)?,
+                17 => w.case = sc.opt_str(name)?,
+                18 => w.court = sc.opt_str(name)?,
+                19 => w.code = sc.opt_str(name)?,
+                20 => w.points = sc.opt_u32(name)?,
+                21 => w.authority = sc.opt_str(name)?,
+                22 => w.other = sc.opt_str(name)?,
+                _ => w.op = sc.opt_str(name)?,
             }
             sc.ws();
             match sc.peek() {
