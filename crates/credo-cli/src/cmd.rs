@@ -159,6 +159,8 @@ pub fn ingest_files(
         })
         .sum();
     let pb = bar(total, "ingest");
+    // Generated and typical furnisher lines are 120 to 200 bytes.
+    engine.reserve_events(usize::try_from(total.unwrap_or(0) / 160).unwrap_or(0));
     let opts = IngestOptions {
         chunk_bytes: batch_bytes,
         ..Default::default()

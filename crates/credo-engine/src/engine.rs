@@ -29,14 +29,21 @@ pub(crate) struct Core {
     pub events: u64,
     pub by_kind: [u64; credo_model::event::KINDS.len()],
     scratch: Vec<Option<f64>>,
+    last_lookup: Option<(SubjectId, u32)>,
 }
 
 pub(crate) fn dedupe_key(e: &Event) -> u128 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(e.source.as_bytes());
-    h.update(&[0xFF]);
-    h.update(e.id.as_bytes());
-    h.digest128()
+    // One-shot hashing of a reused buffer is much cheaper than the streaming hasher.
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        buf.extend_from_slice(e.source.as_bytes());
+        buf.push(0xFF);
+        buf.extend_from_slice(e.id.as_bytes());
+        xxhash_rust::xxh3::xxh3_128(buf)
+    })
 }
 
 fn kind_index(body: &EventBody) -> usize {
@@ -67,7 +74,8 @@ impl Op {
             key: dedupe_key(e),
             subject: e.subject,
             day: e.at.day(),
-            month: e.at.day().month_index(),
+            month: credo_score::pack_day(e.at.day())
+                .map_or_else(|| e.at.day().month_index(), credo_score::state::month_of),
             kind: kind_index(&e.body) as u8,
             record: matches!(e.body, EventBody::Subject(_)),
             contact: match &e.body {
@@ -97,13 +105,27 @@ impl Core {
             events: 0,
             by_kind: Default::default(),
             scratch: Vec::new(),
+            last_lookup: None,
         }
     }
 
     /// Reads what [`Core::admit`] will read for `op`, to bring it into cache early.
     pub fn warm(&self, op: &Op) {
         std::hint::black_box(self.seen.contains(&op.key));
-        std::hint::black_box(self.subjects.get(op.subject));
+    }
+
+    /// The subject's index, remembering the last one: bulk files group a subject's events.
+    fn lookup(&mut self, id: SubjectId) -> Option<u32> {
+        if let Some((last, i)) = self.last_lookup
+            && last == id
+        {
+            return Some(i);
+        }
+        let found = self.subjects.get(id);
+        if let Some(i) = found {
+            self.last_lookup = Some((id, i));
+        }
+        found
     }
 
     /// Decides whether an event enters the log: a duplicate, a new event for a known
@@ -113,7 +135,7 @@ impl Core {
             code: "unknown_subject",
             message: format!("{what}no `subject` record has been seen for {id}"),
         };
-        let known = self.subjects.get(op.subject);
+        let known = self.lookup(op.subject);
         if known.is_none() && !op.record {
             return Err(unknown("", op.subject));
         }
@@ -423,6 +445,12 @@ impl Engine {
             history: self.core.history.of(i),
             model: format!("{} {}", self.core.model.name, self.core.model.version),
         })
+    }
+
+    /// Makes room for about `n` more events in the dedupe set, so that a large ingest does
+    /// not rehash it again and again.
+    pub fn reserve_events(&mut self, n: usize) {
+        self.core.seen.reserve(n);
     }
 
     /// Every subject's score as of `as_of`, in index order (parallel).

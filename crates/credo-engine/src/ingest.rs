@@ -157,12 +157,14 @@ impl<R: Read> Chunker<R> {
         let mut want = self.chunk;
         let mut long = Vec::new();
         loop {
-            while self.buf.len() < want && !self.eof {
-                let start = self.buf.len();
-                self.buf.resize(want, 0);
-                let n = read_some(&mut self.input, &mut self.buf[start..])?;
-                self.buf.truncate(start + n);
-                self.eof = n == 0;
+            if self.buf.len() < want && !self.eof {
+                // read_to_end on a Take fills spare capacity without zeroing it first.
+                let need = want - self.buf.len();
+                self.buf.reserve(need);
+                let n = (&mut self.input)
+                    .take(need as u64)
+                    .read_to_end(&mut self.buf)?;
+                self.eof = n < need;
             }
             let cut = if self.eof {
                 self.buf.len()
@@ -389,14 +391,5 @@ impl Engine {
             })
             .collect();
         Ok(part)
-    }
-}
-
-fn read_some(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        match r.read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
     }
 }

@@ -415,8 +415,12 @@ impl ScoreState {
         out: &mut Vec<Option<f64>>,
     ) {
         out.clear();
-        let empty = vec![0u8; self.stride];
-        let row = self.row(s).unwrap_or(&empty);
+        const EMPTY: [u8; 256] = [0; 256];
+        let row = match self.row(s) {
+            Some(r) => r,
+            None if self.stride <= EMPTY.len() => &EMPTY[..self.stride],
+            None => return out.extend(std::iter::repeat_n(None, model.features.len())),
+        };
         let last = rd_u16(row, LAST_DAY);
         let a = pack_day(as_of).unwrap_or(u16::MAX).max(last);
         let a_month = month_of(a);
