@@ -98,6 +98,12 @@ fn ingest(g: &Global, b: IngestBench) -> Result<ExitCode> {
     let mut mbps = Vec::new();
     let mut last = None;
     for run in 0..b.runs.max(1) {
+        // Each run starts clean: the previous run's engine is dropped and its folder removed,
+        // so no run pays for another's memory or pending writeback.
+        if let Some((engine, _, _, old)) = last.take() {
+            drop(engine);
+            let _ = std::fs::remove_dir_all(old);
+        }
         let data = work.join(format!("data-{run}"));
         let _ = std::fs::remove_dir_all(&data);
         let (mut engine, _) = Engine::open(
