@@ -49,6 +49,10 @@ fn sigkill_during_ingest_loses_nothing_acknowledged() {
     let files = ["subjects.jsonl", "contacts.jsonl", "events.jsonl"];
     let sizes: Vec<u64> = files.iter().map(|f| line_count(&pop.join(f))).collect();
     let total: u64 = sizes.iter().sum();
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(pop.join(f)).unwrap().len())
+        .sum();
     let data = dir.path().join("data");
     let cycles: u64 = std::env::var("CREDO_CRASH_CYCLES")
         .ok()
@@ -56,6 +60,9 @@ fn sigkill_during_ingest_loses_nothing_acknowledged() {
         .unwrap_or(8);
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
     let mut kills = 0;
+    let mut interrupted = 0;
+    let mut torn = 0;
+    let mut max_acked = 0;
     for cycle in 0..cycles {
         let mut child = credo(&data)
             .args(["ingest", "--progress-json", "--batch-bytes", "32768"])
@@ -67,7 +74,8 @@ fn sigkill_during_ingest_loses_nothing_acknowledged() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let kill_after = 1 + rng % 40;
+        // Anywhere in the run: the batches are about 32 KiB of input each.
+        let kill_after = 1 + rng % (bytes / 32768 + 1);
         let mut acked: u64 = 0; // events durable by the last acknowledgement read
         let mut seen = 0;
         let stdout = BufReader::new(child.stdout.take().unwrap());
@@ -88,7 +96,11 @@ fn sigkill_during_ingest_loses_nothing_acknowledged() {
             }
         }
         let _ = child.wait();
-        let s = json(credo(&data).args(["summary", "--json"]).output().unwrap());
+        let out = credo(&data).args(["summary", "--json"]).output().unwrap();
+        if String::from_utf8_lossy(&out.stderr).contains("torn batch") {
+            torn += 1;
+        }
+        let s = json(out);
         let events = s["events"].as_u64().unwrap();
         assert!(
             events >= acked,
@@ -98,8 +110,19 @@ fn sigkill_during_ingest_loses_nothing_acknowledged() {
             events <= total,
             "cycle {cycle}: {events} events, more than the {total} lines given"
         );
+        if events < total {
+            interrupted += 1;
+        }
+        max_acked = max_acked.max(acked);
     }
-    assert!(kills > 0, "no cycle was killed mid-ingest");
+    eprintln!(
+        "{cycles} cycles, {kills} SIGKILLs, {interrupted} left the log short of the input, {torn} left a torn tail; \
+         at most {max_acked} of {total} events acknowledged before a kill"
+    );
+    assert!(
+        kills > 0 && interrupted > 0,
+        "no cycle was killed mid-ingest"
+    );
     // Finish the job, then compare with one clean ingest of the same files.
     let fin = json(
         credo(&data)
