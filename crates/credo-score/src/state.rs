@@ -298,20 +298,11 @@ impl ScoreState {
         if last != 0 {
             let delta = f64::from(d - last);
             let (from, to) = (month_of(last), month_of(d));
-            // Each distinct half-life's factor once (models reuse a few).
-            let mut factors = [1.0f64; 8];
-            for (f, h) in factors.iter_mut().zip(&self.half_lives) {
-                *f = (-delta / h).exp2();
-            }
+            let factors = Decay::new(&self.half_lives, delta);
             for c in &self.cols {
                 match *c {
                     Column::Decayed { off, half_life } => {
-                        let f = self
-                            .half_lives
-                            .iter()
-                            .position(|h| *h == half_life)
-                            .and_then(|k| factors.get(k).copied())
-                            .unwrap_or_else(|| (-delta / half_life).exp2());
+                        let f = factors.factor(half_life);
                         wr_f32(row, off, (f64::from(rd_f32(row, off)) * f) as f32);
                     }
                     Column::WinCount { off, months } => {
@@ -425,10 +416,7 @@ impl ScoreState {
         let a = pack_day(as_of).unwrap_or(u16::MAX).max(last);
         let a_month = month_of(a);
         let age = f64::from(a - last.min(a));
-        let mut factors = [1.0f64; 8];
-        for (f, h) in factors.iter_mut().zip(&self.half_lives) {
-            *f = (-age / h).exp2();
-        }
+        let factors = Decay::new(&self.half_lives, age);
         for (f, feat) in model.features.iter().enumerate() {
             let v = match (&feat.aggregate, self.cols.get(f)) {
                 (Aggregate::WindowCount { .. }, Some(&Column::WinCount { off, months })) => {
@@ -444,15 +432,7 @@ impl ScoreState {
                 (
                     Aggregate::DecayedCount { .. } | Aggregate::DecayedSum { .. },
                     Some(&Column::Decayed { off, half_life }),
-                ) => {
-                    let factor = self
-                        .half_lives
-                        .iter()
-                        .position(|h| *h == half_life)
-                        .and_then(|k| factors.get(k).copied())
-                        .unwrap_or_else(|| (-age / half_life).exp2());
-                    Some(f64::from(rd_f32(row, off)) * factor)
-                }
+                ) => Some(f64::from(rd_f32(row, off)) * factors.factor(half_life)),
                 (Aggregate::DaysSinceLast, Some(&Column::LastDay { off })) => {
                     Some(rd_u16(row, off))
                         .filter(|&d| d != 0)
@@ -507,6 +487,36 @@ impl ScoreState {
             sparse_entries,
             sparse_bytes,
         }
+    }
+}
+
+/// Decay factors `2^(-days / half-life)` for a model's distinct half-lives, each computed
+/// once (models reuse a few; `exp2` is the costly part of moving a subject's day forward).
+struct Decay<'a> {
+    half_lives: &'a [f64],
+    days: f64,
+    factors: [f64; 8],
+}
+
+impl<'a> Decay<'a> {
+    fn new(half_lives: &'a [f64], days: f64) -> Self {
+        let mut factors = [1.0f64; 8];
+        for (f, h) in factors.iter_mut().zip(half_lives) {
+            *f = (-days / h).exp2();
+        }
+        Decay {
+            half_lives,
+            days,
+            factors,
+        }
+    }
+
+    fn factor(&self, half_life: f64) -> f64 {
+        self.half_lives
+            .iter()
+            .position(|h| *h == half_life)
+            .and_then(|k| self.factors.get(k).copied())
+            .unwrap_or_else(|| (-self.days / half_life).exp2())
     }
 }
 
