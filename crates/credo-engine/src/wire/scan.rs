@@ -57,22 +57,9 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Result<Cow<'a, str>, Reject> {
         self.expect(b'"')?;
         let start = self.i;
-        // Fast path. Most strings (field names, ids, codes) are short: a plain loop beats
-        // memchr's set-up there; longer strings go to memchr for the rest.
+        // Fast path: find the first quote, backslash or control byte eight bytes at a time.
         let rest = &self.b[start..];
-        let short = rest.len().min(32);
-        let mut n = rest[..short]
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-            .unwrap_or(short);
-        if n == short && short < rest.len() {
-            let more = memchr::memchr2(b'"', b'\\', &rest[short..])
-                .ok_or_else(|| syntax("unterminated string"))?;
-            n = short + more;
-            if let Some(p) = rest[short..n].iter().position(|&c| c < 0x20) {
-                n = short + p;
-            }
-        }
+        let n = first_special(rest);
         match rest.get(n) {
             None => return Err(syntax("unterminated string")),
             Some(&c) if c < 0x20 => {
@@ -295,6 +282,34 @@ impl<'a> Scanner<'a> {
             }
         }
     }
+}
+
+/// The index of the first `"`, `\\` or control byte (below 0x20) in `b`, or `b.len()`.
+///
+/// SWAR: eight bytes per step with the classic "has a zero byte" bit trick, because this
+/// loop runs over every byte of every string of every ingested line. The trick can flag
+/// bytes after a true hit (borrows), never before one, so the lowest flag is exact.
+fn first_special(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut n = 0;
+    while let Some(chunk) = b.get(n..n + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        let hits = zero(w ^ (ONES * u64::from(b'"')))
+            | zero(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if hits != 0 {
+            return n + (hits.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + b[n..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .unwrap_or(b.len() - n)
 }
 
 /// The known fields, in the order of their bit in the "seen" mask.
