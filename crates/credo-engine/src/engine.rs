@@ -33,17 +33,12 @@ pub(crate) struct Core {
 }
 
 pub(crate) fn dedupe_key(e: &Event) -> u128 {
-    // One-shot hashing of a reused buffer is much cheaper than the streaming hasher.
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    BUF.with_borrow_mut(|buf| {
-        buf.clear();
-        buf.extend_from_slice(e.source.as_bytes());
-        buf.push(0xFF);
-        buf.extend_from_slice(e.id.as_bytes());
-        xxhash_rust::xxh3::xxh3_128(buf)
-    })
+    // Two 64-bit xxh3 hashes of the id, seeded by the source's hash: as strong as one
+    // 128-bit hash for this use, and no concatenation (this runs once per ingested event).
+    let seed = xxhash_rust::xxh3::xxh3_64(e.source.as_bytes());
+    let hi = xxhash_rust::xxh3::xxh3_64_with_seed(e.id.as_bytes(), seed);
+    let lo = xxhash_rust::xxh3::xxh3_64_with_seed(e.id.as_bytes(), seed ^ 0x9E37_79B9_7F4A_7C15);
+    (u128::from(hi) << 64) | u128::from(lo)
 }
 
 fn kind_index(body: &EventBody) -> usize {

@@ -7,7 +7,7 @@
 
 use crate::engine::{Admit, Engine, Op};
 use crate::error::EngineError;
-use crate::wire::{MAX_LINE, Reject, parse_line};
+use crate::wire::{MAX_LINE, Parser, Reject};
 use credo_store::{Batch, RecordRef, encode_event};
 use rayon::prelude::*;
 use std::io::Read;
@@ -100,8 +100,9 @@ fn parse_segment(lines: &[(u64, &[u8])]) -> Segment {
         bytes: Vec::with_capacity(lines.len() * 96),
         ..Default::default()
     };
+    let mut parser = Parser::default();
     for &(line, l) in lines {
-        match parse_line(l) {
+        match parser.parse(l) {
             Ok(e) => {
                 let start = seg.bytes.len();
                 encode_event(&e, &mut seg.bytes);
