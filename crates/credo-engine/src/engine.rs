@@ -249,6 +249,8 @@ pub struct Engine {
     pub(crate) log: Log,
     pub(crate) core: Core,
     clock: Clock,
+    /// Set when a sync of the log failed: the derived state may be ahead of the disk.
+    pub(crate) failed: bool,
     _lock: File,
 }
 
@@ -326,6 +328,7 @@ impl Engine {
             log,
             core,
             clock: clock.unwrap_or(folder_clock),
+            failed: false,
             _lock: lock,
         };
         Ok((engine, report))

@@ -23,6 +23,8 @@ pub enum EngineError {
     BadId(#[from] credo_model::IdError),
     #[error("no subject {0} is known")]
     UnknownSubject(String),
+    #[error("an earlier write to the event log failed; reopen the data folder to recover")]
+    Failed,
 }
 
 impl EngineError {
@@ -38,6 +40,7 @@ impl EngineError {
             EngineError::Model(_) => "bad_model",
             EngineError::BadId(_) => "bad_id",
             EngineError::UnknownSubject(_) => "unknown_subject",
+            EngineError::Failed => "storage_io",
         }
     }
 }

@@ -359,18 +359,41 @@ impl Engine {
             }
         }
         let t1 = std::time::Instant::now();
-        let start = self.log.commit(batch)?;
+        if self.failed {
+            return Err(EngineError::Failed);
+        }
+        let (start, pending) = self.log.write(batch)?;
         let t2 = std::time::Instant::now();
-        for &(s, si, ii, pos) in &admitted {
-            let (_, op, _, len, _) = &segs[si].items[ii];
-            self.core.apply(
-                s,
-                op,
-                RecordRef {
-                    offset: start + pos,
-                    len: *len,
-                },
-            );
+        // The sync runs on its own thread while this one applies the batch to the derived
+        // state; nothing is acknowledged until both are done. If the sync fails, the state
+        // is ahead of the disk, so the engine refuses further work until it is reopened
+        // (which rebuilds the state from what is on disk).
+        let core = &mut self.core;
+        let synced = std::thread::scope(|sc| {
+            let sync = sc.spawn(move || pending.sync());
+            for &(s, si, ii, pos) in &admitted {
+                let (_, op, _, len, _) = &segs[si].items[ii];
+                core.apply(
+                    s,
+                    op,
+                    RecordRef {
+                        offset: start + pos,
+                        len: *len,
+                    },
+                );
+            }
+            sync.join()
+        });
+        match synced {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.failed = true;
+                return Err(e.into());
+            }
+            Err(_) => {
+                self.failed = true;
+                return Err(EngineError::Failed);
+            }
         }
         tracing::trace!(
             admit_us = (t1 - t0).as_micros() as u64,

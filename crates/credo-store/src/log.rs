@@ -37,6 +37,19 @@ pub struct Log {
     end: u64,
 }
 
+/// A written batch waiting for `fdatasync`.
+pub struct PendingSync<'a> {
+    file: &'a File,
+    path: &'a Path,
+}
+
+impl PendingSync<'_> {
+    /// Makes everything written so far durable.
+    pub fn sync(self) -> Result<(), StoreError> {
+        self.file.sync_data().map_err(io(self.path))
+    }
+}
+
 /// Records gathered for one commit.
 #[derive(Default)]
 pub struct Batch {
@@ -292,17 +305,32 @@ impl Log {
     /// Writes the batch and syncs it. Returns the file offset of the batch start; a record
     /// pushed at batch position `p` lies at `start + p`. The batch is cleared.
     pub fn commit(&mut self, batch: &mut Batch) -> Result<u64, StoreError> {
-        if batch.is_empty() {
-            return Ok(self.end);
-        }
-        let err = io(&self.path);
-        let start = self.end;
-        let bytes = batch.seal()?;
-        self.file.write_all_at(bytes, start).map_err(&err)?;
-        self.file.sync_data().map_err(&err)?;
-        self.end = start + bytes.len() as u64;
-        batch.clear();
+        let (start, pending) = self.write(batch)?;
+        pending.sync()?;
         Ok(start)
+    }
+
+    /// Writes the batch without waiting for the disk: nothing in it is durable until the
+    /// returned [`PendingSync::sync`] succeeds, so the caller must not acknowledge it before.
+    /// (Ingest applies the batch to its in-memory state while the sync runs.) The batch is
+    /// cleared.
+    pub fn write(&mut self, batch: &mut Batch) -> Result<(u64, PendingSync<'_>), StoreError> {
+        let start = self.end;
+        if !batch.is_empty() {
+            let bytes = batch.seal()?;
+            self.file
+                .write_all_at(bytes, start)
+                .map_err(io(&self.path))?;
+            self.end = start + bytes.len() as u64;
+            batch.clear();
+        }
+        Ok((
+            start,
+            PendingSync {
+                file: &self.file,
+                path: &self.path,
+            },
+        ))
     }
 
     /// Reads one record's body back, checking its checksum.
