@@ -322,6 +322,9 @@ impl Engine {
         batch: &mut Batch,
         opts: &IngestOptions,
     ) -> Result<IngestReport, EngineError> {
+        if self.failed {
+            return Err(EngineError::Failed);
+        }
         let mut part = IngestReport {
             lines: chunk.lines + chunk.long.len() as u64,
             bytes: chunk.data.len() as u64,
@@ -359,9 +362,6 @@ impl Engine {
             }
         }
         let t1 = std::time::Instant::now();
-        if self.failed {
-            return Err(EngineError::Failed);
-        }
         let (start, pending) = self.log.write(batch)?;
         let t2 = std::time::Instant::now();
         // The sync runs on its own thread while this one applies the batch to the derived
