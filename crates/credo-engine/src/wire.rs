@@ -218,6 +218,11 @@ pub fn parse_line_reference(line: &[u8]) -> Result<Event, Reject> {
             ),
         )
     })?;
+    // serde would also read a struct from a JSON array of its fields in order; the format
+    // is one object a line.
+    if !s.trim_start().starts_with('{') {
+        return Err(reject("bad_json", "expected a JSON object"));
+    }
     let w: Wire<'_> = serde_json::from_str(s).map_err(|e| classify(&e))?;
     to_event(w, None)
 }

@@ -65,6 +65,7 @@ fn json_value() -> impl Strategy<Value = String> {
         1 => Just("[\"13800138000\", \"x\"]".to_string()),
         1 => Just("[1]".to_string()),
         1 => Just("{}".to_string()),
+        1 => Just("[\"a\", \"b\"]".to_string()),
         1 => Just("-0".to_string()),
         1 => Just("01".to_string()),
         1 => Just("1e400".to_string()),
@@ -161,6 +162,12 @@ proptest! {
     fn scanner_agrees_with_serde_on_events(s in event(), at in any::<usize>(), byte in any::<u8>(), mode in any::<u8>()) {
         agree(s.as_bytes())?;
         agree(&damage(s, at, byte, mode))?;
+    }
+
+    #[test]
+    fn arrays_are_not_events(values in proptest::collection::vec(json_string(), 0..6)) {
+        // serde reads a struct from an array of its fields; the format is objects only.
+        agree(format!("[{}]", values.join(",")).as_bytes())?;
     }
 
     #[test]

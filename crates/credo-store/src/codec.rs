@@ -270,12 +270,20 @@ pub fn decode_event(b: &[u8]) -> Result<Event, CodecError> {
             let amount = r.amount()?;
             let t = r.u8()?;
             let days = r.u16()?;
-            let status = match t {
-                0 => BillStatus::Due,
-                1 => BillStatus::Paid,
-                2 => BillStatus::Late { days },
-                3 => BillStatus::Unpaid,
-                t => {
+            // Strict: only the canonical encoding decodes, so damage cannot hide in a
+            // field that would be ignored.
+            let status = match (t, days) {
+                (0, 0) => BillStatus::Due,
+                (1, 0) => BillStatus::Paid,
+                (2, days) => BillStatus::Late { days },
+                (3, 0) => BillStatus::Unpaid,
+                (0..=3, _) => {
+                    return Err(CodecError::Tag {
+                        what: "days_late of a bill that is not late",
+                        tag: t,
+                    });
+                }
+                (t, _) => {
                     return Err(CodecError::Tag {
                         what: "bill status",
                         tag: t,

@@ -216,3 +216,26 @@ proptest! {
         prop_assert_eq!(rec.truncated_bytes, 0);
     }
 }
+
+/// Found by the `log_record` fuzz target: a due bill whose unused `days_late` bytes were
+/// damaged decoded, and re-encoded differently. Only the canonical encoding decodes now.
+#[test]
+fn fuzz_log_record_days_on_a_bill_that_is_not_late_is_damage() {
+    let e = Event {
+        source: "s".into(),
+        id: "i".into(),
+        subject: subject(1),
+        at: Timestamp(1_700_000_000),
+        body: EventBody::Bill {
+            reference: "r".into(),
+            amount: Amount(100),
+            status: BillStatus::Unpaid,
+        },
+    };
+    let mut buf = Vec::new();
+    encode_event(&e, &mut buf);
+    assert_eq!(decode_event(&buf).unwrap(), e);
+    let last = buf.len() - 1;
+    buf[last] = 0x80; // high byte of days_late
+    assert!(decode_event(&buf).is_err());
+}
