@@ -294,28 +294,39 @@ impl Engine {
         };
         let mut core = Core::new(model);
         let path = dir.join(LOG_FILE);
-        let (log, recovery) = Log::open(&path, |r, body| {
-            let e = decode_event(body).map_err(|source| credo_store::StoreError::Decode {
-                offset: r.offset,
-                source,
-            })?;
-            let op = Op::of(&e);
-            match core.admit(&op) {
-                Ok(Admit::New(i)) => {
-                    core.apply(i, &op, r);
-                    Ok(())
+        // Decode each batch on all cores, then admit and apply its records in log order.
+        let (log, recovery) = Log::open_batches(&path, |records| {
+            let decoded: Vec<Result<(Op, RecordRef), credo_store::StoreError>> = records
+                .par_iter()
+                .with_min_len(1024)
+                .map(|&(r, body)| {
+                    decode_event(body)
+                        .map(|e| (Op::of(&e), r))
+                        .map_err(|source| credo_store::StoreError::Decode {
+                            offset: r.offset,
+                            source,
+                        })
+                })
+                .collect();
+            for d in decoded {
+                let (op, r) = d?;
+                let damage = |problem: String| credo_store::StoreError::Corrupt {
+                    path: path.display().to_string(),
+                    offset: r.offset,
+                    problem,
+                };
+                match core.admit(&op) {
+                    Ok(Admit::New(i)) => core.apply(i, &op, r),
+                    Ok(Admit::Duplicate) => return Err(damage("an event is logged twice".into())),
+                    Err(rej) => {
+                        return Err(damage(format!(
+                            "logged event would be rejected: {}",
+                            rej.message
+                        )));
+                    }
                 }
-                Ok(Admit::Duplicate) => Err(credo_store::StoreError::Corrupt {
-                    path: path.display().to_string(),
-                    offset: r.offset,
-                    problem: format!("event ({:?}, {:?}) is logged twice", e.source, e.id),
-                }),
-                Err(rej) => Err(credo_store::StoreError::Corrupt {
-                    path: path.display().to_string(),
-                    offset: r.offset,
-                    problem: format!("logged event would be rejected: {}", rej.message),
-                }),
             }
+            Ok(())
         })?;
         let report = OpenReport {
             recovery,

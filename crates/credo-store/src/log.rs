@@ -137,6 +137,20 @@ impl Log {
         path: &Path,
         mut visit: impl FnMut(RecordRef, &[u8]) -> Result<(), StoreError>,
     ) -> Result<(Log, Recovery), StoreError> {
+        Self::open_batches(path, |records| {
+            for &(r, body) in records {
+                visit(r, body)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// [`Log::open`], handing over each batch's checked records at once, so that the
+    /// caller can decode them on several cores and still apply them in order.
+    pub fn open_batches(
+        path: &Path,
+        mut visit: impl FnMut(&[(RecordRef, &[u8])]) -> Result<(), StoreError>,
+    ) -> Result<(Log, Recovery), StoreError> {
         let err = io(path);
         let mut file = OpenOptions::new()
             .read(true)
@@ -207,6 +221,7 @@ impl Log {
                 Scan::Batch { count, payload } => {
                     let base = pos + BATCH_HEADER as u64;
                     let mut at = 0usize;
+                    let mut records: Vec<(RecordRef, &[u8])> = Vec::with_capacity(count as usize);
                     for _ in 0..count {
                         let corrupt = |problem: String| StoreError::Corrupt {
                             path: path.display().to_string(),
@@ -224,16 +239,17 @@ impl Log {
                         if crc32fast::hash(body) != crc {
                             return Err(corrupt("record checksum mismatch".into()));
                         }
-                        visit(
+                        records.push((
                             RecordRef {
                                 offset: base + (at + RECORD_HEADER) as u64,
                                 len: len as u32,
                             },
                             body,
-                        )?;
+                        ));
                         at += RECORD_HEADER + len;
                         rec.records += 1;
                     }
+                    visit(&records)?;
                     pos = base + payload.len() as u64;
                     rec.batches += 1;
                 }
