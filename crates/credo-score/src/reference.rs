@@ -51,6 +51,12 @@ pub fn features(model: &Model, h: &History<'_>, as_of: Day) -> Vec<Option<f64>> 
             Aggregate::DaysSinceLast => mine().map(|e| e.0).max().map(|d| f64::from(a.0 - d.0)),
             Aggregate::HistoryMonths => scored
                 .iter()
+                .filter(|e| {
+                    !matches!(
+                        e.1,
+                        Signal::Judgment | Signal::Performance | Signal::Violation
+                    )
+                })
                 .map(|e| e.0)
                 .min()
                 .map(|d| f64::from(am - d.month_index())),

@@ -45,6 +45,16 @@ impl Signal {
         Signal::Violation,
     ];
 
+    /// Whether the signal is part of a credit relationship and so dates the start of the
+    /// subject's credit history. Court and legal events do not: otherwise an old judgment
+    /// would lengthen the history and raise the score.
+    pub fn opens_history(self) -> bool {
+        !matches!(
+            self,
+            Signal::Judgment | Signal::Performance | Signal::Violation
+        )
+    }
+
     /// The signal of an event and its value, or `None` for subject records and contacts.
     pub fn of(body: &EventBody) -> Option<(Signal, f32)> {
         let yuan = |a: &credo_model::Amount| a.yuan() as f32;

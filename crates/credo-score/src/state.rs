@@ -240,7 +240,7 @@ impl ScoreState {
         };
         let Some(d) = pack_day(day) else { return };
         self.ledger_apply(s, fact.ledger);
-        self.advance(i, d);
+        self.advance(i, d, signal.opens_history());
         let row = &mut self.rows[i * stride..(i + 1) * stride];
         let last = rd_u16(row, LAST_DAY);
         let last_month = month_of(last);
@@ -283,13 +283,14 @@ impl ScoreState {
     }
 
     /// Moves the subject's reference day forward to `d`: decays the decayed sums and
-    /// clears the window months that passed.
-    fn advance(&mut self, i: usize, d: u16) {
+    /// clears the window months that passed. The first day of the credit history moves
+    /// back only for a credit event (see [`crate::Signal::opens_history`]).
+    fn advance(&mut self, i: usize, d: u16, opens_history: bool) {
         let stride = self.stride;
         let row = &mut self.rows[i * stride..(i + 1) * stride];
         let last = rd_u16(row, LAST_DAY);
         let first = rd_u16(row, FIRST_DAY);
-        if first == 0 || d < first {
+        if opens_history && (first == 0 || d < first) {
             wr_u16(row, FIRST_DAY, d);
         }
         if d <= last {
