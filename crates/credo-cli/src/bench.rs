@@ -170,6 +170,7 @@ fn ingest(g: &Global, b: IngestBench) -> Result<ExitCode> {
             "sparse_ledger_bytes_per_subject": (footprint.scoring.sparse_bytes as f64 / subjects.max(1) as f64 * 10.0).round() / 10.0,
             "history_entries": footprint.history_entries,
             "dedupe_keys": footprint.dedupe_keys,
+            "dedupe_bytes_per_key": (footprint.dedupe_bytes as f64 / footprint.dedupe_keys.max(1) as f64 * 10.0).round() / 10.0,
         },
     });
     if b.peer.as_deref() == Some("postgres") {
@@ -330,6 +331,7 @@ fn memory(g: &Global, b: MemoryBench) -> Result<ExitCode> {
         "subject_index_bytes_per_subject": (f.index_bytes_per_subject * 10.0).round() / 10.0,
         "sparse_ledger_bytes_per_subject": (f.scoring.sparse_bytes as f64 / n * 10.0).round() / 10.0,
         "dedupe_keys": f.dedupe_keys,
+        "dedupe_bytes_per_key": (f.dedupe_bytes as f64 / f.dedupe_keys.max(1) as f64 * 10.0).round() / 10.0,
         "history_entries": f.history_entries,
         "rss_bytes": after,
         "rss_growth_bytes_per_subject": ((after.saturating_sub(before)) as f64 / n).round(),

@@ -1,6 +1,7 @@
 use crate::clock::Clock;
 use crate::error::{EngineError, io};
 use crate::history::History;
+use crate::keyset::KeySet;
 use crate::subjects::Subjects;
 use crate::wire::Reject;
 use credo_model::{ContactOp, Day, Event, EventBody, SubjectId, SubjectRecord};
@@ -21,7 +22,7 @@ pub(crate) struct Core {
     pub model: Model,
     pub subjects: Subjects,
     /// Dedupe keys of every accepted event: xxh3-128 of `source`, 0xFF, `id`.
-    pub seen: FxHashSet<u128>,
+    pub seen: KeySet,
     /// Undirected contact edges as (low index << 32 | high index).
     pub edges: FxHashSet<u64>,
     pub state: ScoreState,
@@ -93,7 +94,7 @@ impl Core {
         Core {
             model,
             subjects: Subjects::default(),
-            seen: FxHashSet::default(),
+            seen: KeySet::default(),
             edges: FxHashSet::default(),
             state,
             history: History::default(),
@@ -106,7 +107,7 @@ impl Core {
 
     /// Reads what [`Core::admit`] will read for `op`, to bring it into cache early.
     pub fn warm(&self, op: &Op) {
-        std::hint::black_box(self.seen.contains(&op.key));
+        self.seen.prefetch(op.key);
     }
 
     /// The subject's index, remembering the last one: bulk files group a subject's events.
@@ -222,6 +223,8 @@ pub struct Footprint {
     pub index_bytes_per_subject: f64,
     pub history_entries: usize,
     pub dedupe_keys: usize,
+    /// Bytes held by the dedupe table.
+    pub dedupe_bytes: usize,
     pub edges: usize,
 }
 
@@ -485,6 +488,7 @@ impl Engine {
             index_bytes_per_subject: c.subjects.bytes_per_subject(),
             history_entries: c.history.len(),
             dedupe_keys: c.seen.len(),
+            dedupe_bytes: c.seen.bytes(),
             edges: c.edges.len(),
         }
     }

@@ -11,6 +11,7 @@ mod engine;
 mod error;
 mod history;
 mod ingest;
+mod keyset;
 mod subjects;
 pub mod wire;
 

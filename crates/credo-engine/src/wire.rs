@@ -153,7 +153,10 @@ pub struct Parser {
 
 impl Parser {
     pub fn parse(&mut self, line: &[u8]) -> Result<Event, Reject> {
-        let w = scan_line(line)?;
+        // Filled in place and lent to `to_event`: the struct is ~600 bytes, and moving it
+        // by value cost two memcpys a line.
+        let mut w = Wire::default();
+        scan_line(line, &mut w)?;
         let subject = match (&w.subject, w.kind.as_deref()) {
             (Some(s), _) => Some(s.as_ref()),
             (None, Some("subject")) => w.id.as_deref(),
@@ -168,7 +171,7 @@ impl Parser {
         } else {
             None
         };
-        let e = to_event(w, known)?;
+        let e = to_event(&mut w, known)?;
         if let Some(text) = text {
             self.last_subject = Some((text, e.subject));
         }
@@ -176,7 +179,7 @@ impl Parser {
     }
 }
 
-fn scan_line(line: &[u8]) -> Result<Wire<'_>, Reject> {
+fn scan_line<'a>(line: &'a [u8], w: &mut Wire<'a>) -> Result<(), Reject> {
     if line.len() > MAX_LINE {
         return Err(reject(
             "line_too_long",
@@ -197,7 +200,7 @@ fn scan_line(line: &[u8]) -> Result<Wire<'_>, Reject> {
             ));
         }
     };
-    scan::scan(s)
+    scan::scan(s, w)
 }
 
 /// The same as [`parse_line`], with serde_json doing the JSON: the reference the
@@ -223,23 +226,23 @@ pub fn parse_line_reference(line: &[u8]) -> Result<Event, Reject> {
     if !s.trim_start().starts_with('{') {
         return Err(reject("bad_json", "expected a JSON object"));
     }
-    let w: Wire<'_> = serde_json::from_str(s).map_err(|e| classify(&e))?;
-    to_event(w, None)
+    let mut w: Wire<'_> = serde_json::from_str(s).map_err(|e| classify(&e))?;
+    to_event(&mut w, None)
 }
 
 /// Validates the fields of one line. `known` is the subject when the caller has already
 /// validated the same `subject` text.
-fn to_event(w: Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject> {
-    let kind = need(w.kind, "kind")?;
-    let id: Text = text(w.id, "id", MAX_ID)?;
+fn to_event(w: &mut Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject> {
+    let kind = need(w.kind.take(), "kind")?;
+    let id: Text = text(w.id.take(), "id", MAX_ID)?;
     if id.is_empty() {
         return Err(reject("bad_field", "`id` is empty"));
     }
-    let source: Text = match w.source {
+    let source: Text = match w.source.take() {
         None => Text::default(),
         some => text(some, "source", MAX_SOURCE)?,
     };
-    let at_text = need(w.at, "at")?;
+    let at_text = need(w.at.take(), "at")?;
     let at = Timestamp::parse(&at_text).map_err(|e| reject("bad_time", format!("`at`: {e}")))?;
     if at < EARLIEST {
         return Err(reject(
@@ -259,8 +262,8 @@ fn to_event(w: Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject> {
     let reference = |r: Option<Cow<'_, str>>| text(r, "ref", MAX_ID);
     let body = match kind.as_ref() {
         "subject" => {
-            let name = text(w.name, "name", MAX_TEXT)?;
-            let region = match w.region {
+            let name = text(w.name.take(), "name", MAX_TEXT)?;
+            let region = match w.region.take() {
                 None => subject.region().unwrap_or(0),
                 Some(r) if r.len() == 6 && r.bytes().all(|b| b.is_ascii_digit()) => r
                     .parse()
@@ -284,6 +287,7 @@ fn to_event(w: Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject> {
             };
             let phones = w
                 .phones
+                .take()
                 .unwrap_or_default()
                 .into_iter()
                 .map(|p| {
@@ -305,12 +309,12 @@ fn to_event(w: Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject> {
             EventBody::Subject(SubjectRecord {
                 name,
                 region,
-                industry: opt_text(w.industry, "industry")?,
+                industry: opt_text(w.industry.take(), "industry")?,
                 lat,
                 lon,
-                address: opt_text(w.address, "address")?,
+                address: opt_text(w.address.take(), "address")?,
                 phones,
-                legal_rep: match w.legal_rep {
+                legal_rep: match w.legal_rep.take() {
                     None => None,
                     some => Some(text(some, "legal_rep", MAX_TEXT)?),
                 },
@@ -320,7 +324,7 @@ fn to_event(w: Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject> {
             amount: amount(w.amount)?,
         },
         "bill" => {
-            let status = match need(w.status, "status")?.as_ref() {
+            let status = match need(w.status.take(), "status")?.as_ref() {
                 "due" => BillStatus::Due,
                 "paid" => BillStatus::Paid,
                 "unpaid" => BillStatus::Unpaid,
@@ -349,28 +353,28 @@ fn to_event(w: Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject> {
                 }
             };
             EventBody::Bill {
-                reference: reference(w.reference)?,
+                reference: reference(w.reference.take())?,
                 amount: amount(w.amount)?,
                 status,
             }
         }
         "loan" => EventBody::Loan {
-            reference: reference(w.reference)?,
+            reference: reference(w.reference.take())?,
             amount: amount(w.amount)?,
         },
         "repayment" => EventBody::Repayment {
-            reference: reference(w.reference)?,
+            reference: reference(w.reference.take())?,
             amount: amount(w.amount)?,
             days_late: u16::try_from(w.days_late.unwrap_or(0))
                 .map_err(|_| reject("bad_field", "`days_late` must be at most 65535"))?,
         },
         "default" => EventBody::Default {
-            reference: reference(w.reference)?,
+            reference: reference(w.reference.take())?,
             amount: amount(w.amount)?,
         },
         "rental" => EventBody::Rental {
-            reference: reference(w.reference)?,
-            status: match need(w.status, "status")?.as_ref() {
+            reference: reference(w.reference.take())?,
+            status: match need(w.status.take(), "status")?.as_ref() {
                 "started" => RentalStatus::Started,
                 "returned" => RentalStatus::Returned,
                 "unreturned" => RentalStatus::Unreturned,
@@ -383,16 +387,16 @@ fn to_event(w: Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject> {
             },
         },
         "judgment" => EventBody::Judgment {
-            case: text(w.case, "case", MAX_ID)?,
-            court: text(w.court, "court", MAX_TEXT)?,
+            case: text(w.case.take(), "case", MAX_ID)?,
+            court: text(w.court.take(), "court", MAX_TEXT)?,
             amount: amount(w.amount)?,
         },
         "performance" => EventBody::Performance {
-            case: text(w.case, "case", MAX_ID)?,
+            case: text(w.case.take(), "case", MAX_ID)?,
             amount: amount(w.amount)?,
         },
         "violation" => EventBody::Violation {
-            code: text(w.code, "code", MAX_ID)?,
+            code: text(w.code.take(), "code", MAX_ID)?,
             points: match need(w.points, "points")? {
                 p @ 0..=1000 => p as u16,
                 p => {
@@ -402,10 +406,10 @@ fn to_event(w: Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject> {
                     ));
                 }
             },
-            authority: opt_text(w.authority, "authority")?,
+            authority: opt_text(w.authority.take(), "authority")?,
         },
         "contact" => {
-            let other = subject_id(&need(w.other, "other")?, "other")?;
+            let other = subject_id(&need(w.other.take(), "other")?, "other")?;
             if other == subject {
                 return Err(reject("bad_field", "`other` is the subject itself"));
             }

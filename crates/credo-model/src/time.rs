@@ -139,6 +139,14 @@ impl Timestamp {
     /// Hand-written because it runs once per ingested event (millions per second);
     /// it allocates nothing on the happy path.
     pub fn parse(s: &str) -> Result<Timestamp, TimeError> {
+        match Self::parse_common(s.as_bytes()) {
+            Some(t) => Ok(t),
+            None => Self::parse_general(s),
+        }
+    }
+
+    /// Every accepted shape, and the reason for a rejection.
+    fn parse_general(s: &str) -> Result<Timestamp, TimeError> {
         let b = s.as_bytes();
         let fmt = |problem| TimeError::Format {
             text: s.to_string(),
@@ -203,11 +211,123 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The two shapes furnishers send almost always, `YYYY-MM-DDTHH:MM:SSZ` and
+    /// `YYYY-MM-DDTHH:MM:SS+08:00`, in one straight pass with no error building: a third of
+    /// the general path's cost, on a path that runs once per ingested event. `None` for
+    /// anything else, valid or not, which the general path then decides.
+    fn parse_common(b: &[u8]) -> Option<Timestamp> {
+        #[inline(always)]
+        fn two(b: &[u8], i: usize) -> Option<u32> {
+            let (h, l) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+            (h < 10 && l < 10).then_some(u32::from(h) * 10 + u32::from(l))
+        }
+        let offset = match *b {
+            [
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                b'Z',
+            ] => 0,
+            [
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                _,
+                sign @ (b'+' | b'-'),
+                _,
+                _,
+                b':',
+                _,
+                _,
+            ] => {
+                let (oh, om) = (two(b, 20)?, two(b, 23)?);
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                let v = i64::from(oh * 3600 + om * 60);
+                if sign == b'+' { v } else { -v }
+            }
+            _ => return None,
+        };
+        let h: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+        if !(h[4] == b'-' && h[7] == b'-' && h[10] == b'T' && h[13] == b':' && h[16] == b':') {
+            return None;
+        }
+        let (y, m, d) = (two(h, 0)? * 100 + two(h, 2)?, two(h, 5)?, two(h, 8)?);
+        let (hh, mi, se) = (two(h, 11)?, two(h, 14)?, two(h, 17)?);
+        if hh > 23 || mi > 59 || se > 59 {
+            return None;
+        }
+        let day = Day::from_ymd(y as i32, m, d)?;
+        Some(Timestamp(
+            day.start().0 + i64::from(hh * 3600 + mi * 60 + se) - offset,
+        ))
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.day();
         let s = self.0.rem_euclid(86_400);
         write!(f, "{d}T{:02}:{:02}:{:02}Z", s / 3600, (s / 60) % 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // The fast path accepts only what the general path accepts, with the same value;
+        // digits are drawn loosely so impossible dates, hours and offsets occur.
+        #[test]
+        fn common_shapes_agree_with_the_general_parser(
+            y in 1990u32..2100, mo in 0u32..14, d in 0u32..33, h in 0u32..26, mi in 0u32..62,
+            se in 0u32..62, tail in "(Z|z|[+-][0-2][0-9]:[0-6][0-9]|\\+08:00|\\.5Z|)",
+            sep in "(T|t| )",
+        ) {
+            let s = format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{se:02}{tail}");
+            let general = Timestamp::parse_general(&s);
+            if let Some(fast) = Timestamp::parse_common(s.as_bytes()) {
+                prop_assert_eq!(Ok(fast), general);
+            } else if sep == "T" && (tail == "Z" || tail.len() == 6) && se < 60 {
+                // Declined in its own shapes only where the general path rejects too.
+                prop_assert!(general.is_err(), "{s} declined but valid");
+            }
+        }
     }
 }
 
