@@ -83,6 +83,19 @@ pub(crate) struct Wire<'a> {
     other: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     op: Option<Cow<'a, str>>,
+    // court lifecycle and bans
+    #[serde(default)]
+    trigger: Option<u32>,
+    #[serde(default)]
+    grace_days: Option<u32>,
+    #[serde(default)]
+    years: Option<u32>,
+    #[serde(borrow, default)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    scope: Option<Cow<'a, str>>,
+    #[serde(default)]
+    days: Option<u32>,
 }
 
 fn classify(e: &serde_json::Error) -> Reject {
@@ -408,6 +421,82 @@ fn to_event(w: &mut Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject>
             },
             authority: opt_text(w.authority.take(), "authority")?,
         },
+        "listing" => EventBody::Listing {
+            case: text(w.case.take(), "case", MAX_ID)?,
+            court: text(w.court.take(), "court", MAX_TEXT)?,
+            trigger: match need(w.trigger, "trigger")? {
+                t @ 1..=6 => t as u8,
+                t => {
+                    return Err(reject(
+                        "bad_field",
+                        format!("`trigger` {t} must be 1 to 6 (the six grounds for listing)"),
+                    ));
+                }
+            },
+            grace_days: match w.grace_days {
+                None => None,
+                Some(d @ 0..=3650) => Some(d as u16),
+                Some(d) => {
+                    return Err(reject(
+                        "bad_field",
+                        format!("`grace_days` {d} must be 0 to 3650"),
+                    ));
+                }
+            },
+        },
+        "restriction" => EventBody::Restriction {
+            case: text(w.case.take(), "case", MAX_ID)?,
+            court: text(w.court.take(), "court", MAX_TEXT)?,
+        },
+        "extension" => EventBody::Extension {
+            case: text(w.case.take(), "case", MAX_ID)?,
+            years: match need(w.years, "years")? {
+                y @ 1..=3 => y as u8,
+                y => {
+                    return Err(reject(
+                        "bad_field",
+                        format!("`years` {y} must be 1 to 3"),
+                    ));
+                }
+            },
+        },
+        "removal" => {
+            let r = need(w.reason.take(), "reason")?;
+            EventBody::Removal {
+                case: text(w.case.take(), "case", MAX_ID)?,
+                reason: credo_model::RemovalReason::parse(&r).ok_or_else(|| {
+                    reject(
+                        "bad_field",
+                        format!(
+                            "`reason` {r:?} must be performed, settlement, creditor_request, \
+                             enforcement_ended, suspended or set_aside"
+                        ),
+                    )
+                })?,
+            }
+        }
+        "ban" => {
+            let sc = need(w.scope.take(), "scope")?;
+            EventBody::Ban {
+                scope: credo_model::BanScope::parse(&sc).ok_or_else(|| {
+                    reject(
+                        "bad_field",
+                        format!("`scope` {sc:?} must be rail, flight or travel"),
+                    )
+                })?,
+                days: match need(w.days, "days")? {
+                    d @ 1..=3650 => d as u16,
+                    d => {
+                        return Err(reject(
+                            "bad_field",
+                            format!("`days` {d} must be 1 to 3650"),
+                        ));
+                    }
+                },
+                code: text(w.code.take(), "code", MAX_ID)?,
+                authority: opt_text(w.authority.take(), "authority")?,
+            }
+        }
         "contact" => {
             let other = subject_id(&need(w.other.take(), "other")?, "other")?;
             if other == subject {
@@ -491,6 +580,21 @@ mod tests {
             ),
             format!(
                 r#"{{"id":"c1","subject":"{P}","at":"2025-03-14","kind":"contact","other":"440524188001010014"}}"#
+            ),
+            format!(
+                r#"{{"id":"s1","subject":"{P}","at":"2025-03-14","kind":"listing","case":"(2025)京0105执1号","court":"c","trigger":1,"grace_days":30}}"#
+            ),
+            format!(
+                r#"{{"id":"s2","subject":"{P}","at":"2025-03-14","kind":"restriction","case":"(2025)京0105执1号","court":"c"}}"#
+            ),
+            format!(
+                r#"{{"id":"s3","subject":"{P}","at":"2025-03-14","kind":"extension","case":"(2025)京0105执1号","years":2}}"#
+            ),
+            format!(
+                r#"{{"id":"s4","subject":"{P}","at":"2025-03-14","kind":"removal","case":"(2025)京0105执1号","reason":"creditor_request"}}"#
+            ),
+            format!(
+                r#"{{"id":"s5","subject":"{P}","at":"2025-03-14","kind":"ban","scope":"rail","days":180,"code":"smoking_on_bullet_train"}}"#
             ),
         ];
         let kinds: Vec<&str> = cases

@@ -32,6 +32,12 @@ const KEYS: &[&str] = &[
     "authority",
     "other",
     "op",
+    "trigger",
+    "grace_days",
+    "years",
+    "reason",
+    "scope",
+    "days",
     "unknown",
     "Id",
 ];
@@ -100,6 +106,10 @@ fn event() -> impl Strategy<Value = String> {
                 .to_string()
         ),
         Just(r#""kind":"contact","other":"440524188001010014","op":null"#.to_string()),
+        Just(r#""kind":"listing","case":"c","court":"x","trigger":2,"grace_days":null"#.to_string()),
+        Just(r#""kind":"extension","case":"c","years":3"#.to_string()),
+        Just(r#""kind":"removal","case":"c","reason":"set_aside""#.to_string()),
+        Just(r#""kind":"ban","scope":"flight","days":365,"code":"tax""#.to_string()),
         Just(r#""kind":"subject","name":"王芳","phones":[],"lat":39.9,"lon":116.4"#.to_string()),
     ];
     (kinds, "[a-z0-9-]{1,10}").prop_map(|(k, id)| {

@@ -62,6 +62,93 @@ pub enum EventBody {
     },
     /// A social-graph edge between the subject and `other`, added or removed.
     Contact { other: SubjectId, op: ContactOp },
+    /// The court puts the subject on the list of dishonest judgment defaulters for `case`,
+    /// on one of the six triggers (1: able to perform but refuses; 2: obstructs; 3: evades;
+    /// 4: fails to report assets; 5: breaks a restriction order; 6: breaks a settlement).
+    /// `grace_days` delays publication; `None` means the configured default.
+    Listing {
+        case: Text,
+        court: Text,
+        trigger: u8,
+        grace_days: Option<u16>,
+    },
+    /// A consumption-restriction order in `case` (the separate restriction list).
+    Restriction { case: Text, court: Text },
+    /// The listing in `case` is extended by 1–3 years (violent obstruction, repeated acts).
+    Extension { case: Text, years: u8 },
+    /// The court removes the listing and lifts the restriction order in `case`.
+    Removal { case: Text, reason: RemovalReason },
+    /// A temporary ban from an authority (e.g. 180 days off trains for smoking on a
+    /// bullet train): it ends by itself after `days`.
+    Ban {
+        scope: BanScope,
+        days: u16,
+        code: Text,
+        authority: Text,
+    },
+}
+
+/// Why a court removed a listing before its period ran out (performance of the whole
+/// obligation removes it too, without a removal event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RemovalReason {
+    Performed,
+    Settlement,
+    CreditorRequest,
+    EnforcementEnded,
+    Suspended,
+    SetAside,
+}
+
+impl RemovalReason {
+    pub const ALL: [RemovalReason; 6] = [
+        RemovalReason::Performed,
+        RemovalReason::Settlement,
+        RemovalReason::CreditorRequest,
+        RemovalReason::EnforcementEnded,
+        RemovalReason::Suspended,
+        RemovalReason::SetAside,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalReason::Performed => "performed",
+            RemovalReason::Settlement => "settlement",
+            RemovalReason::CreditorRequest => "creditor_request",
+            RemovalReason::EnforcementEnded => "enforcement_ended",
+            RemovalReason::Suspended => "suspended",
+            RemovalReason::SetAside => "set_aside",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RemovalReason> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// What a temporary ban covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BanScope {
+    Rail,
+    Flight,
+    /// Both trains and flights (e.g. one year for court and tax defaulters).
+    Travel,
+}
+
+impl BanScope {
+    pub const ALL: [BanScope; 3] = [BanScope::Rail, BanScope::Flight, BanScope::Travel];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BanScope::Rail => "rail",
+            BanScope::Flight => "flight",
+            BanScope::Travel => "travel",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BanScope> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -115,6 +202,11 @@ impl EventBody {
             EventBody::Performance { .. } => "performance",
             EventBody::Violation { .. } => "violation",
             EventBody::Contact { .. } => "contact",
+            EventBody::Listing { .. } => "listing",
+            EventBody::Restriction { .. } => "restriction",
+            EventBody::Extension { .. } => "extension",
+            EventBody::Removal { .. } => "removal",
+            EventBody::Ban { .. } => "ban",
         }
     }
 }
@@ -132,6 +224,11 @@ pub const KINDS: &[&str] = &[
     "performance",
     "violation",
     "contact",
+    "listing",
+    "restriction",
+    "extension",
+    "removal",
+    "ban",
 ];
 
 impl BillStatus {

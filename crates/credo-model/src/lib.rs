@@ -8,7 +8,10 @@ pub mod id;
 pub mod money;
 pub mod time;
 
-pub use event::{BillStatus, ContactOp, Event, EventBody, RentalStatus, SubjectRecord, Text};
+pub use event::{
+    BanScope, BillStatus, ContactOp, Event, EventBody, RemovalReason, RentalStatus, SubjectRecord,
+    Text,
+};
 pub use id::{CreditCode, IdError, ResidentId, SubjectId};
 pub use money::Amount;
 pub use time::{Day, TimeError, Timestamp};

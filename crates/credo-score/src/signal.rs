@@ -59,7 +59,15 @@ impl Signal {
     pub fn of(body: &EventBody) -> Option<(Signal, f32)> {
         let yuan = |a: &credo_model::Amount| a.yuan() as f32;
         Some(match body {
-            EventBody::Subject(_) | EventBody::Contact { .. } => return None,
+            // Court lifecycle events and bans drive decisions (credo-rules), not features:
+            // the judgment behind a listing is already scored as an unpaid judgment.
+            EventBody::Subject(_)
+            | EventBody::Contact { .. }
+            | EventBody::Listing { .. }
+            | EventBody::Restriction { .. }
+            | EventBody::Extension { .. }
+            | EventBody::Removal { .. }
+            | EventBody::Ban { .. } => return None,
             EventBody::Payment { amount } => (Signal::Payment, yuan(amount)),
             EventBody::Bill { amount, status, .. } => (
                 match status {

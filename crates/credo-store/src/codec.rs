@@ -7,7 +7,8 @@
 //! and UTF-8 bytes; `f64` is IEEE 754 bits; `opt str` is a `u8` 0/1 then a `str`.
 
 use credo_model::{
-    Amount, BillStatus, ContactOp, Event, EventBody, RentalStatus, SubjectId, SubjectRecord, Text,
+    Amount, BanScope, BillStatus, ContactOp, Event, EventBody, RemovalReason, RentalStatus, SubjectId,
+    SubjectRecord, Text,
     Timestamp,
 };
 
@@ -125,6 +126,11 @@ pub fn encode_event(e: &Event, out: &mut Vec<u8>) {
         EventBody::Performance { .. } => 9,
         EventBody::Violation { .. } => 10,
         EventBody::Contact { .. } => 11,
+        EventBody::Listing { .. } => 12,
+        EventBody::Restriction { .. } => 13,
+        EventBody::Extension { .. } => 14,
+        EventBody::Removal { .. } => 15,
+        EventBody::Ban { .. } => 16,
     };
     w.u8(tag);
     w.i64(e.at.0);
@@ -217,6 +223,46 @@ pub fn encode_event(e: &Event, out: &mut Vec<u8>) {
                 ContactOp::Add => 0,
                 ContactOp::Remove => 1,
             });
+        }
+        EventBody::Listing {
+            case,
+            court,
+            trigger,
+            grace_days,
+        } => {
+            w.str(case);
+            w.str(court);
+            w.u8(*trigger);
+            match grace_days {
+                Some(d) => {
+                    w.u8(1);
+                    w.u16(*d);
+                }
+                None => w.u8(0),
+            }
+        }
+        EventBody::Restriction { case, court } => {
+            w.str(case);
+            w.str(court);
+        }
+        EventBody::Extension { case, years } => {
+            w.str(case);
+            w.u8(*years);
+        }
+        EventBody::Removal { case, reason } => {
+            w.str(case);
+            w.u8(RemovalReason::ALL.iter().position(|r| r == reason).unwrap_or(0) as u8);
+        }
+        EventBody::Ban {
+            scope,
+            days,
+            code,
+            authority,
+        } => {
+            w.u8(BanScope::ALL.iter().position(|b| b == scope).unwrap_or(0) as u8);
+            w.u16(*days);
+            w.str(code);
+            w.str(authority);
         }
     }
 }
@@ -351,6 +397,72 @@ pub fn decode_event(b: &[u8]) -> Result<Event, CodecError> {
                 }
             };
             EventBody::Contact { other, op }
+        }
+        12 => {
+            let case = r.text()?;
+            let court = r.text()?;
+            let trigger = r.u8()?;
+            if !(1..=6).contains(&trigger) {
+                return Err(CodecError::Tag {
+                    what: "listing trigger",
+                    tag: trigger,
+                });
+            }
+            let grace_days = match r.u8()? {
+                0 => None,
+                1 => Some(r.u16()?),
+                t => {
+                    return Err(CodecError::Tag {
+                        what: "grace days flag",
+                        tag: t,
+                    });
+                }
+            };
+            EventBody::Listing {
+                case,
+                court,
+                trigger,
+                grace_days,
+            }
+        }
+        13 => EventBody::Restriction {
+            case: r.text()?,
+            court: r.text()?,
+        },
+        14 => {
+            let case = r.text()?;
+            let years = r.u8()?;
+            if !(1..=3).contains(&years) {
+                return Err(CodecError::Tag {
+                    what: "extension years",
+                    tag: years,
+                });
+            }
+            EventBody::Extension { case, years }
+        }
+        15 => {
+            let case = r.text()?;
+            let t = r.u8()?;
+            let reason = *RemovalReason::ALL
+                .get(usize::from(t))
+                .ok_or(CodecError::Tag {
+                    what: "removal reason",
+                    tag: t,
+                })?;
+            EventBody::Removal { case, reason }
+        }
+        16 => {
+            let t = r.u8()?;
+            let scope = *BanScope::ALL.get(usize::from(t)).ok_or(CodecError::Tag {
+                what: "ban scope",
+                tag: t,
+            })?;
+            EventBody::Ban {
+                scope,
+                days: r.u16()?,
+                code: r.text()?,
+                authority: r.text()?,
+            }
         }
         t => return Err(CodecError::Kind(t)),
     };

@@ -3,7 +3,7 @@
 //! is truncated back to the last whole batch, and damage in the middle is reported.
 
 use credo_model::{
-    Amount, BillStatus, ContactOp, Event, EventBody, ResidentId, SubjectId, SubjectRecord,
+    Amount, BanScope, BillStatus, ContactOp, Event, EventBody, RemovalReason, ResidentId, SubjectId, SubjectRecord,
     Timestamp,
 };
 use credo_store::{Batch, Log, StoreError, decode_event, encode_event};
@@ -168,6 +168,40 @@ fn arb_event() -> impl Strategy<Value = Event> {
             points,
             authority: authority.into()
         }),
+        (s, s, 1u8..=6, proptest::option::of(any::<u16>())).prop_map(
+            |(case, court, trigger, grace_days)| EventBody::Listing {
+                case: case.into(),
+                court: court.into(),
+                trigger,
+                grace_days,
+            }
+        ),
+        (s, s).prop_map(|(case, court)| EventBody::Restriction {
+            case: case.into(),
+            court: court.into()
+        }),
+        (s, 1u8..=3).prop_map(|(case, years)| EventBody::Extension {
+            case: case.into(),
+            years
+        }),
+        (s, proptest::sample::select(RemovalReason::ALL.to_vec())).prop_map(|(case, reason)| {
+            EventBody::Removal {
+                case: case.into(),
+                reason,
+            }
+        }),
+        (
+            proptest::sample::select(BanScope::ALL.to_vec()),
+            any::<u16>(),
+            s,
+            s
+        )
+            .prop_map(|(scope, days, code, authority)| EventBody::Ban {
+                scope,
+                days,
+                code: code.into(),
+                authority: authority.into()
+            }),
         (0u64..1000, any::<bool>()).prop_map(|(o, add)| EventBody::Contact {
             other: subject(o),
             op: if add {

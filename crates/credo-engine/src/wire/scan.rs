@@ -402,7 +402,7 @@ fn first_special(b: &[u8]) -> usize {
 }
 
 /// The known fields, in the order of their bit in the "seen" mask.
-const FIELDS: [&str; 24] = [
+const FIELDS: [&str; 30] = [
     "id",
     "source",
     "subject",
@@ -427,6 +427,12 @@ const FIELDS: [&str; 24] = [
     "authority",
     "other",
     "op",
+    "trigger",
+    "grace_days",
+    "years",
+    "reason",
+    "scope",
+    "days",
 ];
 
 /// A field name and its closing quote as one little-endian word, as [`Scanner::known_key`]
@@ -443,8 +449,8 @@ const fn key_word(name: &str) -> u128 {
 }
 
 /// Every field name as a [`key_word`], in [`FIELDS`] order.
-const KEY_WORDS: [u128; 24] = {
-    let mut out = [0u128; 24];
+const KEY_WORDS: [u128; FIELDS.len()] = {
+    let mut out = [0u128; FIELDS.len()];
     let mut i = 0;
     while i < FIELDS.len() {
         out[i] = key_word(FIELDS[i]);
@@ -481,6 +487,12 @@ fn field_index(key: &str) -> Option<usize> {
         "authority" => 21,
         "other" => 22,
         "op" => 23,
+        "trigger" => 24,
+        "grace_days" => 25,
+        "years" => 26,
+        "reason" => 27,
+        "scope" => 28,
+        "days" => 29,
         _ => return None,
     })
 }
@@ -551,7 +563,13 @@ pub(crate) fn scan<'a>(s: &'a str, w: &mut Wire<'a>) -> Result<(), Reject> {
                 20 => w.points = sc.opt_u32(name)?,
                 21 => w.authority = sc.opt_str(name)?,
                 22 => w.other = sc.opt_str(name)?,
-                _ => w.op = sc.opt_str(name)?,
+                23 => w.op = sc.opt_str(name)?,
+                24 => w.trigger = sc.opt_u32(name)?,
+                25 => w.grace_days = sc.opt_u32(name)?,
+                26 => w.years = sc.opt_u32(name)?,
+                27 => w.reason = sc.opt_str(name)?,
+                28 => w.scope = sc.opt_str(name)?,
+                _ => w.days = sc.opt_u32(name)?,
             }
             sc.ws();
             match sc.peek() {
