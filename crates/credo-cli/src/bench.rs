@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod decide;
 mod postgres;
 
 #[derive(Subcommand)]
@@ -18,6 +19,8 @@ pub enum BenchCmd {
     Ingest(IngestBench),
     /// Resident memory of the derived state for many subjects (default 10 million).
     Memory(MemoryBench),
+    /// Decisions per second on one core with many offers loaded, and cedar-policy as a peer.
+    Decide(decide::DecideBench),
 }
 
 #[derive(Args)]
@@ -56,6 +59,7 @@ pub fn run(g: &Global, cmd: BenchCmd) -> Result<ExitCode> {
     match cmd {
         BenchCmd::Ingest(b) => ingest(g, b),
         BenchCmd::Memory(b) => memory(g, b),
+        BenchCmd::Decide(b) => decide::run(g, b),
     }
 }
 

@@ -254,6 +254,139 @@ pub fn summary(g: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn check(g: &Global, id: &str, action: &str) -> Result<ExitCode> {
+    let sid = match parse_subject(id) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let engine = g.open()?;
+    let d = match engine.check(sid, action, g.as_of) {
+        Ok(d) => d,
+        Err(credo_engine::EngineError::UnknownAction(e)) => {
+            eprintln!("error: {e} (`credo policy list` shows what there is)");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let shown = sid.masked();
+    if g.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&render::decision_json(&d, &shown))?
+        );
+    } else {
+        println!("{}", render::decision_text(&d, &shown));
+    }
+    // A deny is an answer, not a failure: the exit code is 0 either way.
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list_search(
+    g: &Global,
+    name: &str,
+    id: Option<&str>,
+    province: Option<&str>,
+) -> Result<ExitCode> {
+    let id = match id.map(parse_subject).transpose() {
+        Ok(i) => i,
+        Err(code) => return Ok(code),
+    };
+    if name.trim().is_empty() {
+        eprintln!("error: --name must not be empty");
+        return Ok(ExitCode::from(2));
+    }
+    let engine = g.open()?;
+    let q = credo_engine::ListQuery {
+        name: name.to_string(),
+        id,
+        province: province.map(str::to_string),
+    };
+    let found = engine.list_search(&q, g.as_of)?;
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+    } else {
+        println!("{}", render::list_text(&found));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn policy_check(g: &Global, file: &Path, install: bool) -> Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file.display().to_string();
+    let model = g.load_model()?;
+    let result = if install {
+        let mut engine = g.open()?;
+        engine.install_policies(&name, &text).map(|n| (n, true))
+    } else {
+        credo_rules::PolicySet::parse(&name, &text, (model.min, model.max))
+            .map(|s| (s.len(), false))
+            .map_err(credo_engine::EngineError::from)
+    };
+    match result {
+        Ok((n, installed)) => {
+            if g.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"file": name, "valid": true, "offers": n, "installed": installed})
+                );
+            } else if installed {
+                println!("{name}: valid, {n} offers installed");
+            } else {
+                println!("{name}: valid, {n} offers");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(credo_engine::EngineError::Policy(e)) => {
+            if g.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"file": e.file, "valid": false, "line": e.line, "column": e.column, "problem": e.problem})
+                );
+            } else {
+                eprintln!("error: {e}");
+            }
+            if install {
+                eprintln!("nothing was installed; the policies in force are unchanged");
+            }
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn policy_list(g: &Global) -> Result<ExitCode> {
+    let engine = g.open()?;
+    let p = engine.policies();
+    if g.json {
+        let actions: Vec<_> = credo_rules::ACTIONS
+            .iter()
+            .map(|a| serde_json::json!({"id": a.id, "label": a.label}))
+            .collect();
+        let offers: Vec<_> = p
+            .offers
+            .iter()
+            .map(|o| serde_json::json!({"id": o.id, "party": o.party, "label": o.label}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"actions": actions, "offers": offers})
+            )?
+        );
+    } else {
+        println!("catalogued actions (court restrictions and bans):");
+        for a in credo_rules::ACTIONS {
+            println!("  {:<24} {}", a.id, a.label);
+        }
+        println!("offers in force:");
+        for o in &p.offers {
+            println!("  {:<24} {} ({})", o.id, o.label, o.party);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn serve(g: &Global, listen: &str) -> Result<ExitCode> {
     let engine = g.open()?;
     serve_engine(engine, listen)

@@ -51,6 +51,14 @@ enum Cmd {
     Score(ScoreArgs),
     /// Counts, score distribution and tiers of the whole data folder.
     Summary,
+    /// May this subject do this action? Allow or deny, the reasons, and how to lift a deny.
+    Check(CheckArgs),
+    /// The public court list.
+    #[command(subcommand)]
+    List(ListCmd),
+    /// Relying parties' offer policies (see docs/policies.md).
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Serve the HTTP API.
     Serve(ServeArgs),
     /// The project's own benchmarks.
@@ -104,6 +112,43 @@ struct ScoreArgs {
 }
 
 #[derive(Args)]
+struct CheckArgs {
+    /// Resident ID or unified social credit code.
+    id: String,
+    /// A catalogued action (flight, rail_g, star_hotel, ...; `credo policy list` shows all)
+    /// or the id of a relying party's offer.
+    action: String,
+}
+
+#[derive(Subcommand)]
+enum ListCmd {
+    /// Search published entries by name, as the court's site does.
+    Search(ListSearchArgs),
+}
+
+#[derive(Args)]
+struct ListSearchArgs {
+    #[arg(long)]
+    name: String,
+    /// Narrow to one resident ID or unified social credit code.
+    #[arg(long)]
+    id: Option<String>,
+    /// Narrow to a province: its name (北京, Beijing) or two-digit code.
+    #[arg(long)]
+    province: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Validate a policy file without installing it.
+    Check { file: PathBuf },
+    /// Validate a policy file and, if it is valid, make it the data folder's policies.
+    Install { file: PathBuf },
+    /// The catalogued actions and the offers in force.
+    List,
+}
+
+#[derive(Args)]
 struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
@@ -144,6 +189,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Ingest(a) => cmd::ingest(&g, &a.files, a.progress_json, a.batch_bytes),
         Cmd::Score(a) => cmd::score(&g, &a.id),
         Cmd::Summary => cmd::summary(&g),
+        Cmd::Check(a) => cmd::check(&g, &a.id, &a.action),
+        Cmd::List(ListCmd::Search(a)) => {
+            cmd::list_search(&g, &a.name, a.id.as_deref(), a.province.as_deref())
+        }
+        Cmd::Policy(PolicyCmd::Check { file }) => cmd::policy_check(&g, &file, false),
+        Cmd::Policy(PolicyCmd::Install { file }) => cmd::policy_check(&g, &file, true),
+        Cmd::Policy(PolicyCmd::List) => cmd::policy_list(&g),
         Cmd::Serve(a) => cmd::serve(&g, &a.listen),
         Cmd::Bench(b) => bench::run(&g, b),
     }

@@ -173,6 +173,8 @@ pub fn summary_json(s: &Summary) -> Value {
         "bands": s.bands.iter().map(|(lo, hi, n)| json!({"from": lo, "to": hi, "count": n})).collect::<Vec<_>>(),
         "tiers": s.tiers.iter().map(|(t, n)| json!({"tier": t, "count": n})).collect::<Vec<_>>(),
         "with_unpaid_judgments": s.with_unpaid_judgments,
+        "listed": s.listed,
+        "restricted": s.restricted,
         "unpaid_judgment_yuan": round2(s.unpaid_judgment_yuan),
         "memory": {
             "scoring_state_bytes_per_subject": f.scoring.dense_bytes_per_subject + 4,
@@ -217,5 +219,92 @@ pub fn summary_text(s: &Summary) -> String {
         "with unpaid court judgments (candidates for the court list): {} ({pct:.2} %), owing ¥{:.0} in all",
         s.with_unpaid_judgments, s.unpaid_judgment_yuan
     );
+    let _ = write!(
+        t,
+        "\non the court list of dishonest judgment defaulters: {} published; {} under consumption restrictions",
+        s.listed, s.restricted
+    );
     t
+}
+
+pub fn decision_json(d: &credo_engine::Decision, subject: &str) -> Value {
+    let mut v = json!({
+        "subject": subject,
+        "action": d.action,
+        "decision": d.outcome.as_str(),
+        "reasons": d.reasons.iter().map(|r| {
+            let mut o = json!({"code": r.code, "text": r.text});
+            if let Some(c) = &r.case { o["case"] = json!(c); }
+            if let Some(c) = &r.court { o["court"] = json!(c); }
+            if let Some(u) = r.until { o["until"] = json!(u.to_string()); }
+            if let Some(t) = r.threshold { o["threshold"] = json!(t); }
+            o
+        }).collect::<Vec<_>>(),
+        "lift": d.lift.iter().map(|l| json!({"code": l.code, "text": l.text})).collect::<Vec<_>>(),
+    });
+    if let Some(l) = d.limit {
+        v["limit"] = json!(l);
+    }
+    if let Some(r) = d.risk_amount {
+        v["risk_amount"] = json!(r);
+    }
+    v
+}
+
+pub fn decision_text(d: &credo_engine::Decision, subject: &str) -> String {
+    let mut t = String::new();
+    let _ = write!(
+        t,
+        "{}: {} {}",
+        d.outcome.as_str().to_uppercase(),
+        subject,
+        d.action
+    );
+    if let Some(l) = d.limit {
+        let _ = write!(t, " (pre-approved limit ¥{l:.0})");
+    }
+    for r in &d.reasons {
+        let _ = write!(t, "\n  because [{}] {}", r.code, r.text);
+    }
+    for l in &d.lift {
+        let _ = write!(t, "\n  to lift: {}", l.text);
+    }
+    t
+}
+
+pub fn list_text(entries: &[credo_engine::PublicEntry]) -> String {
+    if entries.is_empty() {
+        return "no published entry matches".into();
+    }
+    let mut t = String::new();
+    for e in entries {
+        let who = match (e.gender, e.age) {
+            (Some(g), Some(a)) => format!("{g}, {a}"),
+            _ => e
+                .legal_representative
+                .clone()
+                .map_or_else(String::new, |l| format!("legal representative {l}")),
+        };
+        let _ = writeln!(
+            t,
+            "{} ({who}) {}{}\n  case {} of {}, {}, filed {}\n  obligation ¥{:.2}, performed ¥{:.2}, unperformed ¥{:.2} ({})\n  {}; published {}",
+            e.name,
+            e.masked_id,
+            e.credit_code
+                .as_deref()
+                .map(|c| format!(" code {c}"))
+                .unwrap_or_default(),
+            e.case,
+            e.court,
+            e.province.as_deref().unwrap_or("?"),
+            e.filed_on.as_deref().unwrap_or("?"),
+            e.obligation,
+            e.performed,
+            e.unperformed,
+            e.performance,
+            e.behaviour,
+            e.published_on
+        );
+    }
+    t.trim_end().to_string()
 }

@@ -5,6 +5,7 @@ use crate::keyset::KeySet;
 use crate::subjects::Subjects;
 use crate::wire::Reject;
 use credo_model::{ContactOp, Day, Event, EventBody, SubjectId, SubjectRecord};
+use credo_rules::{CourtBook, CourtConfig, PolicySet};
 use credo_score::{Fact, Model, ScoreCard, ScoreState, StateFootprint};
 use credo_store::{Log, RecordRef, Recovery, decode_event};
 use rayon::prelude::*;
@@ -27,6 +28,8 @@ pub(crate) struct Core {
     pub edges: FxHashSet<u64>,
     pub state: ScoreState,
     pub history: History,
+    /// Court cases, listings, restrictions and bans of the subjects that have any.
+    pub court: CourtBook,
     pub events: u64,
     pub by_kind: [u64; credo_model::event::KINDS.len()],
     scratch: Vec<Option<f64>>,
@@ -51,7 +54,7 @@ fn kind_index(body: &EventBody) -> usize {
 
 /// What admission and apply need of an event: no strings, so it is cheap to move and the
 /// single-threaded part of ingest stays small.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Op {
     pub key: u128,
     pub subject: SubjectId,
@@ -62,6 +65,9 @@ pub(crate) struct Op {
     pub record: bool,
     pub contact: Option<(SubjectId, ContactOp)>,
     pub fact: Fact,
+    /// The whole event, for the rare kinds the court book keeps (judgments, listings,
+    /// restrictions, bans): boxed so the common kinds carry one null pointer.
+    pub court: Option<Box<EventBody>>,
 }
 
 impl Op {
@@ -79,6 +85,7 @@ impl Op {
                 _ => None,
             },
             fact: Fact::of(&e.body),
+            court: credo_rules::court::is_court_event(&e.body).then(|| Box::new(e.body.clone())),
         }
     }
 }
@@ -98,6 +105,7 @@ impl Core {
             edges: FxHashSet::default(),
             state,
             history: History::default(),
+            court: CourtBook::default(),
             events: 0,
             by_kind: Default::default(),
             scratch: Vec::new(),
@@ -161,6 +169,9 @@ impl Core {
         self.events += 1;
         self.by_kind[usize::from(op.kind)] += 1;
         let day = op.day;
+        if let Some(body) = &op.court {
+            self.court.apply(s, day, body);
+        }
         if op.record {
             self.subjects.set_record(s, at);
         } else if let Some((other, cop)) = op.contact {
@@ -242,6 +253,9 @@ pub struct Summary {
     pub mean: f64,
     pub median: u16,
     pub with_unpaid_judgments: usize,
+    /// Subjects on the public court list, and under restriction (listing or order), as of `as_of`.
+    pub listed: usize,
+    pub restricted: usize,
     pub unpaid_judgment_yuan: f64,
     pub footprint: Footprint,
     pub model: String,
@@ -254,6 +268,8 @@ pub struct Engine {
     clock: Clock,
     /// Set when a sync of the log failed: the derived state may be ahead of the disk.
     pub(crate) failed: bool,
+    /// Relying parties' offers in force (the folder's `policies.toml`, or the shipped file).
+    pub(crate) policies: PolicySet,
     _lock: File,
 }
 
@@ -264,6 +280,9 @@ struct Meta {
     /// A fixed "now" for this data folder (synthetic data), as YYYY-MM-DD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     as_of: Option<String>,
+    /// Days between a listing and its publication when the court gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grace_days: Option<u16>,
 }
 
 impl Engine {
@@ -295,7 +314,12 @@ impl Engine {
             })?),
             None => Clock::System,
         };
+        let policies = crate::court::load_policies(dir, &model)?;
         let mut core = Core::new(model);
+        core.court.config = CourtConfig {
+            grace_days: meta.grace_days.unwrap_or(0),
+            ..CourtConfig::default()
+        };
         let path = dir.join(LOG_FILE);
         // Decode each batch on all cores, then admit and apply its records in log order.
         let (log, recovery) = Log::open_batches(&path, |records| {
@@ -343,6 +367,7 @@ impl Engine {
             core,
             clock: clock.unwrap_or(folder_clock),
             failed: false,
+            policies,
             _lock: lock,
         };
         Ok((engine, report))
@@ -369,6 +394,7 @@ impl Engine {
                 let meta = Meta {
                     format: DATA_FORMAT,
                     as_of: None,
+                    grace_days: None,
                 };
                 Self::write_meta(dir, &meta)?;
                 Ok(meta)
@@ -396,6 +422,7 @@ impl Engine {
             &Meta {
                 format: DATA_FORMAT,
                 as_of: as_of.map(|d| d.to_string()),
+                grace_days: Some(self.core.court.config.grace_days).filter(|&g| g != 0),
             },
         )?;
         self.clock = as_of.map_or(Clock::System, Clock::Fixed);
@@ -550,6 +577,17 @@ impl Engine {
             mean,
             median: sorted.get(sorted.len() / 2).copied().unwrap_or(0),
             with_unpaid_judgments: with_unpaid,
+            listed: c.court.published(as_of).count(),
+            restricted: c
+                .court
+                .subjects
+                .values()
+                .filter(|sc| {
+                    sc.cases
+                        .iter()
+                        .any(|k| k.restricted(&c.court.config, as_of))
+                })
+                .count(),
             unpaid_judgment_yuan: unpaid as f64 / 100.0,
             footprint: self.footprint(),
             model: format!("{} {}", model.name, model.version),
@@ -569,6 +607,7 @@ impl Engine {
             && a.subjects.record_offset == b.subjects.record_offset
             && a.subjects.record_len == b.subjects.record_len
             && a.seen == b.seen
+            && a.court == b.court
             && a.edges == b.edges
             && a.state == b.state
             && a.events == b.events

@@ -25,6 +25,10 @@ pub enum EngineError {
     UnknownSubject(String),
     #[error("an earlier write to the event log failed; reopen the data folder to recover")]
     Failed,
+    #[error("policy file {0}")]
+    Policy(#[from] credo_rules::PolicyError),
+    #[error(transparent)]
+    UnknownAction(#[from] credo_rules::UnknownAction),
 }
 
 impl EngineError {
@@ -41,6 +45,8 @@ impl EngineError {
             EngineError::BadId(_) => "bad_id",
             EngineError::UnknownSubject(_) => "unknown_subject",
             EngineError::Failed => "storage_io",
+            EngineError::Policy(_) => "bad_policy",
+            EngineError::UnknownAction(_) => "unknown_action",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! holding it is synced.
 
 mod clock;
+mod court;
 mod engine;
 mod error;
 mod history;
@@ -16,6 +17,8 @@ mod subjects;
 pub mod wire;
 
 pub use clock::Clock;
+pub use court::{ListQuery, PublicEntry};
+pub use credo_rules::{Decision, Outcome};
 pub use engine::{Engine, Footprint, OpenReport, ScoreView, Summary};
 pub use error::EngineError;
 pub use ingest::{BatchProgress, IngestOptions, IngestReport, LineError};

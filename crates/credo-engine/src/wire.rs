@@ -453,10 +453,7 @@ fn to_event(w: &mut Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject>
             years: match need(w.years, "years")? {
                 y @ 1..=3 => y as u8,
                 y => {
-                    return Err(reject(
-                        "bad_field",
-                        format!("`years` {y} must be 1 to 3"),
-                    ));
+                    return Err(reject("bad_field", format!("`years` {y} must be 1 to 3")));
                 }
             },
         },
@@ -487,10 +484,7 @@ fn to_event(w: &mut Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject>
                 days: match need(w.days, "days")? {
                     d @ 1..=3650 => d as u16,
                     d => {
-                        return Err(reject(
-                            "bad_field",
-                            format!("`days` {d} must be 1 to 3650"),
-                        ));
+                        return Err(reject("bad_field", format!("`days` {d} must be 1 to 3650")));
                     }
                 },
                 code: text(w.code.take(), "code", MAX_ID)?,

@@ -103,7 +103,7 @@ fn event_line(i: usize, kind: u8, who: u8, day: u16, amount: u32) -> String {
     let s = [A, B, C][who as usize % 3];
     let o = [B, C, A][who as usize % 3];
     let at = Day(Day::from_ymd(2024, 1, 1).unwrap().0 + i32::from(day));
-    let body = match kind % 9 {
+    let body = match kind % 14 {
         0 => format!(r#""kind":"payment","amount":{amount}"#),
         1 => format!(
             r#""kind":"bill","ref":"b{}","amount":{amount},"status":"unpaid""#,
@@ -130,6 +130,30 @@ fn event_line(i: usize, kind: u8, who: u8, day: u16, amount: u32) -> String {
             r#""kind":"violation","code":"red_light","points":{}"#,
             amount % 100
         ),
+        9 => format!(
+            r#""kind":"listing","case":"c{}","court":"x","trigger":{},"grace_days":{}"#,
+            amount % 2,
+            1 + amount % 6,
+            amount % 40
+        ),
+        10 => format!(
+            r#""kind":"restriction","case":"c{}","court":"x""#,
+            amount % 2
+        ),
+        11 => format!(
+            r#""kind":"extension","case":"c{}","years":{}"#,
+            amount % 2,
+            1 + amount % 3
+        ),
+        12 => format!(
+            r#""kind":"removal","case":"c{}","reason":"creditor_request""#,
+            amount % 2
+        ),
+        13 => format!(
+            r#""kind":"ban","scope":"{}","days":{},"code":"x""#,
+            ["rail", "flight", "travel"][amount as usize % 3],
+            1 + amount % 300
+        ),
         _ => format!(
             r#""kind":"contact","other":"{o}","op":"{}""#,
             if amount.is_multiple_of(4) {
@@ -153,7 +177,7 @@ proptest! {
     /// the state rebuilt by replaying the log.
     #[test]
     fn incremental_state_equals_rebuild(
-        events in proptest::collection::vec((0u8..9, 0u8..3, 0u16..900, 1u32..100_000), 1..150),
+        events in proptest::collection::vec((0u8..14, 0u8..3, 0u16..900, 1u32..100_000), 1..150),
         chunk in 1usize..4096,
     ) {
         let dir = tempfile::tempdir().unwrap();
@@ -178,8 +202,139 @@ proptest! {
             let y = rebuilt.score(id, None).unwrap();
             prop_assert_eq!(x.card, y.card);
             prop_assert_eq!(x.history, y.history);
+            for action in ["flight", "rail", "golf", "bike.deposit_free", "bank.preapproved"] {
+                for day in ["2024-03-01", "2025-06-30", "2027-01-01"] {
+                    let d = Some(Day::parse(day).unwrap());
+                    prop_assert_eq!(e.check(id, action, d).unwrap(), rebuilt.check(id, action, d).unwrap());
+                }
+            }
         }
     }
+}
+
+/// The whole path a relying party sees: a judgment and a listing deny the flight, a
+/// partial payment does not lift it, paying the rest does at once, and a reopened folder
+/// (state rebuilt from the log) answers the same.
+#[test]
+fn paying_the_judgment_lifts_the_flight_ban_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = open(dir.path());
+    ingest(&mut e, &subjects(), 1 << 20);
+    let id: SubjectId = A.parse().unwrap();
+    let line = |n: &str, day: &str, body: &str| {
+        format!(r#"{{"id":"{n}","source":"court","subject":"{A}","at":"{day}",{body}}}"#) + "\n"
+    };
+    let text = line(
+        "j",
+        "2025-01-10",
+        r#""kind":"judgment","case":"K1","court":"北京市朝阳区人民法院","amount":5000"#,
+    ) + &line(
+        "l",
+        "2025-02-01",
+        r#""kind":"listing","case":"K1","court":"北京市朝阳区人民法院","trigger":1"#,
+    );
+    assert_eq!(ingest(&mut e, &text, 1 << 20).accepted, 2);
+    let on = |d: &str| Some(Day::parse(d).unwrap());
+    let d = e.check(id, "flight", on("2025-03-01")).unwrap();
+    assert_eq!(d.outcome, credo_engine::Outcome::Deny);
+    assert_eq!(d.reasons[0].code, "listed_dishonest");
+    assert_eq!(d.reasons[0].case.as_deref(), Some("K1"));
+    assert!(
+        d.lift
+            .iter()
+            .any(|l| l.code == "perform" && l.text.contains("5000.00"))
+    );
+    // Before the listing, and for an ordinary train seat, nothing stops the subject.
+    assert_eq!(
+        e.check(id, "flight", on("2025-01-31")).unwrap().outcome,
+        credo_engine::Outcome::Allow
+    );
+    assert_eq!(
+        e.check(id, "rail", on("2025-03-01")).unwrap().outcome,
+        credo_engine::Outcome::Allow
+    );
+
+    ingest(
+        &mut e,
+        &line(
+            "p1",
+            "2025-03-02",
+            r#""kind":"performance","case":"K1","amount":3000"#,
+        ),
+        1 << 20,
+    );
+    let d = e.check(id, "flight", on("2025-03-03")).unwrap();
+    assert_eq!(d.outcome, credo_engine::Outcome::Deny);
+    assert!(d.lift.iter().any(|l| l.text.contains("2000.00")));
+
+    ingest(
+        &mut e,
+        &line(
+            "p2",
+            "2025-03-05",
+            r#""kind":"performance","case":"K1","amount":2000"#,
+        ),
+        1 << 20,
+    );
+    assert_eq!(
+        e.check(id, "flight", on("2025-03-05")).unwrap().outcome,
+        credo_engine::Outcome::Allow
+    );
+    assert_eq!(e.listed_count(Day::parse("2025-03-05").unwrap()), 0);
+    assert_eq!(e.listed_count(Day::parse("2025-03-04").unwrap()), 1);
+
+    drop(e);
+    let e = open(dir.path());
+    assert_eq!(
+        e.check(id, "flight", on("2025-03-03")).unwrap().outcome,
+        credo_engine::Outcome::Deny
+    );
+    assert_eq!(
+        e.check(id, "flight", on("2025-03-05")).unwrap().outcome,
+        credo_engine::Outcome::Allow
+    );
+    assert!(matches!(
+        e.check(id, "no_such_action", None),
+        Err(credo_engine::EngineError::UnknownAction(_))
+    ));
+}
+
+/// The public list shows published listings only, with the published fields: nothing
+/// under a grace period, and never an address or phone.
+#[test]
+fn the_public_list_shows_only_what_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = open(dir.path());
+    ingest(&mut e, &subjects(), 1 << 20);
+    let text = [
+        format!(r#"{{"id":"j","subject":"{A}","at":"2025-01-10","kind":"judgment","case":"K1","court":"c","amount":100}}"#),
+        format!(r#"{{"id":"l","subject":"{A}","at":"2025-01-10","kind":"listing","case":"K1","court":"c","trigger":1,"grace_days":30}}"#),
+    ]
+    .join("\n");
+    ingest(&mut e, &text, 1 << 20);
+    let name = e.record(A.parse().unwrap()).unwrap().unwrap().name;
+    let q = credo_engine::ListQuery {
+        name: name.clone(),
+        ..Default::default()
+    };
+    let on = |d: &str| Some(Day::parse(d).unwrap());
+    assert!(
+        e.list_search(&q, on("2025-02-08")).unwrap().is_empty(),
+        "under grace"
+    );
+    let found = e.list_search(&q, on("2025-02-09")).unwrap();
+    assert_eq!(found.len(), 1);
+    let entry = serde_json::to_string(&found[0]).unwrap();
+    assert!(entry.contains("****"), "{entry}");
+    assert!(!entry.contains(A), "the full ID is not published: {entry}");
+    for field in ["address", "phone", "lat", "lon"] {
+        assert!(!entry.contains(field), "{field} in {entry}");
+    }
+    let other = credo_engine::ListQuery {
+        name: "nobody".into(),
+        ..Default::default()
+    };
+    assert!(e.list_search(&other, on("2025-02-09")).unwrap().is_empty());
 }
 
 #[test]

@@ -106,7 +106,9 @@ fn event() -> impl Strategy<Value = String> {
                 .to_string()
         ),
         Just(r#""kind":"contact","other":"440524188001010014","op":null"#.to_string()),
-        Just(r#""kind":"listing","case":"c","court":"x","trigger":2,"grace_days":null"#.to_string()),
+        Just(
+            r#""kind":"listing","case":"c","court":"x","trigger":2,"grace_days":null"#.to_string()
+        ),
         Just(r#""kind":"extension","case":"c","years":3"#.to_string()),
         Just(r#""kind":"removal","case":"c","reason":"set_aside""#.to_string()),
         Just(r#""kind":"ban","scope":"flight","days":365,"code":"tax""#.to_string()),

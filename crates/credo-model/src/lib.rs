@@ -6,6 +6,7 @@
 pub mod event;
 pub mod id;
 pub mod money;
+pub mod region;
 pub mod time;
 
 pub use event::{

@@ -34,7 +34,12 @@ const fn action(id: &'static str, label: &'static str, rail: bool, flight: bool)
 /// Every catalogued action, in the order of the restriction list.
 pub const ACTIONS: &[ActionSpec] = &[
     action("flight", "a seat on a flight", false, true),
-    action("rail_g", "any seat on a G-series high-speed train", true, false),
+    action(
+        "rail_g",
+        "any seat on a G-series high-speed train",
+        true,
+        false,
+    ),
     action(
         "rail_first_class",
         "first class on other bullet trains",
@@ -66,7 +71,12 @@ pub const ACTIONS: &[ActionSpec] = &[
     action("office_rent", "renting a high-grade office", false, false),
     action("car_purchase", "buying a non-essential car", false, false),
     action("tour", "a holiday or tour", false, false),
-    action("outbound_group_tour", "an outbound group tour", false, false),
+    action(
+        "outbound_group_tour",
+        "an outbound group tour",
+        false,
+        false,
+    ),
     action(
         "private_school",
         "a high-fee private school for a child",

@@ -74,12 +74,19 @@ pub struct Listing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListingState {
     /// Listed, but publication waits for the grace period to end on `published_on`.
-    Grace { published_on: Day },
+    Grace {
+        published_on: Day,
+    },
     /// On the public list.
     Published,
     /// Its period ran out after `last_day`.
-    Expired { last_day: Day },
-    Removed { on: Day, reason: RemovalReason },
+    Expired {
+        last_day: Day,
+    },
+    Removed {
+        on: Day,
+        reason: RemovalReason,
+    },
     /// Dated after the day asked about.
     NotYet,
 }
@@ -164,9 +171,26 @@ impl CaseRecord {
         Amount((self.obligation.0 - self.performed.0).max(0))
     }
 
-    /// The listing that decides the case's standing on `as_of`: the latest one that has begun.
-    pub fn current_listing(&self, as_of: Day) -> Option<&Listing> {
-        self.listings.iter().rev().find(|l| l.listed_on <= as_of)
+    /// The listing in force on `as_of` that weighs most: a published one before one under
+    /// grace, then the latest. Listings of one case may overlap (a court may list again
+    /// on another trigger); each runs its own period, so an added listing never shortens
+    /// another.
+    pub fn listing_in_force(&self, config: &CourtConfig, as_of: Day) -> Option<&Listing> {
+        self.listings
+            .iter()
+            .filter(|l| l.in_force(config, as_of))
+            .max_by_key(|l| {
+                (
+                    l.state(config, as_of) == ListingState::Published,
+                    l.listed_on,
+                )
+            })
+    }
+
+    /// A listing on the public list on `as_of`.
+    pub fn published(&self, config: &CourtConfig, as_of: Day) -> Option<&Listing> {
+        self.listing_in_force(config, as_of)
+            .filter(|l| l.state(config, as_of) == ListingState::Published)
     }
 
     /// A restriction order in force on `as_of`.
@@ -178,10 +202,7 @@ impl CaseRecord {
     /// Consumption restrictions in force on `as_of`: an order, or a listing in force
     /// (a listed debtor is restricted for as long as the listing lasts, grace included).
     pub fn restricted(&self, config: &CourtConfig, as_of: Day) -> bool {
-        self.restriction_order(as_of)
-            || self
-                .current_listing(as_of)
-                .is_some_and(|l| l.in_force(config, as_of))
+        self.restriction_order(as_of) || self.listing_in_force(config, as_of).is_some()
     }
 
     fn end_all(&mut self, config: &CourtConfig, day: Day, reason: RemovalReason) {
@@ -221,7 +242,7 @@ pub struct SubjectCourt {
 
 impl SubjectCourt {
     fn case_mut(&mut self, case: &Text) -> &mut CaseRecord {
-        match self.cases.iter().position(|c| &c.case == case) {
+        match self.cases.iter().position(|c| c.case == *case) {
             Some(i) => &mut self.cases[i],
             None => {
                 self.cases.push(CaseRecord::new(case));
@@ -262,11 +283,8 @@ impl SubjectCourt {
                 if c.court.is_empty() {
                     c.court = court.clone();
                 }
-                // A listing already open absorbs a repeated order; after it ends, a new
-                // listing begins (relisting).
-                if c.listings.iter().any(|l| l.open_on(config, day)) {
-                    return;
-                }
+                // Every listing order starts a listing: after a removal this is relisting,
+                // and beside an open one it runs its own period.
                 let grace = grace_days.unwrap_or(config.grace_days);
                 c.listings.push(Listing {
                     trigger: *trigger,
@@ -316,19 +334,21 @@ impl SubjectCourt {
     }
 
     /// Cases with a listing in force on `as_of` (published or under grace).
-    pub fn listed_cases(&self, config: &CourtConfig, as_of: Day) -> impl Iterator<Item = &CaseRecord> {
-        self.cases.iter().filter(move |c| {
-            c.current_listing(as_of)
-                .is_some_and(|l| l.in_force(config, as_of))
-        })
+    pub fn listed_cases(
+        &self,
+        config: &CourtConfig,
+        as_of: Day,
+    ) -> impl Iterator<Item = &CaseRecord> {
+        self.cases
+            .iter()
+            .filter(move |c| c.listing_in_force(config, as_of).is_some())
     }
 
     /// Whether anything is on the public list on `as_of` (grace periods excluded).
     pub fn published(&self, config: &CourtConfig, as_of: Day) -> bool {
-        self.cases.iter().any(|c| {
-            c.current_listing(as_of)
-                .is_some_and(|l| l.state(config, as_of) == ListingState::Published)
-        })
+        self.cases
+            .iter()
+            .any(|c| c.published(config, as_of).is_some())
     }
 }
 

@@ -5,6 +5,7 @@ use crate::actions::{self, ActionSpec};
 use crate::court::{CaseRecord, CourtConfig, ListingState, SubjectCourt, behaviour};
 use crate::policy::{Offer, PolicySet};
 use credo_model::{BanScope, Day};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -24,19 +25,21 @@ impl Outcome {
 /// Why: a stable code, plain text, and what it rests on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reason {
-    pub code: String,
-    pub text: String,
+    pub code: Cow<'static, str>,
+    pub text: Cow<'static, str>,
     pub case: Option<String>,
     pub court: Option<String>,
     /// The last day the cause is in force, when it is known to end by itself.
     pub until: Option<Day>,
+    /// The offer's threshold that was missed (never the subject's score).
+    pub threshold: Option<u16>,
 }
 
 /// One way to lift a deny.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lift {
     pub code: &'static str,
-    pub text: String,
+    pub text: Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,9 +75,7 @@ fn yuan(fen: i64) -> String {
 
 /// The reason and lifts for one case that restricts on `as_of`.
 fn case_reason(c: &CaseRecord, config: &CourtConfig, as_of: Day, lift: &mut Vec<Lift>) -> Reason {
-    let listing = c
-        .current_listing(as_of)
-        .filter(|l| l.in_force(config, as_of));
+    let listing = c.listing_in_force(config, as_of);
     let (code, text, until) = match listing {
         Some(l) => {
             let published = l.state(config, as_of) == ListingState::Published;
@@ -83,7 +84,11 @@ fn case_reason(c: &CaseRecord, config: &CourtConfig, as_of: Day, lift: &mut Vec<
                 "listed_dishonest",
                 format!(
                     "on the list of dishonest judgment defaulters{} since {} in case {} of {}: {}",
-                    if published { "" } else { " (not yet published)" },
+                    if published {
+                        ""
+                    } else {
+                        " (not yet published)"
+                    },
                     l.listed_on,
                     c.case,
                     c.court,
@@ -110,7 +115,7 @@ fn case_reason(c: &CaseRecord, config: &CourtConfig, as_of: Day, lift: &mut Vec<
                 yuan(unperformed),
                 c.case,
                 c.court
-            ),
+            ).into(),
         });
     }
     lift.push(Lift {
@@ -118,20 +123,21 @@ fn case_reason(c: &CaseRecord, config: &CourtConfig, as_of: Day, lift: &mut Vec<
         text: format!(
             "or have {} remove it: a fulfilled settlement, the creditor's written request, or the end of enforcement",
             if c.court.is_empty() { "the court" } else { c.court.as_str() }
-        ),
+        ).into(),
     });
     if let Some(last) = until {
         lift.push(Lift {
             code: "expiry",
-            text: format!("otherwise it ends by itself after {last}"),
+            text: format!("otherwise it ends by itself after {last}").into(),
         });
     }
     Reason {
-        code: code.into(),
-        text,
+        code: Cow::Borrowed(code),
+        text: text.into(),
         case: Some(c.case.to_string()),
         court: Some(c.court.to_string()),
         until,
+        threshold: None,
     }
 }
 
@@ -158,22 +164,32 @@ fn catalogue_reasons(
         };
         if hits {
             reasons.push(Reason {
-                code: format!("{}_ban", b.scope.as_str()),
+                code: Cow::Borrowed(match b.scope {
+                    BanScope::Rail => "rail_ban",
+                    BanScope::Flight => "flight_ban",
+                    BanScope::Travel => "travel_ban",
+                }),
                 text: format!(
                     "banned ({}) by {} for {} from {} through {}",
                     b.scope.as_str(),
-                    if b.authority.is_empty() { "the authority" } else { b.authority.as_str() },
+                    if b.authority.is_empty() {
+                        "the authority"
+                    } else {
+                        b.authority.as_str()
+                    },
                     b.code,
                     b.from,
                     b.last_day
-                ),
+                )
+                .into(),
                 case: None,
                 court: None,
                 until: Some(b.last_day),
+                threshold: None,
             });
             lift.push(Lift {
                 code: "expiry",
-                text: format!("the ban ends by itself after {}", b.last_day),
+                text: format!("the ban ends by itself after {}", b.last_day).into(),
             });
         }
     }
@@ -190,9 +206,7 @@ fn offer_decision(
 ) -> Option<f64> {
     if let Some(court) = court {
         for c in &court.cases {
-            let listed = offer.deny_if_listed
-                && c.current_listing(as_of)
-                    .is_some_and(|l| l.state(config, as_of) == ListingState::Published);
+            let listed = offer.deny_if_listed && c.published(config, as_of).is_some();
             let restricted = offer.deny_if_restricted && c.restricted(config, as_of);
             if listed || restricted {
                 reasons.push(case_reason(c, config, as_of, lift));
@@ -203,15 +217,16 @@ fn offer_decision(
         let n = facts.unreturned_rentals();
         if n > max {
             reasons.push(Reason {
-                code: "unreturned_rentals".into(),
-                text: format!("{n} rented items not returned (this offer allows {max})"),
+                code: Cow::Borrowed("unreturned_rentals"),
+                text: format!("{n} rented items not returned (this offer allows {max})").into(),
                 case: None,
                 court: None,
                 until: None,
+                threshold: None,
             });
             lift.push(Lift {
                 code: "return_rentals",
-                text: "return the rented items, or settle with their owners".into(),
+                text: Cow::Borrowed("return the rented items, or settle with their owners"),
             });
         }
     }
@@ -228,34 +243,40 @@ fn offer_decision(
         }
         if below || capacity_short {
             reasons.push(Reason {
-                code: if below { "score_below_threshold" } else { "capacity_too_low" }.into(),
-                text: if below {
-                    format!("the credit score did not reach this offer's threshold of {min}")
+                code: Cow::Borrowed(if below {
+                    "score_below_threshold"
                 } else {
-                    "the score and capacity give no credit line yet".into()
-                },
+                    "capacity_too_low"
+                }),
+                text: Cow::Borrowed(if below {
+                    "the credit score did not reach this offer's threshold"
+                } else {
+                    "the score and capacity give no credit line yet"
+                }),
                 case: None,
                 court: None,
                 until: None,
+                threshold: below.then_some(min),
             });
             let factors = facts.factors();
-            let names: Vec<String> = factors.iter().map(|(c, _)| c.clone()).collect();
+            let none = factors.is_empty();
             for (code, text) in factors {
                 reasons.push(Reason {
-                    code,
-                    text,
+                    code: code.into(),
+                    text: text.into(),
                     case: None,
                     court: None,
                     until: None,
+                    threshold: None,
                 });
             }
             lift.push(Lift {
                 code: "improve_factors",
-                text: if names.is_empty() {
-                    "build a longer record of bills and repayments paid on time".into()
+                text: Cow::Borrowed(if none {
+                    "build a longer record of bills and repayments paid on time"
                 } else {
-                    format!("improve the factors named: {}", names.join(", "))
-                },
+                    "improve the factors given as reasons above; the score is recomputed with every reported event"
+                }),
             });
         }
     }

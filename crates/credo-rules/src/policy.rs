@@ -91,7 +91,11 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 impl PolicySet {
     /// Parses and validates a policy file. `score_range` is the model's range, which every
     /// `min_score` must lie in.
-    pub fn parse(file: &str, text: &str, score_range: (u16, u16)) -> Result<PolicySet, PolicyError> {
+    pub fn parse(
+        file: &str,
+        text: &str,
+        score_range: (u16, u16),
+    ) -> Result<PolicySet, PolicyError> {
         let err = |offset: usize, problem: String| {
             let (line, column) = line_col(text, offset);
             PolicyError {
@@ -196,7 +200,9 @@ mod tests {
 
     #[test]
     fn errors_name_the_line_and_problem() {
-        let (line, p) = problem("[[offer]]\nid = \"a\"\nmin_score = 650\n\n[[offer]]\nid = \"b\"\nmin_scor = 1\n");
+        let (line, p) = problem(
+            "[[offer]]\nid = \"a\"\nmin_score = 650\n\n[[offer]]\nid = \"b\"\nmin_scor = 1\n",
+        );
         assert_eq!(line, 7);
         assert!(p.contains("min_scor"), "{p}");
 

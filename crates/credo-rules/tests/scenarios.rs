@@ -17,6 +17,8 @@
 //! way to lift that must be offered, `limit=N` for a lender's limit, and `!CODE` for a
 //! reason that must not appear. Checks use the shipped policy file.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use credo_model::{Amount, BanScope, Day, EventBody, RemovalReason, Text};
 use credo_rules::{CourtConfig, Outcome, PolicySet, SubjectCourt, SubjectFacts, decide};
 use std::collections::HashMap;
@@ -53,10 +55,14 @@ fn event(kind: &str, kv: &HashMap<&str, &str>) -> Result<EventBody, String> {
     let get = |k: &str| kv.get(k).copied().ok_or(format!("`{kind}` needs {k}="));
     let text = |k: &str| get(k).map(Text::from);
     let num = |k: &str| -> Result<u32, String> {
-        get(k)?.parse().map_err(|_| format!("{k}= must be a whole number"))
+        get(k)?
+            .parse()
+            .map_err(|_| format!("{k}= must be a whole number"))
     };
     let amount = || -> Result<Amount, String> {
-        let y: f64 = get("amount")?.parse().map_err(|_| "amount= must be a number")?;
+        let y: f64 = get("amount")?
+            .parse()
+            .map_err(|_| "amount= must be a number")?;
         Amount::from_yuan(y).map_err(|e| e.to_string())
     };
     Ok(match kind {
@@ -137,14 +143,23 @@ fn run(text: &str) -> Result<usize, String> {
             d => {
                 let on = day(d).map_err(at)?;
                 if words.get(1) == Some(&"check") {
-                    let action = words.get(2).ok_or_else(|| at("check needs an action".into()))?;
-                    let arrow = words.iter().position(|w| *w == "=>").ok_or_else(|| at("check needs =>".into()))?;
+                    let action = words
+                        .get(2)
+                        .ok_or_else(|| at("check needs an action".into()))?;
+                    let arrow = words
+                        .iter()
+                        .position(|w| *w == "=>")
+                        .ok_or_else(|| at("check needs =>".into()))?;
                     let expect = &words[arrow + 1..];
                     let got = decide(action, Some(&court), &config, &policies, &mut facts, on)
                         .map_err(|e| at(e.to_string()))?;
-                    let codes: Vec<&str> = got.reasons.iter().map(|r| r.code.as_str()).collect();
+                    let codes: Vec<&str> = got.reasons.iter().map(|r| r.code.as_ref()).collect();
                     let lifts: Vec<&str> = got.lift.iter().map(|l| l.code).collect();
-                    let shown = format!("got {} {codes:?} lift {lifts:?} limit {:?}", got.outcome.as_str(), got.limit);
+                    let shown = format!(
+                        "got {} {codes:?} lift {lifts:?} limit {:?}",
+                        got.outcome.as_str(),
+                        got.limit
+                    );
                     let want = match expect.first() {
                         Some(&"allow") => Outcome::Allow,
                         Some(&"deny") => Outcome::Deny,
@@ -172,12 +187,18 @@ fn run(text: &str) -> Result<usize, String> {
                         return Err(at("a deny without a way to lift it".into()));
                     }
                     let score = facts.score.to_string();
-                    if got.reasons.iter().any(|r| r.text.split(|c: char| !c.is_ascii_digit()).any(|t| t == score)) {
+                    if got.reasons.iter().any(|r| {
+                        r.text
+                            .split(|c: char| !c.is_ascii_digit())
+                            .any(|t| t == score)
+                    }) {
                         return Err(at("an answer revealed the score".into()));
                     }
                     checks += 1;
                 } else {
-                    let kind = words.get(1).ok_or_else(|| at("an event needs a kind".into()))?;
+                    let kind = words
+                        .get(1)
+                        .ok_or_else(|| at("an event needs a kind".into()))?;
                     let body = event(kind, &kv(&words[2..])).map_err(at)?;
                     court.apply(&config, on, &body);
                 }
@@ -196,7 +217,11 @@ fn every_scenario_holds() {
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "the corpus has {} scenarios", files.len());
+    assert!(
+        files.len() >= 10,
+        "the corpus has {} scenarios",
+        files.len()
+    );
     let mut failures = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();

@@ -405,11 +405,16 @@ fn subject_events(ctx: &Ctx<'_>, idx: usize, s: &Subject, seed: u64) -> Outcome 
             let m = r.random_range(ctx.first_month..=last_month);
             let d = ctx.day_in(&mut r, m);
             let (code, points, authority) = VIOLATIONS[r.random_range(0..VIOLATIONS.len())];
-            lines.push(ctx, m, format!("{{\"id\":\"viol-{idx}-{k}\",\"source\":\"gov-{}\",\"subject\":\"{who}\",\"at\":\"{}\",\"kind\":\"violation\",\"code\":\"{code}\",\"points\":{points},\"authority\":\"{}{authority}\"}}", city.region, at(&mut r, d), city.name));
+            let when = at(&mut r, d);
+            lines.push(ctx, m, format!("{{\"id\":\"viol-{idx}-{k}\",\"source\":\"gov-{}\",\"subject\":\"{who}\",\"at\":\"{when}\",\"kind\":\"violation\",\"code\":\"{code}\",\"points\":{points},\"authority\":\"{}{authority}\"}}", city.region, city.name));
+            if code == "smoking_on_train" {
+                lines.push(ctx, m, format!("{{\"id\":\"ban-{idx}-{k}\",\"source\":\"railway\",\"subject\":\"{who}\",\"at\":\"{when}\",\"kind\":\"ban\",\"scope\":\"rail\",\"days\":180,\"code\":\"{code}\",\"authority\":\"中国铁路\"}}"));
+            }
         }
     }
     // Judgments: rare, for the least reliable; some performed in full, some in part.
     let mut unpaid_judgment = false;
+    let mut judgment = None;
     if r.random::<f64>() < sigmoid(-5.9 - 1.9 * rel) {
         let m = r.random_range(ctx.first_month..=last_month);
         let d = ctx.day_in(&mut r, m);
@@ -434,6 +439,15 @@ fn subject_events(ctx: &Ctx<'_>, idx: usize, s: &Subject, seed: u64) -> Outcome 
             0.0
         };
         let pm = (m + r.random_range(1..6)).min(last_month);
+        judgment = Some((
+            m,
+            case.clone(),
+            court.clone(),
+            source.clone(),
+            amount,
+            paid,
+            pm,
+        ));
         if paid > 0.0 && pm > m {
             let d = ctx.day_in(&mut r, pm);
             lines.push(ctx, pm, format!("{{\"id\":\"perf-{idx}\",\"source\":\"{source}\",\"subject\":\"{who}\",\"at\":\"{}\",\"kind\":\"performance\",\"case\":\"{case}\",\"amount\":{paid}}}", at(&mut r, d)));
@@ -444,6 +458,39 @@ fn subject_events(ctx: &Ctx<'_>, idx: usize, s: &Subject, seed: u64) -> Outcome 
     }
     let bad =
         r.random::<f64>() < sigmoid(-2.8 - 1.5 * rel + if unpaid_judgment { 1.0 } else { 0.0 });
+    // The court side, on its own random stream so the lines above stay as they were:
+    // most debtors who have not paid a month after judgment are listed (mostly trigger 1,
+    // which lasts until performance), the rest get a restriction order; some settle.
+    // Smoking on a train brings a 180-day rail ban.
+    let mut rc = rng_for(ctx.cfg.seed, 5, idx as u64);
+    if let Some((m, case, court, source, amount, paid, pm)) = judgment {
+        let lm = m + 1;
+        let settled_before = paid >= amount && pm <= lm;
+        if lm <= last_month && !settled_before {
+            let d = ctx.day_in(&mut rc, lm);
+            if rc.random::<f64>() < 0.8 {
+                let x: f64 = rc.random();
+                let trigger = if x < 0.7 {
+                    1
+                } else if x < 0.85 {
+                    3
+                } else if x < 0.95 {
+                    4
+                } else {
+                    6
+                };
+                lines.push(ctx, lm, format!("{{\"id\":\"list-{idx}\",\"source\":\"{source}\",\"subject\":\"{who}\",\"at\":\"{}\",\"kind\":\"listing\",\"case\":\"{case}\",\"court\":\"{court}\",\"trigger\":{trigger}}}", at(&mut rc, d)));
+                // A few settle with the creditor later and are removed.
+                let sm = lm + rc.random_range(2..12);
+                if paid < amount && sm <= last_month && rc.random::<f64>() < 0.1 {
+                    let d = ctx.day_in(&mut rc, sm);
+                    lines.push(ctx, sm, format!("{{\"id\":\"remove-{idx}\",\"source\":\"{source}\",\"subject\":\"{who}\",\"at\":\"{}\",\"kind\":\"removal\",\"case\":\"{case}\",\"reason\":\"settlement\"}}", at(&mut rc, d)));
+                }
+            } else {
+                lines.push(ctx, lm, format!("{{\"id\":\"restrict-{idx}\",\"source\":\"{source}\",\"subject\":\"{who}\",\"at\":\"{}\",\"kind\":\"restriction\",\"case\":\"{case}\",\"court\":\"{court}\"}}", at(&mut rc, d)));
+            }
+        }
+    }
     Outcome {
         lines,
         unpaid_judgment,

@@ -7,9 +7,8 @@
 //! and UTF-8 bytes; `f64` is IEEE 754 bits; `opt str` is a `u8` 0/1 then a `str`.
 
 use credo_model::{
-    Amount, BanScope, BillStatus, ContactOp, Event, EventBody, RemovalReason, RentalStatus, SubjectId,
-    SubjectRecord, Text,
-    Timestamp,
+    Amount, BanScope, BillStatus, ContactOp, Event, EventBody, RemovalReason, RentalStatus,
+    SubjectId, SubjectRecord, Text, Timestamp,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -251,7 +250,10 @@ pub fn encode_event(e: &Event, out: &mut Vec<u8>) {
         }
         EventBody::Removal { case, reason } => {
             w.str(case);
-            w.u8(RemovalReason::ALL.iter().position(|r| r == reason).unwrap_or(0) as u8);
+            w.u8(RemovalReason::ALL
+                .iter()
+                .position(|r| r == reason)
+                .unwrap_or(0) as u8);
         }
         EventBody::Ban {
             scope,

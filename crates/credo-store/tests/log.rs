@@ -3,8 +3,8 @@
 //! is truncated back to the last whole batch, and damage in the middle is reported.
 
 use credo_model::{
-    Amount, BanScope, BillStatus, ContactOp, Event, EventBody, RemovalReason, ResidentId, SubjectId, SubjectRecord,
-    Timestamp,
+    Amount, BanScope, BillStatus, ContactOp, Event, EventBody, RemovalReason, ResidentId,
+    SubjectId, SubjectRecord, Timestamp,
 };
 use credo_store::{Batch, Log, StoreError, decode_event, encode_event};
 use proptest::prelude::*;

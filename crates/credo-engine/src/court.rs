@@ -1,0 +1,267 @@
+//! The court side of the engine: decisions for relying parties, the public list, and the
+//! folder's policy file.
+
+use crate::engine::{Core, Engine};
+use crate::error::{EngineError, io};
+use credo_model::{Day, SubjectId};
+use credo_rules::{CaseRecord, Decision, PolicySet, SubjectFacts, behaviour, decide};
+use credo_score::{Dimension, Model, ScoreCard};
+use std::path::Path;
+
+pub(crate) const POLICY_FILE: &str = "policies.toml";
+
+/// The folder's policy file if one was installed, else the shipped one.
+pub(crate) fn load_policies(dir: &Path, model: &Model) -> Result<PolicySet, EngineError> {
+    let path = dir.join(POLICY_FILE);
+    let range = (model.min, model.max);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(PolicySet::parse(&path.display().to_string(), &text, range)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PolicySet::default_set(range)?),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// A subject's facts for a decision, computed only when an offer asks for them.
+struct Facts<'a> {
+    core: &'a Core,
+    s: u32,
+    id: SubjectId,
+    as_of: Day,
+    values: Option<Vec<Option<f64>>>,
+    card: Option<ScoreCard>,
+}
+
+impl Facts<'_> {
+    fn values(&mut self) -> &[Option<f64>] {
+        let (core, s, id, as_of) = (self.core, self.s, self.id, self.as_of);
+        self.values.get_or_insert_with(|| {
+            let mut v = Vec::new();
+            core.state.features_into(&core.model, s, id, as_of, &mut v);
+            v
+        })
+    }
+
+    fn card(&mut self) -> &ScoreCard {
+        let values = self.values().to_vec();
+        let (core, as_of) = (self.core, self.as_of);
+        self.card
+            .get_or_insert_with(|| ScoreCard::from_values(&core.model, &values, as_of))
+    }
+}
+
+impl SubjectFacts for Facts<'_> {
+    fn score(&mut self) -> u16 {
+        let model = &self.core.model;
+        let v = self.values().to_vec();
+        ScoreCard::value(model, &v)
+    }
+
+    fn capacity(&mut self) -> f64 {
+        self.card()
+            .dimensions
+            .iter()
+            .find(|d| d.dimension == Dimension::Capacity)
+            .map_or(0.0, |d| f64::from(d.percent) / 100.0)
+    }
+
+    fn factors(&mut self) -> Vec<(String, String)> {
+        self.card()
+            .reasons
+            .iter()
+            .map(|r| (r.code.clone(), r.text.clone()))
+            .collect()
+    }
+
+    fn unreturned_rentals(&mut self) -> u32 {
+        let i = self
+            .core
+            .model
+            .features
+            .iter()
+            .position(|f| f.name == "rentals_unreturned");
+        let v = self.values();
+        i.and_then(|i| v.get(i).copied().flatten())
+            .map_or(0, |x| x.round().max(0.0) as u32)
+    }
+}
+
+/// One published entry of the court list: the published fields and nothing else.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PublicEntry {
+    pub name: String,
+    /// `male` / `female` for people; absent for companies.
+    pub gender: Option<&'static str>,
+    pub age: Option<i32>,
+    pub masked_id: String,
+    /// A company's unified social credit code (published in full) and legal representative.
+    pub credit_code: Option<String>,
+    pub legal_representative: Option<String>,
+    pub court: String,
+    pub province: Option<String>,
+    pub case: String,
+    pub filed_on: Option<String>,
+    /// The obligation in yuan, and how much of it is performed.
+    pub obligation: f64,
+    pub performed: f64,
+    pub unperformed: f64,
+    pub performance: &'static str,
+    pub behaviour: &'static str,
+    pub published_on: String,
+}
+
+/// What to look for on the public list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub name: String,
+    pub id: Option<SubjectId>,
+    pub province: Option<String>,
+}
+
+impl Engine {
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    /// Validates a policy file and, only if it is valid, makes it the folder's policies
+    /// (written to a temporary file, synced, then renamed over the old one).
+    pub fn install_policies(&mut self, file: &str, text: &str) -> Result<usize, EngineError> {
+        let model = &self.core.model;
+        let set = PolicySet::parse(file, text, (model.min, model.max))?;
+        let path = self.dir.join(POLICY_FILE);
+        let tmp = self.dir.join("policies.toml.tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+            f.write_all(text.as_bytes()).map_err(io(&tmp))?;
+            f.sync_all().map_err(io(&tmp))?;
+        }
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        let n = set.len();
+        self.policies = set;
+        Ok(n)
+    }
+
+    /// May `id` do `action` on `as_of` (default today)? A deny is an answer, not an error.
+    pub fn check(
+        &self,
+        id: SubjectId,
+        action: &str,
+        as_of: Option<Day>,
+    ) -> Result<Decision, EngineError> {
+        let as_of = as_of.unwrap_or_else(|| self.today());
+        let core = &self.core;
+        let Some(s) = core.subjects.get(id) else {
+            // Nothing known of the subject: the court side has nothing against them, and
+            // an offer that needs a score cannot pass.
+            return Err(EngineError::UnknownSubject(id.to_string()));
+        };
+        let mut facts = Facts {
+            core,
+            s,
+            id,
+            as_of,
+            values: None,
+            card: None,
+        };
+        Ok(decide(
+            action,
+            core.court.get(s),
+            &core.court.config,
+            &self.policies,
+            &mut facts,
+            as_of,
+        )?)
+    }
+
+    /// How many subjects are on the public list on `as_of`.
+    pub fn listed_count(&self, as_of: Day) -> usize {
+        self.core.court.published(as_of).count()
+    }
+
+    /// Searches the public list as the court's site does: by name, optionally narrowed by
+    /// ID and province. Only published listings appear, with the published fields.
+    pub fn list_search(
+        &self,
+        q: &ListQuery,
+        as_of: Option<Day>,
+    ) -> Result<Vec<PublicEntry>, EngineError> {
+        let as_of = as_of.unwrap_or_else(|| self.today());
+        let core = &self.core;
+        let config = &core.court.config;
+        let want = q.name.trim();
+        let mut out = Vec::new();
+        for (s, court) in core.court.published(as_of) {
+            let Some(id) = core.subjects.id(s) else {
+                continue;
+            };
+            if q.id.is_some_and(|w| w != id) {
+                continue;
+            }
+            let Some(rec) = self.record(id)? else {
+                continue;
+            };
+            if !rec.name.eq_ignore_ascii_case(want) {
+                continue;
+            }
+            let region = if rec.region != 0 {
+                rec.region
+            } else {
+                id.region().unwrap_or(0)
+            };
+            if let Some(p) = &q.province
+                && !credo_model::region::province_matches(region, p)
+            {
+                continue;
+            }
+            for c in &court.cases {
+                if let Some(l) = c.published(config, as_of) {
+                    out.push(entry(id, &rec, region, c, l, as_of));
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.published_on, &a.case).cmp(&(&b.published_on, &b.case)));
+        Ok(out)
+    }
+}
+
+fn entry(
+    id: SubjectId,
+    rec: &credo_model::SubjectRecord,
+    region: u32,
+    c: &CaseRecord,
+    l: &credo_rules::Listing,
+    as_of: Day,
+) -> PublicEntry {
+    let (gender, age, credit_code, legal_representative) = match id {
+        SubjectId::Person(r) => (
+            Some(if r.is_male() { "male" } else { "female" }),
+            Some(as_of.years_since(r.birth())),
+            None,
+            None,
+        ),
+        SubjectId::Company(code) => (None, None, Some(code.to_string()), rec.legal_rep.clone()),
+    };
+    let unperformed = c.unperformed();
+    PublicEntry {
+        name: rec.name.clone(),
+        gender,
+        age,
+        masked_id: id.masked(),
+        credit_code,
+        legal_representative,
+        court: c.court.to_string(),
+        province: credo_model::region::province(region).map(|p| p.1.to_string()),
+        case: c.case.to_string(),
+        filed_on: c.filed_on.map(|d| d.to_string()),
+        obligation: c.obligation.yuan(),
+        performed: c.performed.yuan().min(c.obligation.yuan()),
+        unperformed: unperformed.yuan(),
+        performance: if c.performed.0 == 0 {
+            "unperformed"
+        } else {
+            "partly performed"
+        },
+        behaviour: behaviour(l.trigger),
+        published_on: l.published_on.to_string(),
+    }
+}
