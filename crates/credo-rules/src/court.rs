@@ -371,19 +371,28 @@ pub fn is_court_event(body: &EventBody) -> bool {
 pub struct CourtBook {
     pub config: CourtConfig,
     pub subjects: FxHashMap<u32, SubjectCourt>,
+    /// One bit per subject handle: set when `subjects` has an entry. Nearly every decision
+    /// is about a subject with no court record, and this answers that from 1/8 byte per
+    /// subject (in cache) instead of a probe of the map (a cache miss at 10 M subjects).
+    present: Vec<u64>,
 }
 
 impl CourtBook {
     pub fn new(config: CourtConfig) -> CourtBook {
         CourtBook {
             config,
-            subjects: FxHashMap::default(),
+            ..CourtBook::default()
         }
     }
 
     pub fn apply(&mut self, subject: u32, day: Day, body: &EventBody) {
         if is_court_event(body) {
             let config = self.config;
+            let word = subject as usize / 64;
+            if word >= self.present.len() {
+                self.present.resize(word + 1, 0);
+            }
+            self.present[word] |= 1 << (subject % 64);
             self.subjects
                 .entry(subject)
                 .or_default()
@@ -392,7 +401,11 @@ impl CourtBook {
     }
 
     pub fn get(&self, subject: u32) -> Option<&SubjectCourt> {
-        self.subjects.get(&subject)
+        let bit = self
+            .present
+            .get(subject as usize / 64)
+            .is_some_and(|w| w & (1 << (subject % 64)) != 0);
+        if bit { self.subjects.get(&subject) } else { None }
     }
 
     /// Subjects with a listing on the public list on `as_of`.
