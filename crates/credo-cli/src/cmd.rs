@@ -392,7 +392,10 @@ pub fn serve(g: &Global, listen: &str) -> Result<ExitCode> {
     serve_engine(engine, listen)
 }
 
-fn serve_engine(engine: Engine, listen: &str) -> Result<ExitCode> {
+fn serve_engine(mut engine: Engine, listen: &str) -> Result<ExitCode> {
+    // Decisions for today read kept scores and reasons instead of computing them.
+    let today = engine.today();
+    engine.keep_day_scores(today);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

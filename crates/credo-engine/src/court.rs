@@ -28,7 +28,6 @@ struct Facts<'a> {
     id: SubjectId,
     as_of: Day,
     values: Option<Vec<Option<f64>>>,
-    card: Option<ScoreCard>,
 }
 
 impl Facts<'_> {
@@ -40,48 +39,97 @@ impl Facts<'_> {
             v
         })
     }
-
-    fn card(&mut self) -> &ScoreCard {
-        let values = self.values().to_vec();
-        let (core, as_of) = (self.core, self.as_of);
-        self.card
-            .get_or_insert_with(|| ScoreCard::from_values(&core.model, &values, as_of))
-    }
 }
 
 impl SubjectFacts for Facts<'_> {
     fn score(&mut self) -> u16 {
-        let model = &self.core.model;
-        let v = self.values().to_vec();
-        ScoreCard::value(model, &v)
+        match self.kept() {
+            Some(k) => k.score,
+            None => {
+                let core = self.core;
+                ScoreCard::value(&core.model, self.values())
+            }
+        }
     }
 
     fn capacity(&mut self) -> f64 {
-        self.card()
-            .dimensions
-            .iter()
-            .find(|d| d.dimension == Dimension::Capacity)
-            .map_or(0.0, |d| f64::from(d.percent) / 100.0)
+        let pct = match self.kept() {
+            Some(k) => k.capacity_pct,
+            None => {
+                let core = self.core;
+                capacity_pct(&core.model, self.values())
+            }
+        };
+        f64::from(pct) / 100.0
     }
 
     fn factors(&mut self) -> Vec<(String, String)> {
-        self.card()
-            .reasons
-            .iter()
-            .map(|r| (r.code.clone(), r.text.clone()))
-            .collect()
+        let core = self.core;
+        let features = &core.model.features;
+        match self.kept() {
+            Some(k) => k
+                .reasons
+                .iter()
+                .filter_map(|&r| features.get(usize::from(r).checked_sub(1)?))
+                .map(|f| (f.code.clone(), f.text.clone()))
+                .collect(),
+            None => ScoreCard::top_reasons(&core.model, self.values())
+                .into_iter()
+                .map(|f| (f.code.clone(), f.text.clone()))
+                .collect(),
+        }
     }
 
     fn unreturned_rentals(&mut self) -> u32 {
-        let i = self
-            .core
-            .model
+        match self.kept() {
+            Some(k) => u32::from(k.unreturned_rentals),
+            None => {
+                let core = self.core;
+                unreturned(&core.model, self.values())
+            }
+        }
+    }
+}
+
+impl Facts<'_> {
+    fn kept(&self) -> Option<crate::engine::DayFacts> {
+        self.core.day_facts(self.s, self.as_of)
+    }
+}
+
+/// The capacity dimension's share in whole percent, as the score card shows it.
+fn capacity_pct(model: &Model, values: &[Option<f64>]) -> u8 {
+    (ScoreCard::dimension_share(model, values, Dimension::Capacity) * 100.0).round() as u8
+}
+
+fn unreturned(model: &Model, values: &[Option<f64>]) -> u32 {
+    model
+        .features
+        .iter()
+        .position(|f| f.name == "rentals_unreturned")
+        .and_then(|i| values.get(i).copied().flatten())
+        .map_or(0, |x| x.round().max(0.0) as u32)
+}
+
+/// Everything a decision may ask of one subject on one day.
+pub(crate) fn day_facts(model: &Model, values: &[Option<f64>]) -> crate::engine::DayFacts {
+    let mut reasons = [0u8; 4];
+    for (slot, f) in reasons
+        .iter_mut()
+        .zip(ScoreCard::top_reasons(model, values))
+    {
+        let i = model
             .features
             .iter()
-            .position(|f| f.name == "rentals_unreturned");
-        let v = self.values();
-        i.and_then(|i| v.get(i).copied().flatten())
-            .map_or(0, |x| x.round().max(0.0) as u32)
+            .position(|g| std::ptr::eq(g, f))
+            .unwrap_or(usize::MAX);
+        *slot = u8::try_from(i + 1).unwrap_or(0);
+    }
+    crate::engine::DayFacts {
+        score: ScoreCard::value(model, values),
+        reasons,
+        capacity_pct: capacity_pct(model, values),
+        unreturned_rentals: u8::try_from(unreturned(model, values)).unwrap_or(u8::MAX),
     }
 }
 
@@ -141,7 +189,8 @@ impl Engine {
         Ok(n)
     }
 
-    /// May `id` do `action` on `as_of` (default today)? A deny is an answer, not an error.
+    /// May `id` do `action` on `as_of` (default today)? A deny is an answer, not an error;
+    /// so is any answer about a valid ID that no event has mentioned yet.
     pub fn check(
         &self,
         id: SubjectId,
@@ -150,18 +199,16 @@ impl Engine {
     ) -> Result<Decision, EngineError> {
         let as_of = as_of.unwrap_or_else(|| self.today());
         let core = &self.core;
-        let Some(s) = core.subjects.get(id) else {
-            // Nothing known of the subject: the court side has nothing against them, and
-            // an offer that needs a score cannot pass.
-            return Err(EngineError::UnknownSubject(id.to_string()));
-        };
+        // A valid ID credo knows nothing of is a person with no record: no court record
+        // (a ticket counter sells), and the score of an empty history for offers. The
+        // handle `u32::MAX` is never a subject's, so every lookup finds nothing.
+        let s = core.subjects.get(id).unwrap_or(u32::MAX);
         let mut facts = Facts {
             core,
             s,
             id,
             as_of,
             values: None,
-            card: None,
         };
         Ok(decide(
             action,
@@ -171,6 +218,29 @@ impl Engine {
             &mut facts,
             as_of,
         )?)
+    }
+
+    /// Scores every subject as of `as_of` (on all cores) and keeps, for decisions on that
+    /// day, the score, the reason codes, the capacity share and the unreturned rentals: an
+    /// offer's answer is then a read, not a score computation. An event for a subject drops
+    /// what was kept for it (computed again when asked); another day is computed as usual.
+    /// Costs 8 bytes a subject.
+    pub fn keep_day_scores(&mut self, as_of: Day) {
+        use rayon::prelude::*;
+        let core = &self.core;
+        let kept = (0..core.subjects.len() as u32)
+            .into_par_iter()
+            .map_init(Vec::new, |buf, i| {
+                let id = core
+                    .subjects
+                    .id(i)
+                    .unwrap_or(SubjectId::from_trusted_key(0));
+                core.state.features_into(&core.model, i, id, as_of, buf);
+                day_facts(&core.model, buf)
+            })
+            .collect();
+        self.core.day_scores = kept;
+        self.core.day_scores_as_of = Some(as_of);
     }
 
     /// How many subjects are on the public list on `as_of`.

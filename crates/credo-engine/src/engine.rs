@@ -22,7 +22,7 @@ const DATA_FORMAT: u32 = 1;
 pub(crate) struct Core {
     pub model: Model,
     pub subjects: Subjects,
-    /// Dedupe keys of every accepted event: xxh3-128 of `source`, 0xFF, `id`.
+    /// Dedupe keys of every accepted event: xxh3-128 of `id` seeded by xxh3-64 of `source`.
     pub seen: KeySet,
     /// Undirected contact edges as (low index << 32 | high index).
     pub edges: FxHashSet<u64>,
@@ -30,6 +30,10 @@ pub(crate) struct Core {
     pub history: History,
     /// Court cases, listings, restrictions and bans of the subjects that have any.
     pub court: CourtBook,
+    /// What decisions need of every subject as of `day_scores_as_of`, kept by
+    /// [`Engine::keep_day_scores`]; `score == u16::MAX` where an event has come since.
+    pub day_scores: Vec<DayFacts>,
+    pub day_scores_as_of: Option<Day>,
     pub events: u64,
     pub by_kind: [u64; credo_model::event::KINDS.len()],
     scratch: Vec<Option<f64>>,
@@ -37,19 +41,14 @@ pub(crate) struct Core {
 }
 
 pub(crate) fn dedupe_key(e: &Event) -> u128 {
-    // Two 64-bit xxh3 hashes of the id, seeded by the source's hash: as strong as one
-    // 128-bit hash for this use, and no concatenation (this runs once per ingested event).
+    // The 128-bit xxh3 of the id, seeded by the source's hash: no concatenation, two hash
+    // calls (this runs once per ingested event). Keys are derived state, rebuilt on open.
     let seed = xxhash_rust::xxh3::xxh3_64(e.source.as_bytes());
-    let hi = xxhash_rust::xxh3::xxh3_64_with_seed(e.id.as_bytes(), seed);
-    let lo = xxhash_rust::xxh3::xxh3_64_with_seed(e.id.as_bytes(), seed ^ 0x9E37_79B9_7F4A_7C15);
-    (u128::from(hi) << 64) | u128::from(lo)
+    xxhash_rust::xxh3::xxh3_128_with_seed(e.id.as_bytes(), seed)
 }
 
 fn kind_index(body: &EventBody) -> usize {
-    credo_model::event::KINDS
-        .iter()
-        .position(|k| *k == body.kind())
-        .unwrap_or(0)
+    body.kind_index()
 }
 
 /// What admission and apply need of an event: no strings, so it is cheap to move and the
@@ -90,6 +89,17 @@ impl Op {
     }
 }
 
+/// A subject's score and what a decision may ask beside it, for one day: 8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayFacts {
+    pub score: u16,
+    /// Model feature index + 1 of the reason codes, costliest first (0: none).
+    pub reasons: [u8; 4],
+    /// The capacity dimension's share, in percent.
+    pub capacity_pct: u8,
+    pub unreturned_rentals: u8,
+}
+
 pub(crate) enum Admit {
     New(u32),
     Duplicate,
@@ -106,11 +116,24 @@ impl Core {
             state,
             history: History::default(),
             court: CourtBook::default(),
+            day_scores: Vec::new(),
+            day_scores_as_of: None,
             events: 0,
             by_kind: Default::default(),
             scratch: Vec::new(),
             last_lookup: None,
         }
+    }
+
+    /// The kept facts of subject `s` for `as_of`, if there are.
+    pub fn day_facts(&self, s: u32, as_of: Day) -> Option<DayFacts> {
+        if self.day_scores_as_of != Some(as_of) {
+            return None;
+        }
+        self.day_scores
+            .get(s as usize)
+            .copied()
+            .filter(|x| x.score != u16::MAX)
     }
 
     /// Reads what [`Core::admit`] will read for `op`, to bring it into cache early.
@@ -171,6 +194,9 @@ impl Core {
         let day = op.day;
         if let Some(body) = &op.court {
             self.court.apply(s, day, body);
+        }
+        if let Some(kept) = self.day_scores.get_mut(s as usize) {
+            kept.score = u16::MAX;
         }
         if op.record {
             self.subjects.set_record(s, at);
@@ -439,6 +465,11 @@ impl Engine {
 
     pub fn model(&self) -> &Model {
         &self.core.model
+    }
+
+    /// The ID of the subject with dense index `i` (0 to `subject_count() - 1`).
+    pub fn subject_at(&self, i: usize) -> Option<SubjectId> {
+        u32::try_from(i).ok().and_then(|i| self.core.subjects.id(i))
     }
 
     pub fn subject_count(&self) -> usize {

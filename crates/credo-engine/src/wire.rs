@@ -595,7 +595,13 @@ mod tests {
             .iter()
             .map(|c| {
                 line(c)
-                    .map(|e| e.body.kind())
+                    .map(|e| {
+                        assert_eq!(
+                            credo_model::event::KINDS[e.body.kind_index()],
+                            e.body.kind()
+                        );
+                        e.body.kind()
+                    })
                     .unwrap_or_else(|r| panic!("{c}: {r:?}"))
             })
             .collect();

@@ -196,6 +196,8 @@ proptest! {
         std::fs::copy(dir.path().join("events.log"), copy.path().join("events.log")).unwrap();
         let rebuilt = open(copy.path());
         prop_assert!(e.same_state(&rebuilt));
+        // Scores kept for a day answer exactly as computed ones.
+        e.keep_day_scores(Day::parse("2025-06-30").unwrap());
         for id in [A, B, C] {
             let id: SubjectId = id.parse().unwrap();
             let x = e.score(id, None).unwrap();

@@ -188,6 +188,28 @@ pub enum ContactOp {
 }
 
 impl EventBody {
+    /// The position of [`EventBody::kind`] in [`KINDS`], without comparing strings.
+    pub fn kind_index(&self) -> usize {
+        match self {
+            EventBody::Subject(_) => 0,
+            EventBody::Payment { .. } => 1,
+            EventBody::Bill { .. } => 2,
+            EventBody::Loan { .. } => 3,
+            EventBody::Repayment { .. } => 4,
+            EventBody::Default { .. } => 5,
+            EventBody::Rental { .. } => 6,
+            EventBody::Judgment { .. } => 7,
+            EventBody::Performance { .. } => 8,
+            EventBody::Violation { .. } => 9,
+            EventBody::Contact { .. } => 10,
+            EventBody::Listing { .. } => 11,
+            EventBody::Restriction { .. } => 12,
+            EventBody::Extension { .. } => 13,
+            EventBody::Removal { .. } => 14,
+            EventBody::Ban { .. } => 15,
+        }
+    }
+
     /// The `kind` string used on the wire and in the documentation.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -405,7 +405,11 @@ impl CourtBook {
             .present
             .get(subject as usize / 64)
             .is_some_and(|w| w & (1 << (subject % 64)) != 0);
-        if bit { self.subjects.get(&subject) } else { None }
+        if bit {
+            self.subjects.get(&subject)
+        } else {
+            None
+        }
     }
 
     /// Subjects with a listing on the public list on `as_of`.

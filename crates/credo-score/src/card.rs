@@ -73,6 +73,46 @@ impl ScoreCard {
             .clamp(f64::from(model.min), f64::from(model.max)) as u16
     }
 
+    /// The share (0 to 1) of a dimension's most points that the values earn: no allocation.
+    pub fn dimension_share(model: &Model, values: &[Option<f64>], d: Dimension) -> f64 {
+        let max = model.dimension_max[d.index()];
+        if max <= 0.0 {
+            return 0.0;
+        }
+        let pts: f64 = model
+            .features
+            .iter()
+            .zip(values)
+            .filter(|(f, _)| f.dimension == d)
+            .map(|(f, v)| f.points(*v))
+            .sum();
+        (pts / max).clamp(0.0, 1.0)
+    }
+
+    /// The model features behind the reason codes of these values, the costliest first
+    /// (at most four): the same choice as [`ScoreCard::from_values`], without building the
+    /// card (decisions need only the codes and texts of a deny).
+    pub fn top_reasons<'m>(
+        model: &'m Model,
+        values: &[Option<f64>],
+    ) -> Vec<&'m crate::spec::Feature> {
+        let mut losses: Vec<(f64, usize)> = model
+            .features
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| {
+                let lost = f.max_points - f.points(values.get(i).copied().flatten());
+                (lost > 1e-9).then_some((lost, i))
+            })
+            .collect();
+        losses.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        losses
+            .iter()
+            .take(MAX_REASONS)
+            .map(|&(_, i)| &model.features[i])
+            .collect()
+    }
+
     /// Scores a vector of feature values (one per model feature, in model order).
     pub fn from_values(model: &Model, values: &[Option<f64>], as_of: Day) -> ScoreCard {
         let mut total = model.base;
@@ -138,6 +178,28 @@ impl ScoreCard {
             dimensions,
             reasons,
             features,
+        }
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // The lean path for decisions picks the same reasons as the full score card.
+        #[test]
+        fn top_reasons_match_the_card(raw in proptest::collection::vec(proptest::option::of(-10.0f64..5000.0), 17)) {
+            let model = Model::default_model();
+            let values: Vec<Option<f64>> = raw.into_iter().take(model.features.len()).collect();
+            let card = ScoreCard::from_values(&model, &values, Day(20_000));
+            let lean: Vec<&str> = ScoreCard::top_reasons(&model, &values).iter().map(|f| f.code.as_str()).collect();
+            let full: Vec<&str> = card.reasons.iter().map(|r| r.code.as_str()).collect();
+            prop_assert_eq!(lean, full);
+            let share = ScoreCard::dimension_share(&model, &values, Dimension::Capacity);
+            let cap = card.dimensions.iter().find(|d| d.dimension == Dimension::Capacity).unwrap();
+            prop_assert!((share * 100.0 - cap.points / cap.max_points * 100.0).abs() < 1e-9);
         }
     }
 }

@@ -49,14 +49,20 @@ const OPEN_RENTALS: usize = 7; // u8
 const LOAN_BALANCE: usize = 8; // f32, yuan
 const FIXED: usize = 12;
 
+// One range check per access instead of one per byte: these run for every feature of
+// every score and every event.
 fn rd_u16(row: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes([row[off], row[off + 1]])
+    let mut b = [0u8; 2];
+    b.copy_from_slice(&row[off..off + 2]);
+    u16::from_le_bytes(b)
 }
 fn wr_u16(row: &mut [u8], off: usize, v: u16) {
     row[off..off + 2].copy_from_slice(&v.to_le_bytes());
 }
 fn rd_f32(row: &[u8], off: usize) -> f32 {
-    f32::from_le_bytes([row[off], row[off + 1], row[off + 2], row[off + 3]])
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&row[off..off + 4]);
+    f32::from_le_bytes(b)
 }
 fn wr_f32(row: &mut [u8], off: usize, v: f32) {
     row[off..off + 4].copy_from_slice(&v.to_le_bytes());
@@ -84,8 +90,14 @@ pub struct ScoreState {
     /// The distinct half-lives of the decayed features, and for each decayed column its
     /// index in this list, so one advance computes each decay factor once.
     half_lives: Vec<f64>,
+    /// `2^(-d / h)` for each half-life `h` and whole days `d` below [`DECAY_TABLE_DAYS`]:
+    /// the same values `exp2` gives, looked up (a subject's next event, and the close of
+    /// its month, are nearly always less than two months after its last one).
+    decay_table: Vec<[f64; DECAY_TABLE_DAYS]>,
     ledger: Ledger,
 }
+
+const DECAY_TABLE_DAYS: usize = 64;
 
 /// Memory used by the scoring state.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -144,12 +156,17 @@ impl ScoreState {
                 col
             })
             .collect();
+        let decay_table = half_lives
+            .iter()
+            .map(|h| std::array::from_fn(|d| (-(d as f64) / h).exp2()))
+            .collect();
         ScoreState {
             n: 0,
             stride: off,
             rows: Vec::new(),
             cols,
             half_lives,
+            decay_table,
             ledger: Ledger::default(),
         }
     }
@@ -299,7 +316,7 @@ impl ScoreState {
         if last != 0 {
             let delta = f64::from(d - last);
             let (from, to) = (month_of(last), month_of(d));
-            let factors = Decay::new(&self.half_lives, delta);
+            let factors = Decay::new(&self.half_lives, &self.decay_table, delta);
             for c in &self.cols {
                 match *c {
                     Column::Decayed { off, half_life } => {
@@ -417,7 +434,7 @@ impl ScoreState {
         let a = pack_day(as_of).unwrap_or(u16::MAX).max(last);
         let a_month = month_of(a);
         let age = f64::from(a - last.min(a));
-        let factors = Decay::new(&self.half_lives, age);
+        let factors = Decay::new(&self.half_lives, &self.decay_table, age);
         for (f, feat) in model.features.iter().enumerate() {
             let v = match (&feat.aggregate, self.cols.get(f)) {
                 (Aggregate::WindowCount { .. }, Some(&Column::WinCount { off, months })) => {
@@ -500,10 +517,15 @@ struct Decay<'a> {
 }
 
 impl<'a> Decay<'a> {
-    fn new(half_lives: &'a [f64], days: f64) -> Self {
+    fn new(half_lives: &'a [f64], table: &[[f64; DECAY_TABLE_DAYS]], days: f64) -> Self {
         let mut factors = [1.0f64; 8];
-        for (f, h) in factors.iter_mut().zip(half_lives) {
-            *f = (-days / h).exp2();
+        let whole = (days >= 0.0 && days < DECAY_TABLE_DAYS as f64 && days.fract() == 0.0)
+            .then_some(days as usize);
+        for (k, (f, h)) in factors.iter_mut().zip(half_lives).enumerate() {
+            *f = match (whole, table.get(k)) {
+                (Some(d), Some(t)) => t[d],
+                _ => (-days / h).exp2(),
+            };
         }
         Decay {
             half_lives,

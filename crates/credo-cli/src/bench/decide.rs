@@ -47,6 +47,67 @@ pub struct DecideBench {
     /// Decisions the (slow) peer makes.
     #[arg(long, default_value_t = 20_000)]
     peer_decisions: u64,
+    /// Also time `Engine::check` on the data folder (`--data`, e.g. after `credo demo`):
+    /// real subjects, scores computed from their feature state, the folder's offers.
+    #[arg(long)]
+    engine: bool,
+}
+
+/// `Engine::check` over the folder's subjects: each request a random subject and, in turn,
+/// each offer in force and `flight`. Returns (decisions/s, decisions/s for offers only).
+fn engine_rate(g: &Global, decisions: u64, seed: u64) -> Result<serde_json::Value> {
+    let mut engine = g.open()?;
+    let n = engine.subject_count() as u64;
+    if n == 0 {
+        bail!("--engine needs a data folder with subjects (run `credo demo --no-serve` first)");
+    }
+    let offers: Vec<String> = engine
+        .policies()
+        .offers
+        .iter()
+        .map(|o| o.id.clone())
+        .collect();
+    let as_of = engine.today();
+    let computed = |engine: &credo_engine::Engine, actions: &[&str]| -> Result<f64> {
+        let t = Instant::now();
+        for k in 0..decisions {
+            let r = splitmix64(seed.wrapping_add(0x5EED) ^ k);
+            let Some(id) = engine.subject_at((r % n) as usize) else {
+                continue;
+            };
+            let action = actions[((r >> 32) % actions.len() as u64) as usize];
+            std::hint::black_box(engine.check(id, action, Some(as_of))?);
+        }
+        Ok(decisions as f64 / t.elapsed().as_secs_f64())
+    };
+    let offer_ids: Vec<&str> = offers.iter().map(String::as_str).collect();
+    let offers_computed = computed(&engine, &offer_ids)?;
+    let t = Instant::now();
+    engine.keep_day_scores(as_of);
+    let keep_secs = t.elapsed().as_secs_f64();
+    let time = |actions: &[&str]| -> Result<f64> {
+        let t = Instant::now();
+        for k in 0..decisions {
+            let r = splitmix64(seed.wrapping_add(0x5EED) ^ k);
+            let Some(id) = engine.subject_at((r % n) as usize) else {
+                continue;
+            };
+            let action = actions[((r >> 32) % actions.len() as u64) as usize];
+            std::hint::black_box(engine.check(id, action, Some(as_of))?);
+        }
+        Ok(decisions as f64 / t.elapsed().as_secs_f64())
+    };
+    let offers_rate = time(&offer_ids)?;
+    let flight_rate = time(&["flight"])?;
+    Ok(json!({
+        "data": g.data.display().to_string(),
+        "subjects": n,
+        "offers": offers,
+        "offer_decisions_per_s": offers_rate.round(),
+        "offer_decisions_per_s_scores_computed": offers_computed.round(),
+        "keep_day_scores_seconds": (keep_secs * 100.0).round() / 100.0,
+        "flight_decisions_per_s": flight_rate.round(),
+    }))
 }
 
 pub fn splitmix64(mut x: u64) -> u64 {
@@ -234,6 +295,9 @@ pub fn run(g: &Global, b: DecideBench) -> Result<ExitCode> {
         "flight_decisions_per_s": (b.decisions as f64 / fsecs).round(),
         "setup_seconds": (setup * 10.0).round() / 10.0,
     });
+    if b.engine {
+        out["engine"] = engine_rate(g, b.decisions.min(1_000_000), b.seed)?;
+    }
     if b.peer.is_some() {
         if !b.peer_bin.exists() {
             bail!(
