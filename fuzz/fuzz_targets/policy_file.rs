@@ -3,30 +3,13 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-struct Facts;
-
-impl credo_rules::SubjectFacts for Facts {
-    fn score(&mut self) -> u16 {
-        600
-    }
-    fn capacity(&mut self) -> f64 {
-        0.5
-    }
-    fn factors(&mut self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    fn unreturned_rentals(&mut self) -> u32 {
-        1
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
         match credo_rules::PolicySet::parse("fuzz.toml", s, (350, 950)) {
             Ok(set) => {
                 let config = credo_rules::CourtConfig::default();
                 for o in &set.offers {
-                    let d = credo_rules::decide(&o.id, None, &config, &set, &mut Facts, credo_model::Day(20_000));
+                    let d = credo_rules::decide(&o.id, None, &config, &set, &mut credo_rules::GivenFacts { score: 600, capacity: 0.5, factors: Vec::new(), unreturned_rentals: 1 }, credo_model::Day(20_000));
                     assert!(d.is_ok());
                 }
             }

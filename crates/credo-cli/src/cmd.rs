@@ -395,7 +395,7 @@ pub fn serve(g: &Global, listen: &str) -> Result<ExitCode> {
 fn serve_engine(mut engine: Engine, listen: &str) -> Result<ExitCode> {
     // Decisions for today read kept scores and reasons instead of computing them.
     let today = engine.today();
-    engine.keep_day_scores(today);
+    engine.keep_day_facts(today);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

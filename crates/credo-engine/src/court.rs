@@ -75,6 +75,7 @@ impl SubjectFacts for Facts<'_> {
                 .collect(),
             None => ScoreCard::top_reasons(&core.model, self.values())
                 .into_iter()
+                .filter_map(|(i, _)| features.get(i))
                 .map(|f| (f.code.clone(), f.text.clone()))
                 .collect(),
         }
@@ -114,15 +115,10 @@ fn unreturned(model: &Model, values: &[Option<f64>]) -> u32 {
 /// Everything a decision may ask of one subject on one day.
 pub(crate) fn day_facts(model: &Model, values: &[Option<f64>]) -> crate::engine::DayFacts {
     let mut reasons = [0u8; 4];
-    for (slot, f) in reasons
+    for (slot, (i, _)) in reasons
         .iter_mut()
         .zip(ScoreCard::top_reasons(model, values))
     {
-        let i = model
-            .features
-            .iter()
-            .position(|g| std::ptr::eq(g, f))
-            .unwrap_or(usize::MAX);
         *slot = u8::try_from(i + 1).unwrap_or(0);
     }
     crate::engine::DayFacts {
@@ -225,7 +221,7 @@ impl Engine {
     /// offer's answer is then a read, not a score computation. An event for a subject drops
     /// what was kept for it (computed again when asked); another day is computed as usual.
     /// Costs 8 bytes a subject.
-    pub fn keep_day_scores(&mut self, as_of: Day) {
+    pub fn keep_day_facts(&mut self, as_of: Day) {
         use rayon::prelude::*;
         let core = &self.core;
         let kept = (0..core.subjects.len() as u32)
@@ -239,8 +235,8 @@ impl Engine {
                 day_facts(&core.model, buf)
             })
             .collect();
-        self.core.day_scores = kept;
-        self.core.day_scores_as_of = Some(as_of);
+        self.core.day_facts_kept = kept;
+        self.core.day_facts_as_of = Some(as_of);
     }
 
     /// How many subjects are on the public list on `as_of`.

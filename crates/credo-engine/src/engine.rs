@@ -30,10 +30,10 @@ pub(crate) struct Core {
     pub history: History,
     /// Court cases, listings, restrictions and bans of the subjects that have any.
     pub court: CourtBook,
-    /// What decisions need of every subject as of `day_scores_as_of`, kept by
-    /// [`Engine::keep_day_scores`]; `score == u16::MAX` where an event has come since.
-    pub day_scores: Vec<DayFacts>,
-    pub day_scores_as_of: Option<Day>,
+    /// What decisions need of every subject as of `day_facts_as_of`, kept by
+    /// [`Engine::keep_day_facts`]; `score == u16::MAX` where an event has come since.
+    pub day_facts_kept: Vec<DayFacts>,
+    pub day_facts_as_of: Option<Day>,
     pub events: u64,
     pub by_kind: [u64; credo_model::event::KINDS.len()],
     scratch: Vec<Option<f64>>,
@@ -45,10 +45,6 @@ pub(crate) fn dedupe_key(e: &Event) -> u128 {
     // calls (this runs once per ingested event). Keys are derived state, rebuilt on open.
     let seed = xxhash_rust::xxh3::xxh3_64(e.source.as_bytes());
     xxhash_rust::xxh3::xxh3_128_with_seed(e.id.as_bytes(), seed)
-}
-
-fn kind_index(body: &EventBody) -> usize {
-    body.kind_index()
 }
 
 /// What admission and apply need of an event: no strings, so it is cheap to move and the
@@ -77,7 +73,7 @@ impl Op {
             day: e.at.day(),
             month: credo_score::pack_day(e.at.day())
                 .map_or_else(|| e.at.day().month_index(), credo_score::state::month_of),
-            kind: kind_index(&e.body) as u8,
+            kind: e.body.kind_index() as u8,
             record: matches!(e.body, EventBody::Subject(_)),
             contact: match &e.body {
                 EventBody::Contact { other, op } => Some((*other, *op)),
@@ -116,8 +112,8 @@ impl Core {
             state,
             history: History::default(),
             court: CourtBook::default(),
-            day_scores: Vec::new(),
-            day_scores_as_of: None,
+            day_facts_kept: Vec::new(),
+            day_facts_as_of: None,
             events: 0,
             by_kind: Default::default(),
             scratch: Vec::new(),
@@ -127,10 +123,10 @@ impl Core {
 
     /// The kept facts of subject `s` for `as_of`, if there are.
     pub fn day_facts(&self, s: u32, as_of: Day) -> Option<DayFacts> {
-        if self.day_scores_as_of != Some(as_of) {
+        if self.day_facts_as_of != Some(as_of) {
             return None;
         }
-        self.day_scores
+        self.day_facts_kept
             .get(s as usize)
             .copied()
             .filter(|x| x.score != u16::MAX)
@@ -195,7 +191,7 @@ impl Core {
         if let Some(body) = &op.court {
             self.court.apply(s, day, body);
         }
-        if let Some(kept) = self.day_scores.get_mut(s as usize) {
+        if let Some(kept) = self.day_facts_kept.get_mut(s as usize) {
             kept.score = u16::MAX;
         }
         if op.record {
@@ -608,7 +604,7 @@ impl Engine {
             mean,
             median: sorted.get(sorted.len() / 2).copied().unwrap_or(0),
             with_unpaid_judgments: with_unpaid,
-            listed: c.court.published(as_of).count(),
+            listed: self.listed_count(as_of),
             restricted: c
                 .court
                 .subjects

@@ -66,11 +66,23 @@ impl KeySet {
         let old = std::mem::replace(&mut self.slots, vec![0; cap]);
         self.mask = cap - 1;
         for k in old.into_iter().filter(|&k| k != 0) {
-            let mut i = self.home(k);
-            while self.slots[i] != 0 {
-                i = (i + 1) & self.mask;
+            if let Err(i) = self.probe(k) {
+                self.slots[i] = k;
             }
-            self.slots[i] = k;
+        }
+    }
+
+    /// Linear probing from `k`'s home slot (`k != 0`): `Ok(slot)` holding `k`, or
+    /// `Err(slot)`, the empty slot where it would go.
+    #[inline]
+    fn probe(&self, k: u128) -> Result<usize, usize> {
+        let mut i = self.home(k);
+        loop {
+            match self.slots[i] {
+                s if s == k => return Ok(i),
+                0 => return Err(i),
+                _ => i = (i + 1) & self.mask,
+            }
         }
     }
 
@@ -97,17 +109,7 @@ impl KeySet {
         if k == 0 {
             return self.has_zero;
         }
-        let mut i = self.home(k);
-        loop {
-            let s = self.slots[i];
-            if s == k {
-                return true;
-            }
-            if s == 0 {
-                return false;
-            }
-            i = (i + 1) & self.mask;
-        }
+        self.probe(k).is_ok()
     }
 
     /// Adds `k`; false if it was already there.
@@ -118,18 +120,13 @@ impl KeySet {
         if (self.len + 1) * 8 > self.slots.len() * 5 {
             self.rehash(self.slots.len() * 2);
         }
-        let mut i = self.home(k);
-        loop {
-            let s = self.slots[i];
-            if s == k {
-                return false;
-            }
-            if s == 0 {
+        match self.probe(k) {
+            Ok(_) => false,
+            Err(i) => {
                 self.slots[i] = k;
                 self.len += 1;
-                return true;
+                true
             }
-            i = (i + 1) & self.mask;
         }
     }
 

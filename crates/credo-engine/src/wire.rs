@@ -30,6 +30,9 @@ fn reject(code: &'static str, message: impl Into<String>) -> Reject {
 
 mod scan;
 
+/// Every field name an event line may carry (the JSON keys), in a fixed order.
+pub use scan::FIELDS;
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Wire<'a> {

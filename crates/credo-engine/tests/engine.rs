@@ -2,6 +2,7 @@
 //! Ingest end to end on a data folder: idempotence, rejections with line numbers, and the
 //! incremental state against a rebuild from the log.
 
+use credo_engine::Outcome::{Allow, Deny};
 use credo_engine::{Clock, Engine, IngestOptions, IngestReport};
 use credo_model::{Day, SubjectId};
 use credo_score::Model;
@@ -197,7 +198,7 @@ proptest! {
         let rebuilt = open(copy.path());
         prop_assert!(e.same_state(&rebuilt));
         // Scores kept for a day answer exactly as computed ones.
-        e.keep_day_scores(Day::parse("2025-06-30").unwrap());
+        e.keep_day_facts(Day::parse("2025-06-30").unwrap());
         for id in [A, B, C] {
             let id: SubjectId = id.parse().unwrap();
             let x = e.score(id, None).unwrap();
@@ -212,6 +213,12 @@ proptest! {
             }
         }
     }
+}
+
+fn outcome(e: &Engine, id: SubjectId, action: &str, day: &str) -> credo_engine::Outcome {
+    e.check(id, action, Some(Day::parse(day).unwrap()))
+        .unwrap()
+        .outcome
 }
 
 /// The whole path a relying party sees: a judgment and a listing deny the flight, a
@@ -247,14 +254,8 @@ fn paying_the_judgment_lifts_the_flight_ban_end_to_end() {
             .any(|l| l.code == "perform" && l.text.contains("5000.00"))
     );
     // Before the listing, and for an ordinary train seat, nothing stops the subject.
-    assert_eq!(
-        e.check(id, "flight", on("2025-01-31")).unwrap().outcome,
-        credo_engine::Outcome::Allow
-    );
-    assert_eq!(
-        e.check(id, "rail", on("2025-03-01")).unwrap().outcome,
-        credo_engine::Outcome::Allow
-    );
+    assert_eq!(outcome(&e, id, "flight", "2025-01-31"), Allow);
+    assert_eq!(outcome(&e, id, "rail", "2025-03-01"), Allow);
 
     ingest(
         &mut e,
@@ -278,23 +279,14 @@ fn paying_the_judgment_lifts_the_flight_ban_end_to_end() {
         ),
         1 << 20,
     );
-    assert_eq!(
-        e.check(id, "flight", on("2025-03-05")).unwrap().outcome,
-        credo_engine::Outcome::Allow
-    );
+    assert_eq!(outcome(&e, id, "flight", "2025-03-05"), Allow);
     assert_eq!(e.listed_count(Day::parse("2025-03-05").unwrap()), 0);
     assert_eq!(e.listed_count(Day::parse("2025-03-04").unwrap()), 1);
 
     drop(e);
     let e = open(dir.path());
-    assert_eq!(
-        e.check(id, "flight", on("2025-03-03")).unwrap().outcome,
-        credo_engine::Outcome::Deny
-    );
-    assert_eq!(
-        e.check(id, "flight", on("2025-03-05")).unwrap().outcome,
-        credo_engine::Outcome::Allow
-    );
+    assert_eq!(outcome(&e, id, "flight", "2025-03-03"), Deny);
+    assert_eq!(outcome(&e, id, "flight", "2025-03-05"), Allow);
     assert!(matches!(
         e.check(id, "no_such_action", None),
         Err(credo_engine::EngineError::UnknownAction(_))

@@ -7,40 +7,14 @@
 use credo_engine::wire::{parse_line, parse_line_reference};
 use proptest::prelude::*;
 
-const KEYS: &[&str] = &[
-    "id",
-    "source",
-    "subject",
-    "at",
-    "kind",
-    "name",
-    "region",
-    "industry",
-    "lat",
-    "lon",
-    "address",
-    "phones",
-    "legal_rep",
-    "amount",
-    "ref",
-    "status",
-    "days_late",
-    "case",
-    "court",
-    "code",
-    "points",
-    "authority",
-    "other",
-    "op",
-    "trigger",
-    "grace_days",
-    "years",
-    "reason",
-    "scope",
-    "days",
-    "unknown",
-    "Id",
-];
+/// The known field names, and two that are not (unknown, wrong case).
+fn keys() -> Vec<&'static str> {
+    credo_engine::wire::FIELDS
+        .iter()
+        .copied()
+        .chain(["unknown", "Id"])
+        .collect()
+}
 
 fn json_string() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -85,7 +59,7 @@ fn json_value() -> impl Strategy<Value = String> {
 }
 
 fn object() -> impl Strategy<Value = String> {
-    proptest::collection::vec((proptest::sample::select(KEYS), json_value()), 0..10).prop_map(
+    proptest::collection::vec((proptest::sample::select(keys()), json_value()), 0..10).prop_map(
         |fields| {
             let body: Vec<String> = fields
                 .iter()

@@ -56,6 +56,11 @@ pub fn resident_check(digits: &[u8; 17]) -> char {
     char::from(RID_CHECK[(sum % 11) as usize])
 }
 
+/// A birth date an ID may carry: a real date from 1850 to 2199.
+fn birth_ok((y, m, d): (i32, u32, u32)) -> bool {
+    (1850..=2199).contains(&y) && crate::time::valid_date(y, m, d)
+}
+
 impl ResidentId {
     /// Parses and validates an 18-character resident ID. A lower-case `x` is accepted.
     pub fn parse(s: &str) -> Result<Self, IdError> {
@@ -123,12 +128,8 @@ impl ResidentId {
         if b[17].to_ascii_uppercase() != RID_CHECK[(sum % 11) as usize] || b[0] == b'0' {
             return None;
         }
-        let ymd = (v / 1000) % 100_000_000;
-        let (y, m, d) = (ymd / 10_000, (ymd / 100) % 100, ymd % 100);
-        if !(1850..=2199).contains(&y) || !crate::time::valid_date(y as i32, m as u32, d as u32) {
-            return None;
-        }
-        Some(ResidentId(v))
+        let id = ResidentId(v);
+        birth_ok(id.birth()).then_some(id)
     }
 
     /// Validates the region and birth date of 17 digits (the check is computed, not read).
@@ -141,7 +142,7 @@ impl ResidentId {
             });
         }
         let (y, m, d) = (num(6..10), num(10..12), num(12..14));
-        if !(1850..=2199).contains(&y) || !crate::time::valid_date(y as i32, m, d) {
+        if !birth_ok((y as i32, m, d)) {
             return Err(IdError::BirthDate {
                 date: format!("{y:04}{m:02}{d:02}"),
             });

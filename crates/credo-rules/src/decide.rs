@@ -65,6 +65,31 @@ pub trait SubjectFacts {
     fn unreturned_rentals(&mut self) -> u32;
 }
 
+/// Facts given outright, where no score model runs: policy simulations over a population,
+/// benchmarks, scenarios and tests.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GivenFacts {
+    pub score: u16,
+    pub capacity: f64,
+    pub factors: Vec<(String, String)>,
+    pub unreturned_rentals: u32,
+}
+
+impl SubjectFacts for GivenFacts {
+    fn score(&mut self) -> u16 {
+        self.score
+    }
+    fn capacity(&mut self) -> f64 {
+        self.capacity
+    }
+    fn factors(&mut self) -> Vec<(String, String)> {
+        self.factors.clone()
+    }
+    fn unreturned_rentals(&mut self) -> u32 {
+        self.unreturned_rentals
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown action `{0}`: not in the catalogue and no loaded offer has this id")]
 pub struct UnknownAction(pub String);

@@ -16,5 +16,7 @@ pub use court::{
     Ban, CaseRecord, CourtBook, CourtConfig, Listing, ListingState, SubjectCourt, add_years,
     behaviour,
 };
-pub use decide::{Decision, Lift, Outcome, Reason, SubjectFacts, UnknownAction, decide};
+pub use decide::{
+    Decision, GivenFacts, Lift, Outcome, Reason, SubjectFacts, UnknownAction, decide,
+};
 pub use policy::{DEFAULT_POLICIES, Limit, Offer, PolicyError, PolicySet};

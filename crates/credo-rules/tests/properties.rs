@@ -4,24 +4,15 @@
 
 use credo_model::{Amount, BanScope, Day, EventBody, RemovalReason, Text};
 use credo_rules::{
-    ACTIONS, CourtConfig, Outcome, PolicySet, SubjectCourt, SubjectFacts, add_years, decide,
+    ACTIONS, CourtConfig, GivenFacts, Outcome, PolicySet, SubjectCourt, add_years, decide,
 };
 use proptest::prelude::*;
 
-struct Fixed(u16);
-
-impl SubjectFacts for Fixed {
-    fn score(&mut self) -> u16 {
-        self.0
-    }
-    fn capacity(&mut self) -> f64 {
-        0.7
-    }
-    fn factors(&mut self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    fn unreturned_rentals(&mut self) -> u32 {
-        0
+fn fixed(score: u16) -> GivenFacts {
+    GivenFacts {
+        score,
+        capacity: 0.7,
+        ..GivenFacts::default()
     }
 }
 
@@ -91,7 +82,7 @@ fn denied(
         .map(|a| a.id.to_string())
         .chain(policies.offers.iter().map(|o| o.id.clone()))
         .map(|a| {
-            let d = decide(&a, Some(court), config, policies, &mut Fixed(720), as_of).unwrap();
+            let d = decide(&a, Some(court), config, policies, &mut fixed(720), as_of).unwrap();
             (a, d.outcome == Outcome::Deny)
         })
         .collect()
@@ -141,7 +132,7 @@ proptest! {
         let policies = PolicySet::default_set((350, 950)).unwrap();
         let court = replay(&config, &events);
         for a in ACTIONS.iter().map(|a| a.id).chain(policies.offers.iter().map(|o| o.id.as_str())) {
-            let dec = decide(a, Some(&court), &config, &policies, &mut Fixed(score), Day(START + d)).unwrap();
+            let dec = decide(a, Some(&court), &config, &policies, &mut fixed(score), Day(START + d)).unwrap();
             if dec.outcome == Outcome::Deny {
                 prop_assert!(!dec.reasons.is_empty() && !dec.lift.is_empty(), "{a}: {dec:?}");
             } else {

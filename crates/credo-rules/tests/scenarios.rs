@@ -20,32 +20,8 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use credo_model::{Amount, BanScope, Day, EventBody, RemovalReason, Text};
-use credo_rules::{CourtConfig, Outcome, PolicySet, SubjectCourt, SubjectFacts, decide};
+use credo_rules::{CourtConfig, GivenFacts, Outcome, PolicySet, SubjectCourt, decide};
 use std::collections::HashMap;
-
-struct Facts {
-    score: u16,
-    capacity: f64,
-    unreturned: u32,
-}
-
-impl SubjectFacts for Facts {
-    fn score(&mut self) -> u16 {
-        self.score
-    }
-    fn capacity(&mut self) -> f64 {
-        self.capacity
-    }
-    fn factors(&mut self) -> Vec<(String, String)> {
-        vec![(
-            "late_bills".into(),
-            "bills paid late in the last 12 months".into(),
-        )]
-    }
-    fn unreturned_rentals(&mut self) -> u32 {
-        self.unreturned
-    }
-}
 
 fn day(s: &str) -> Result<Day, String> {
     Day::parse(s).map_err(|e| e.to_string())
@@ -107,10 +83,14 @@ fn run(text: &str) -> Result<usize, String> {
     let policies = PolicySet::default_set((350, 950)).map_err(|e| e.to_string())?;
     let mut config = CourtConfig::default();
     let mut court = SubjectCourt::default();
-    let mut facts = Facts {
+    let mut facts = GivenFacts {
         score: 700,
         capacity: 1.0,
-        unreturned: 0,
+        factors: vec![(
+            "late_bills".into(),
+            "bills paid late in the last 12 months".into(),
+        )],
+        unreturned_rentals: 0,
     };
     let mut checks = 0;
     for (n, line) in text.lines().enumerate() {
@@ -138,7 +118,7 @@ fn run(text: &str) -> Result<usize, String> {
                 facts.capacity = words[1].parse().map_err(|_| at("bad capacity".into()))?
             }
             "unreturned" => {
-                facts.unreturned = words[1].parse().map_err(|_| at("bad count".into()))?
+                facts.unreturned_rentals = words[1].parse().map_err(|_| at("bad count".into()))?
             }
             d => {
                 let on = day(d).map_err(at)?;

@@ -89,13 +89,10 @@ impl ScoreCard {
         (pts / max).clamp(0.0, 1.0)
     }
 
-    /// The model features behind the reason codes of these values, the costliest first
-    /// (at most four): the same choice as [`ScoreCard::from_values`], without building the
-    /// card (decisions need only the codes and texts of a deny).
-    pub fn top_reasons<'m>(
-        model: &'m Model,
-        values: &[Option<f64>],
-    ) -> Vec<&'m crate::spec::Feature> {
+    /// The reason codes of these values: (feature index, points lost against its best
+    /// bin), the costliest first, at most four. The score card's reasons, and what a
+    /// decision needs of a deny without building the card.
+    pub fn top_reasons(model: &Model, values: &[Option<f64>]) -> Vec<(usize, f64)> {
         let mut losses: Vec<(f64, usize)> = model
             .features
             .iter()
@@ -105,11 +102,12 @@ impl ScoreCard {
                 (lost > 1e-9).then_some((lost, i))
             })
             .collect();
+        // Largest loss first; ties keep model order, so the answer is deterministic.
         losses.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         losses
-            .iter()
+            .into_iter()
             .take(MAX_REASONS)
-            .map(|&(_, i)| &model.features[i])
+            .map(|(lost, i)| (i, lost))
             .collect()
     }
 
@@ -118,28 +116,20 @@ impl ScoreCard {
         let mut total = model.base;
         let mut dims = [0.0f64; 5];
         let mut features = Vec::with_capacity(model.features.len());
-        let mut losses: Vec<(f64, usize)> = Vec::new();
         for (i, f) in model.features.iter().enumerate() {
             let value = values.get(i).copied().flatten();
             let points = f.points(value);
             total += points;
             dims[f.dimension.index()] += points;
-            let lost = f.max_points - points;
-            if lost > 1e-9 {
-                losses.push((lost, i));
-            }
             features.push(FeatureValue {
                 name: f.name.clone(),
                 value,
                 points,
             });
         }
-        // Largest loss first; ties keep model order, so the answer is deterministic.
-        losses.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let reasons = losses
-            .iter()
-            .take(MAX_REASONS)
-            .map(|&(lost, i)| {
+        let reasons = Self::top_reasons(model, values)
+            .into_iter()
+            .map(|(i, lost)| {
                 let f = &model.features[i];
                 Reason {
                     code: f.code.clone(),
@@ -194,7 +184,7 @@ mod reason_tests {
             let model = Model::default_model();
             let values: Vec<Option<f64>> = raw.into_iter().take(model.features.len()).collect();
             let card = ScoreCard::from_values(&model, &values, Day(20_000));
-            let lean: Vec<&str> = ScoreCard::top_reasons(&model, &values).iter().map(|f| f.code.as_str()).collect();
+            let lean: Vec<&str> = ScoreCard::top_reasons(&model, &values).iter().map(|&(i, _)| model.features[i].code.as_str()).collect();
             let full: Vec<&str> = card.reasons.iter().map(|r| r.code.as_str()).collect();
             prop_assert_eq!(lean, full);
             let share = ScoreCard::dimension_share(&model, &values, Dimension::Capacity);

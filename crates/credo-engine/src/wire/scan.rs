@@ -143,10 +143,7 @@ impl<'a> Scanner<'a> {
     /// the SWAR zero-byte trick and compares the masked word with the 24 known names: no
     /// byte loop and no string compare for the ~9 names of every line.
     fn known_key(&mut self) -> Option<usize> {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
         const QUOTES: u64 = ONES * b'"' as u64;
-        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
         if self.peek() != Some(b'"') {
             return None;
         }
@@ -154,11 +151,11 @@ impl<'a> Scanner<'a> {
         let w = u128::from_le_bytes(bytes);
         let (lo, hi) = (w as u64, (w >> 64) as u64);
         // The lowest flag is exact (borrows only flag bytes after a true hit).
-        let q = zero(lo ^ QUOTES);
+        let q = zero_bytes(lo ^ QUOTES);
         let len = if q != 0 {
             q.trailing_zeros() / 8
         } else {
-            let q = zero(hi ^ QUOTES);
+            let q = zero_bytes(hi ^ QUOTES);
             if q == 0 {
                 return None;
             }
@@ -373,22 +370,29 @@ impl<'a> Scanner<'a> {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each zero byte of `x` (SWAR). It can also flag bytes after a true zero
+/// (borrows), never before one, so the lowest flag is exact.
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGH
+}
+
 /// The index of the first `"`, `\\` or control byte (below 0x20) in `b`, or `b.len()`.
 ///
 /// SWAR: eight bytes per step with the classic "has a zero byte" bit trick, because this
 /// loop runs over every byte of every string of every ingested line. The trick can flag
 /// bytes after a true hit (borrows), never before one, so the lowest flag is exact.
 fn first_special(b: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     let mut n = 0;
     while let Some(chunk) = b.get(n..n + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
         let w = u64::from_le_bytes(w);
-        let hits = zero(w ^ (ONES * u64::from(b'"')))
-            | zero(w ^ (ONES * u64::from(b'\\')))
+        let hits = zero_bytes(w ^ (ONES * u64::from(b'"')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\\')))
             | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
         if hits != 0 {
             return n + (hits.trailing_zeros() / 8) as usize;
@@ -402,7 +406,7 @@ fn first_special(b: &[u8]) -> usize {
 }
 
 /// The known fields, in the order of their bit in the "seen" mask.
-const FIELDS: [&str; 30] = [
+pub const FIELDS: [&str; 30] = [
     "id",
     "source",
     "subject",
