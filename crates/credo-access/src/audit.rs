@@ -4,7 +4,8 @@
 //! with `hash_0` = [`GENESIS`] before the first entry (sequence 1). Editing a body breaks
 //! its own hash; removing or reordering entries breaks the sequence or the link to the
 //! previous hash; cutting entries off the end is caught against a head (the last sequence
-//! and hash) kept apart from the log, or published.
+//! and hash) kept apart from the log, or published. The head may lag the log (it is
+//! written after the log is synced), so entries past it are accepted.
 
 use sha2::{Digest, Sha256};
 
@@ -39,7 +40,7 @@ pub enum ChainBreak {
     Unlinked,
     /// The log ends before the recorded head.
     Truncated,
-    /// The log goes on past the recorded head, or its last hash differs from it.
+    /// The log's entry at the recorded head's sequence has another hash.
     HeadMismatch,
 }
 
@@ -62,6 +63,7 @@ pub fn verify<'a>(
     let mut prev = GENESIS;
     let mut expect = 1u64;
     let mut position = 0u64;
+    let mut at_head = head.filter(|&(seq, _)| seq == 0).map(|_| GENESIS);
     for (l, body) in entries {
         let fail = |kind| ChainError {
             position,
@@ -81,11 +83,16 @@ pub fn verify<'a>(
             return Err(fail(ChainBreak::Unlinked));
         }
         prev = l.hash;
+        if head.is_some_and(|(seq, _)| seq == l.seq) {
+            at_head = Some(l.hash);
+        }
         expect += 1;
         position += 1;
     }
     let count = expect - 1;
     if let Some((seq, hash)) = head {
+        // The head is written after the log is synced, so a crash can leave it behind the
+        // log, never ahead: the log must reach it and agree with it there.
         if count < seq {
             return Err(ChainError {
                 position,
@@ -93,9 +100,9 @@ pub fn verify<'a>(
                 kind: ChainBreak::Truncated,
             });
         }
-        if count > seq || hash != prev {
+        if at_head != Some(hash) {
             return Err(ChainError {
-                position,
+                position: seq.saturating_sub(1),
                 seq,
                 kind: ChainBreak::HeadMismatch,
             });

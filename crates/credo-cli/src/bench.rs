@@ -174,6 +174,7 @@ fn ingest(g: &Global, b: IngestBench) -> Result<ExitCode> {
             "sparse_ledger_bytes_per_subject": (footprint.scoring.sparse_bytes as f64 / subjects.max(1) as f64 * 10.0).round() / 10.0,
             "history_entries": footprint.history_entries,
             "dedupe_keys": footprint.dedupe_keys,
+            "event_list_bytes_per_event": (footprint.chain_bytes as f64 / footprint.dedupe_keys.max(1) as f64 * 10.0).round() / 10.0,
             "dedupe_bytes_per_key": (footprint.dedupe_bytes as f64 / footprint.dedupe_keys.max(1) as f64 * 10.0).round() / 10.0,
         },
     });

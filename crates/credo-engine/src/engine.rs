@@ -1,9 +1,12 @@
+use crate::access::{Journal, JournalReport, Pending, Sealed};
+use crate::chain::SubjectChain;
 use crate::clock::Clock;
 use crate::error::{EngineError, io};
 use crate::history::History;
 use crate::keyset::KeySet;
 use crate::subjects::Subjects;
 use crate::wire::Reject;
+use credo_access::{AccessOp, AccessState, InquiryLog};
 use credo_model::{ContactOp, Day, Event, EventBody, SubjectId, SubjectRecord};
 use credo_rules::{CourtBook, CourtConfig, PolicySet};
 use credo_score::{Fact, Model, ScoreCard, ScoreState, StateFootprint};
@@ -36,15 +39,24 @@ pub(crate) struct Core {
     pub day_facts_as_of: Option<Day>,
     pub events: u64,
     pub by_kind: [u64; credo_model::event::KINDS.len()],
+    /// Each subject's events in log order (offsets), for reports and rescoring.
+    pub chain: SubjectChain,
+    /// Dedupe keys of entries deleted or corrected after a dispute: logged and counted,
+    /// but without effect on scores or the court book.
+    pub retracted: FxHashSet<u128>,
     scratch: Vec<Option<f64>>,
     last_lookup: Option<(SubjectId, u32)>,
 }
 
 pub(crate) fn dedupe_key(e: &Event) -> u128 {
+    dedupe_key_of(e.source.as_bytes(), e.id.as_bytes())
+}
+
+pub(crate) fn dedupe_key_of(source: &[u8], id: &[u8]) -> u128 {
     // The 128-bit xxh3 of the id, seeded by the source's hash: no concatenation, two hash
     // calls (this runs once per ingested event). Keys are derived state, rebuilt on open.
-    let seed = xxhash_rust::xxh3::xxh3_64(e.source.as_bytes());
-    xxhash_rust::xxh3::xxh3_128_with_seed(e.id.as_bytes(), seed)
+    let seed = xxhash_rust::xxh3::xxh3_64(source);
+    xxhash_rust::xxh3::xxh3_128_with_seed(id, seed)
 }
 
 /// What admission and apply need of an event: no strings, so it is cheap to move and the
@@ -116,6 +128,8 @@ impl Core {
             day_facts_as_of: None,
             events: 0,
             by_kind: Default::default(),
+            chain: SubjectChain::default(),
+            retracted: FxHashSet::default(),
             scratch: Vec::new(),
             last_lookup: None,
         }
@@ -187,6 +201,25 @@ impl Core {
     pub fn apply(&mut self, s: u32, op: &Op, at: RecordRef) {
         self.events += 1;
         self.by_kind[usize::from(op.kind)] += 1;
+        self.chain.push(s, at.offset);
+        if let Some((other, _)) = op.contact
+            && let Some(o) = self.subjects.get(other)
+            && o != s
+        {
+            // A contact is in both subjects' lists: each one's count depends on it.
+            self.chain.push(o, at.offset);
+        }
+        if op.record {
+            self.subjects.set_record(s, at);
+        }
+        if !self.retracted.is_empty() && self.retracted.contains(&op.key) {
+            return;
+        }
+        self.effect(s, op);
+    }
+
+    /// What an event does to scores, history, edges and the court book.
+    fn effect(&mut self, s: u32, op: &Op) {
         let day = op.day;
         if let Some(body) = &op.court {
             self.court.apply(s, day, body);
@@ -194,9 +227,7 @@ impl Core {
         if let Some(kept) = self.day_facts_kept.get_mut(s as usize) {
             kept.score = u16::MAX;
         }
-        if op.record {
-            self.subjects.set_record(s, at);
-        } else if let Some((other, cop)) = op.contact {
+        if let Some((other, cop)) = op.contact {
             if let Some(o) = self.subjects.get(other) {
                 let edge = (u64::from(s.min(o)) << 32) | u64::from(s.max(o));
                 let changed = match cop {
@@ -210,7 +241,10 @@ impl Core {
                 }
             }
             return;
-        } else if let Some(m) = self.state.last_month(s) {
+        }
+        if !op.record
+            && let Some(m) = self.state.last_month(s)
+        {
             // The first event of a later month closes the previous month in the history.
             if op.month > m
                 && let Some(id) = self.subjects.id(s)
@@ -224,6 +258,50 @@ impl Core {
             }
         }
         self.state.apply(&self.model, s, day, &op.fact);
+    }
+
+    /// Recomputes subject `s`'s score state, history and court record from its events in
+    /// the log, leaving out retracted ones: what a replay of the log would give. Its contact
+    /// count is replayed from its contacts (both directions) as it stood at each event.
+    pub fn rebuild_subject(&mut self, s: u32, log: &Log) -> Result<(), EngineError> {
+        self.state.reset(s);
+        self.history.reset(s);
+        self.court.reset(s);
+        let mut neighbours: FxHashSet<u32> = FxHashSet::default();
+        for offset in self.chain.of(s) {
+            let body = log.read_at(offset)?;
+            let e = decode_event(&body)
+                .map_err(|source| credo_store::StoreError::Decode { offset, source })?;
+            let op = Op::of(&e);
+            if let Some((other, cop)) = op.contact {
+                let (Some(a), Some(b)) = (self.subjects.get(op.subject), self.subjects.get(other))
+                else {
+                    continue;
+                };
+                let n = if a == s { b } else { a };
+                let add = cop == ContactOp::Add;
+                let changed = if add {
+                    neighbours.insert(n)
+                } else {
+                    neighbours.remove(&n)
+                };
+                if changed {
+                    self.state.adjust_contacts(s, add);
+                    if a == b {
+                        self.state.adjust_contacts(s, add);
+                    }
+                }
+                continue;
+            }
+            if self.retracted.contains(&op.key) {
+                continue;
+            }
+            self.effect(s, &op);
+        }
+        if let Some(kept) = self.day_facts_kept.get_mut(s as usize) {
+            kept.score = u16::MAX;
+        }
+        Ok(())
     }
 }
 
@@ -258,6 +336,8 @@ pub struct Footprint {
     pub dedupe_keys: usize,
     /// Bytes held by the dedupe table.
     pub dedupe_bytes: usize,
+    /// Bytes of the per-subject event lists (12 per event).
+    pub chain_bytes: usize,
     pub edges: usize,
 }
 
@@ -292,6 +372,13 @@ pub struct Engine {
     pub(crate) failed: bool,
     /// Relying parties' offers in force (the folder's `policies.toml`, or the shipped file).
     pub(crate) policies: PolicySet,
+    /// Keys, consents, disputes and tip-offs, rebuilt from the audit log.
+    pub(crate) access: AccessState,
+    /// Third parties' reads of the last 12 months.
+    pub(crate) inquiries: InquiryLog,
+    /// The audit log and inquiry segments; the server moves it to its commit thread.
+    journal: Option<Journal>,
+    pub(crate) journal_report: JournalReport,
     _lock: File,
 }
 
@@ -337,7 +424,16 @@ impl Engine {
             None => Clock::System,
         };
         let policies = crate::court::load_policies(dir, &model)?;
+        let clock = clock.unwrap_or(folder_clock);
+        // The access journal first: entries retracted after disputes must be known before
+        // the events replay, so that they replay without effect.
+        let (journal, access, inquiries, journal_report) = Journal::open(dir, clock.today())?;
         let mut core = Core::new(model);
+        core.retracted = access
+            .retracted
+            .iter()
+            .map(|(source, id)| dedupe_key_of(source.as_bytes(), id.as_bytes()))
+            .collect();
         core.court.config = CourtConfig {
             grace_days: meta.grace_days.unwrap_or(0),
             ..CourtConfig::default()
@@ -387,9 +483,13 @@ impl Engine {
             dir: dir.to_path_buf(),
             log,
             core,
-            clock: clock.unwrap_or(folder_clock),
+            clock,
             failed: false,
             policies,
+            access,
+            inquiries,
+            journal: Some(journal),
+            journal_report,
             _lock: lock,
         };
         Ok((engine, report))
@@ -517,6 +617,7 @@ impl Engine {
     /// not rehash it again and again.
     pub fn reserve_events(&mut self, n: usize) {
         self.core.seen.reserve(n);
+        self.core.chain.reserve(n);
     }
 
     /// Every subject's score as of `as_of`, in index order (parallel).
@@ -543,6 +644,7 @@ impl Engine {
             history_entries: c.history.len(),
             dedupe_keys: c.seen.len(),
             dedupe_bytes: c.seen.bytes(),
+            chain_bytes: c.chain.bytes(),
             edges: c.edges.len(),
         }
     }
@@ -624,21 +726,172 @@ impl Engine {
     /// Whether two engines hold the same derived state: used to check that the state
     /// built incrementally by ingest equals the state rebuilt from the log.
     pub fn same_state(&self, other: &Engine) -> bool {
+        self.state_diff(other).is_empty()
+    }
+
+    /// The parts of the derived state that differ from `other`'s (for test messages).
+    pub fn state_diff(&self, other: &Engine) -> Vec<&'static str> {
         let (a, b) = (&self.core, &other.core);
         let hist = |c: &Core| {
             (0..c.subjects.len() as u32)
                 .map(|i| c.history.of(i))
                 .collect::<Vec<_>>()
         };
-        a.subjects.keys == b.subjects.keys
-            && a.subjects.record_offset == b.subjects.record_offset
-            && a.subjects.record_len == b.subjects.record_len
-            && a.seen == b.seen
-            && a.court == b.court
-            && a.edges == b.edges
-            && a.state == b.state
-            && a.events == b.events
-            && a.by_kind == b.by_kind
-            && hist(a) == hist(b)
+        let checks = [
+            ("subjects", a.subjects.keys == b.subjects.keys),
+            (
+                "subject records",
+                a.subjects.record_offset == b.subjects.record_offset
+                    && a.subjects.record_len == b.subjects.record_len,
+            ),
+            ("dedupe keys", a.seen == b.seen),
+            ("court book", a.court == b.court),
+            ("edges", a.edges == b.edges),
+            ("score state", a.state == b.state),
+            (
+                "event counts",
+                a.events == b.events && a.by_kind == b.by_kind,
+            ),
+            ("event lists", a.chain == b.chain),
+            ("retracted", a.retracted == b.retracted),
+            ("history", hist(a) == hist(b)),
+        ];
+        checks
+            .into_iter()
+            .filter(|(_, same)| !same)
+            .map(|(what, _)| what)
+            .collect()
+    }
+}
+
+/// The access side: keys, consents, disputes, tip-offs, inquiries and the audit log.
+impl Engine {
+    pub fn access(&self) -> &AccessState {
+        &self.access
+    }
+
+    pub fn inquiries(&self) -> &InquiryLog {
+        &self.inquiries
+    }
+
+    pub fn journal_report(&self) -> &JournalReport {
+        &self.journal_report
+    }
+
+    /// The audit log's last `(sequence, hash)`, when the journal is here.
+    pub fn audit_head(&self) -> Option<(u64, [u8; 32])> {
+        self.journal.as_ref().map(Journal::head)
+    }
+
+    /// Hands the journal to a commit thread (the server's), which then logs with
+    /// [`Journal::append`] and brings the results back with [`Engine::apply_sealed`].
+    pub fn take_journal(&mut self) -> Option<Journal> {
+        self.journal.take()
+    }
+
+    pub fn restore_journal(&mut self, journal: Journal) {
+        self.journal = Some(journal);
+    }
+
+    /// Checks an operation against the state: the access rules, and for a dispute that the
+    /// entry exists, is the subject's, and is a scored or court entry.
+    pub fn check_access(&self, op: &AccessOp) -> Result<(), EngineError> {
+        self.access.check(op, self.today())?;
+        if let AccessOp::DisputeFile {
+            subject,
+            source,
+            event,
+            ..
+        } = op
+        {
+            let found = self.find_event(*subject, source, event)?;
+            match found {
+                None => {
+                    return Err(credo_access::AccessError::NotFound {
+                        what: "entry",
+                        id: format!("{source}/{event} of {subject}"),
+                    }
+                    .into());
+                }
+                Some(e) if matches!(e.body, EventBody::Subject(_) | EventBody::Contact { .. }) => {
+                    return Err(credo_access::AccessError::Invalid {
+                        field: "event",
+                        problem: format!(
+                            "{} entries are not disputed here; the furnisher sends a new record",
+                            e.body.kind()
+                        ),
+                    }
+                    .into());
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks, logs (synced) and applies operations with the engine's own journal: the
+    /// CLI's path. Fails on the first operation that does not pass its check.
+    pub fn log_access(&mut self, pending: Vec<Pending>) -> Result<Vec<Sealed>, EngineError> {
+        for p in &pending {
+            self.check_access(&p.op)?;
+        }
+        let journal = self.journal.as_mut().ok_or(EngineError::JournalAway)?;
+        let sealed = journal.append(pending)?;
+        self.apply_sealed(&sealed)?;
+        Ok(sealed)
+    }
+
+    /// Applies logged operations: access state, inquiries, and for a dispute that deletes
+    /// or corrects an entry, the retraction and a rescore of its subject.
+    pub fn apply_sealed(&mut self, sealed: &[Sealed]) -> Result<(), EngineError> {
+        for x in sealed {
+            if let Some(q) = &x.inquiry {
+                self.inquiries.add(q.clone());
+            }
+            if let Some((subject, source, id)) = self.access.apply(x.seq, x.at, &x.op) {
+                self.core
+                    .retracted
+                    .insert(dedupe_key_of(source.as_bytes(), id.as_bytes()));
+                if let Some(s) = self.core.subjects.get(subject) {
+                    self.core.rebuild_subject(s, &self.log)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every event about a subject, in log order (the self-access report's "all data held").
+    pub fn subject_events(&self, id: SubjectId) -> Result<Vec<Event>, EngineError> {
+        let Some(s) = self.core.subjects.get(id) else {
+            return Ok(Vec::new());
+        };
+        self.core
+            .chain
+            .of(s)
+            .into_iter()
+            .map(|offset| {
+                let body = self.log.read_at(offset)?;
+                Ok(decode_event(&body)
+                    .map_err(|source| credo_store::StoreError::Decode { offset, source })?)
+            })
+            .collect()
+    }
+
+    /// The subject's event with this source and id, if there is one.
+    pub fn find_event(
+        &self,
+        id: SubjectId,
+        source: &str,
+        event: &str,
+    ) -> Result<Option<Event>, EngineError> {
+        Ok(self
+            .subject_events(id)?
+            .into_iter()
+            .find(|e| e.source.as_str() == source && e.id.as_str() == event))
+    }
+
+    /// True when the event no longer counts after a dispute.
+    pub fn is_retracted(&self, e: &Event) -> bool {
+        self.core.retracted.contains(&dedupe_key(e))
     }
 }

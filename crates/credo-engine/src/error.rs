@@ -29,6 +29,10 @@ pub enum EngineError {
     Policy(#[from] credo_rules::PolicyError),
     #[error(transparent)]
     UnknownAction(#[from] credo_rules::UnknownAction),
+    #[error(transparent)]
+    Access(#[from] credo_access::AccessError),
+    #[error("the access journal is held by the server's commit thread")]
+    JournalAway,
 }
 
 impl EngineError {
@@ -47,6 +51,8 @@ impl EngineError {
             EngineError::Failed => "storage_io",
             EngineError::Policy(_) => "bad_policy",
             EngineError::UnknownAction(_) => "unknown_action",
+            EngineError::Access(e) => e.code(),
+            EngineError::JournalAway => "internal",
         }
     }
 }

@@ -30,6 +30,13 @@ impl History {
         self.head[i] = self.entries.len() as u32;
     }
 
+    /// Forgets a subject's history (before it is recomputed); its entries stay unused.
+    pub fn reset(&mut self, s: u32) {
+        if let Some(h) = self.head.get_mut(s as usize) {
+            *h = 0;
+        }
+    }
+
     /// (month index, score at the end of that month), oldest first.
     pub fn of(&self, s: u32) -> Vec<(i32, u16)> {
         let mut out = Vec::new();

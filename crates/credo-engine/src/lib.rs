@@ -6,6 +6,8 @@
 //! replaying it, and ingest applies an event to the derived state only after the batch
 //! holding it is synced.
 
+pub mod access;
+mod chain;
 mod clock;
 mod court;
 mod engine;

@@ -2,9 +2,11 @@
 //! Ingest end to end on a data folder: idempotence, rejections with line numbers, and the
 //! incremental state against a rebuild from the log.
 
+use credo_access::{AccessOp, Resolution};
 use credo_engine::Outcome::{Allow, Deny};
+use credo_engine::access::Pending;
 use credo_engine::{Clock, Engine, IngestOptions, IngestReport};
-use credo_model::{Day, SubjectId};
+use credo_model::{Day, SubjectId, Timestamp};
 use credo_score::Model;
 use proptest::prelude::*;
 use std::path::Path;
@@ -210,6 +212,100 @@ proptest! {
                     let d = Some(Day::parse(day).unwrap());
                     prop_assert_eq!(e.check(id, action, d).unwrap(), rebuilt.check(id, action, d).unwrap());
                 }
+            }
+        }
+    }
+}
+
+fn pending(op: AccessOp) -> Pending {
+    Pending {
+        at: Timestamp(1_790_000_000),
+        actor: "test".into(),
+        key: None,
+        op,
+        inquiry: None,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Deleting or correcting disputed entries rescores at once to what a replay of the log
+    /// gives, and to what an engine that never saw those entries gives.
+    #[test]
+    fn disputes_rescore_as_replay_and_as_if_never_sent(
+        events in proptest::collection::vec((0u8..14, 0u8..3, 0u16..900, 1u32..100_000), 1..120),
+        picks in proptest::collection::vec((any::<prop::sample::Index>(), any::<bool>()), 1..4),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = open(dir.path());
+        ingest(&mut e, &subjects(), 4096);
+        let lines: Vec<String> = events.iter().enumerate().map(|(i, &(k, w, d, a))| event_line(i, k, w, d, a)).collect();
+        ingest(&mut e, &(lines.join("\n") + "\n"), 4096);
+        // Disputable entries: every logged event but subject records and contacts.
+        let mut entries = Vec::new();
+        for id in [A, B, C] {
+            let id: SubjectId = id.parse().unwrap();
+            for ev in e.subject_events(id).unwrap() {
+                if !matches!(ev.body.kind(), "subject" | "contact") {
+                    entries.push((id, ev.source.to_string(), ev.id.to_string()));
+                }
+            }
+        }
+        prop_assume!(!entries.is_empty());
+        let mut retracted: Vec<(String, String)> = Vec::new();
+        let mut replacements = Vec::new();
+        for (n, (pick, correct)) in picks.iter().enumerate() {
+            let (subject, source, event) = pick.get(&entries).clone();
+            if retracted.contains(&(source.clone(), event.clone())) {
+                continue;
+            }
+            let filed = e.log_access(vec![pending(AccessOp::DisputeFile {
+                subject, source: source.clone(), event: event.clone(), reason: "not mine".into(),
+            })]).unwrap();
+            let resolution = if *correct {
+                let line = format!(r#"{{"id":"fix{n}","source":"{source}","subject":"{subject}","at":"2025-01-15","kind":"payment","amount":10}}"#);
+                let r = ingest(&mut e, &line, 4096);
+                prop_assert_eq!(r.accepted, 1);
+                replacements.push(line);
+                Resolution::Corrected { replacement: format!("fix{n}") }
+            } else {
+                Resolution::Deleted
+            };
+            e.log_access(vec![pending(AccessOp::DisputeResolve {
+                id: filed[0].seq, by: source.clone(), resolution, note: String::new(),
+            })]).unwrap();
+            retracted.push((source, event));
+        }
+        // A replay of the three files.
+        let copy = tempfile::tempdir().unwrap();
+        for f in ["events.log", "audit.log", "audit.head"] {
+            std::fs::copy(dir.path().join(f), copy.path().join(f)).unwrap();
+        }
+        let rebuilt = open(copy.path());
+        for id in [A, B, C] {
+            let id: SubjectId = id.parse().unwrap();
+            let evs: Vec<String> = e.subject_events(id).unwrap().iter().map(|x| format!("{} {} {} {}", x.id.as_str(), x.source.as_str(), x.at, x.body.kind())).collect();
+            prop_assert_eq!(e.score(id, None).unwrap().history, rebuilt.score(id, None).unwrap().history, "{} {:?} {:?}", id, evs, retracted);
+        }
+        prop_assert_eq!(e.state_diff(&rebuilt), Vec::<&str>::new());
+        // An engine that was never sent the retracted entries (nor their duplicates).
+        let never = tempfile::tempdir().unwrap();
+        let mut n = open(never.path());
+        ingest(&mut n, &subjects(), 4096);
+        let kept: Vec<&String> = lines.iter().filter(|l| {
+            !retracted.iter().any(|(s, i)| l.contains(&format!(r#""id":"{i}","source":"{s}""#)))
+        }).collect();
+        let kept: String = kept.into_iter().chain(replacements.iter()).map(|l| l.clone() + "\n").collect();
+        ingest(&mut n, &kept, 4096);
+        for id in [A, B, C] {
+            let id: SubjectId = id.parse().unwrap();
+            let (x, y) = (e.score(id, None).unwrap(), n.score(id, None).unwrap());
+            prop_assert_eq!(x.card, y.card);
+            prop_assert_eq!(x.history, y.history);
+            for action in ["flight", "rail", "bike.deposit_free"] {
+                let d = Some(Day::parse("2025-06-30").unwrap());
+                prop_assert_eq!(e.check(id, action, d).unwrap(), n.check(id, action, d).unwrap());
             }
         }
     }

@@ -367,7 +367,7 @@ pub fn is_court_event(body: &EventBody) -> bool {
 }
 
 /// The court side of every subject that has any, keyed by a caller's subject handle.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct CourtBook {
     pub config: CourtConfig,
     pub subjects: FxHashMap<u32, SubjectCourt>,
@@ -376,6 +376,16 @@ pub struct CourtBook {
     /// subject (in cache) instead of a probe of the map (a cache miss at 10 M subjects).
     present: Vec<u64>,
 }
+
+/// Equal when they hold the same records (the presence bitset is derived from them; its
+/// length depends on history, e.g. a record that was reset).
+impl PartialEq for CourtBook {
+    fn eq(&self, other: &CourtBook) -> bool {
+        self.config == other.config && self.subjects == other.subjects
+    }
+}
+
+impl Eq for CourtBook {}
 
 impl CourtBook {
     pub fn new(config: CourtConfig) -> CourtBook {
@@ -397,6 +407,14 @@ impl CourtBook {
                 .entry(subject)
                 .or_default()
                 .apply(&config, day, body);
+        }
+    }
+
+    /// Forgets a subject's court record (before it is recomputed from its events).
+    pub fn reset(&mut self, subject: u32) {
+        self.subjects.remove(&subject);
+        if let Some(w) = self.present.get_mut(subject as usize / 64) {
+            *w &= !(1 << (subject % 64));
         }
     }
 

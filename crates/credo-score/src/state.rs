@@ -218,6 +218,21 @@ impl ScoreState {
     }
 
     /// Adds or removes one contact edge end. The caller keeps the edge set.
+    /// Clears the subject's row and its ledger entries: the start of a recompute from its
+    /// events (contacts included).
+    pub fn reset(&mut self, s: u32) {
+        let stride = self.stride;
+        let i = s as usize;
+        if let Some(row) = self.rows.get_mut(i * stride..(i + 1) * stride) {
+            row.fill(0);
+        }
+        let l = &mut self.ledger;
+        l.bills.retain(|&(k, _), _| k != s);
+        l.overdue.remove(&s);
+        l.cases.retain(|&(k, _), _| k != s);
+        l.judgments.remove(&s);
+    }
+
     pub fn adjust_contacts(&mut self, s: u32, add: bool) {
         let stride = self.stride;
         let i = s as usize;

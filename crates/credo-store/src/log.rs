@@ -183,6 +183,46 @@ impl Log {
             };
             return Ok((log, Recovery::default()));
         }
+        let (rec, pos) = Self::walk(&mut file, path, size, &mut visit)?;
+        if rec.truncated_at.is_some() {
+            file.set_len(pos).map_err(&err)?;
+            file.sync_all().map_err(&err)?;
+        }
+        Ok((
+            Log {
+                file,
+                path: path.to_path_buf(),
+                end: pos,
+            },
+            rec,
+        ))
+    }
+
+    /// Reads the log without changing it: every valid batch is shown to `visit`, and a torn
+    /// tail is reported in the [`Recovery`] but left in place. For offline checks.
+    pub fn scan(
+        path: &Path,
+        mut visit: impl FnMut(&[(RecordRef, &[u8])]) -> Result<(), StoreError>,
+    ) -> Result<Recovery, StoreError> {
+        let err = io(path);
+        let mut file = File::open(path).map_err(&err)?;
+        let size = file.metadata().map_err(&err)?.len();
+        if size < FILE_HEADER {
+            return Ok(Recovery::default());
+        }
+        Ok(Self::walk(&mut file, path, size, &mut visit)?.0)
+    }
+
+    /// Checks the header, then reads batches from it to the end or to a torn tail.
+    /// Returns what it found and where the valid part ends.
+    fn walk(
+        file: &mut File,
+        path: &Path,
+        size: u64,
+        visit: &mut impl FnMut(&[(RecordRef, &[u8])]) -> Result<(), StoreError>,
+    ) -> Result<(Recovery, u64), StoreError> {
+        let err = io(path);
+        file.seek(SeekFrom::Start(0)).map_err(&err)?;
         let mut h = [0u8; FILE_HEADER as usize];
         file.read_exact(&mut h).map_err(&err)?;
         if &h[..8] != FILE_MAGIC {
@@ -200,14 +240,14 @@ impl Log {
         }
         let mut rec = Recovery::default();
         let mut pos = FILE_HEADER;
-        let mut reader = std::io::BufReader::with_capacity(1 << 20, &file);
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, &*file);
         reader.seek(SeekFrom::Start(pos)).map_err(&err)?;
         loop {
             match Self::scan_batch(&mut reader, size - pos).map_err(&err)? {
                 Scan::End => break,
                 Scan::Torn(problem) => {
                     // Torn only if nothing valid follows; otherwise it is damage in the middle.
-                    if Self::valid_batch_after(&file, pos, size).map_err(&err)? {
+                    if Self::valid_batch_after(file, pos, size).map_err(&err)? {
                         return Err(StoreError::Corrupt {
                             path: path.display().to_string(),
                             offset: pos,
@@ -256,18 +296,7 @@ impl Log {
             }
         }
         drop(reader);
-        if rec.truncated_at.is_some() {
-            file.set_len(pos).map_err(&err)?;
-            file.sync_all().map_err(&err)?;
-        }
-        Ok((
-            Log {
-                file,
-                path: path.to_path_buf(),
-                end: pos,
-            },
-            rec,
-        ))
+        Ok((rec, pos))
     }
 
     fn scan_batch(r: &mut impl Read, remaining: u64) -> std::io::Result<Scan> {
@@ -350,6 +379,27 @@ impl Log {
     }
 
     /// Reads one record's body back, checking its checksum.
+    /// Reads the record whose body starts at `offset`, taking its length from its header.
+    pub fn read_at(&self, offset: u64) -> Result<Vec<u8>, StoreError> {
+        let mut hdr = [0u8; RECORD_HEADER];
+        let bad = || StoreError::Corrupt {
+            path: self.path.display().to_string(),
+            offset,
+            problem: "no record starts here".into(),
+        };
+        if offset < FILE_HEADER + (BATCH_HEADER + RECORD_HEADER) as u64 || offset > self.end {
+            return Err(bad());
+        }
+        self.file
+            .read_exact_at(&mut hdr, offset - RECORD_HEADER as u64)
+            .map_err(io(&self.path))?;
+        let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+        if offset + u64::from(len) > self.end {
+            return Err(bad());
+        }
+        self.read(RecordRef { offset, len })
+    }
+
     pub fn read(&self, r: RecordRef) -> Result<Vec<u8>, StoreError> {
         let err = io(&self.path);
         let mut hdr = [0u8; RECORD_HEADER];
