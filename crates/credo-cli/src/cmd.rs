@@ -406,7 +406,7 @@ fn serve_engine(mut engine: Engine, listen: &str) -> Result<ExitCode> {
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
         eprintln!("serving on http://{addr}/ (Ctrl-C to stop)");
-        credo_server::serve(listener, engine, async {
+        credo_server::serve(listener, engine, credo_server::Config::default(), async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await

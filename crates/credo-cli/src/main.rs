@@ -1,6 +1,7 @@
 //! `credo`: the command-line edge. Flag parsing lives here; the work is done by
 //! credo-engine, credo-sim and credo-server.
 
+mod access;
 mod bench;
 mod cmd;
 mod render;
@@ -61,6 +62,15 @@ enum Cmd {
     Policy(PolicyCmd),
     /// Serve the HTTP API.
     Serve(ServeArgs),
+    /// API keys: create (the token is shown once), list, revoke.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// The audit log: verify its hash chain, or print it.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// A subject's self-access report: all data held, sources, recipients, inquiries of the
+    /// last 12 months, consents and disputes.
+    Report(ScoreArgs),
     /// The project's own benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -148,6 +158,35 @@ enum PolicyCmd {
     List,
 }
 
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Create a key; prints its token once (only its SHA-256 is kept).
+    Create {
+        /// admin, furnisher, court, relying_party, telco or subject.
+        #[arg(long)]
+        role: String,
+        /// The party's name (a-z, 0-9, '-', '_', '.'); not for a subject.
+        #[arg(long)]
+        party: Option<String>,
+        /// For a subject's key: its ID.
+        #[arg(long)]
+        subject: Option<String>,
+    },
+    /// Every key (never a token).
+    List,
+    /// Revoke a key at once.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check the hash chain against the recorded head: any edited, removed or reordered
+    /// entry is found. Exits 1 if the chain is broken. Read-only.
+    Verify,
+    /// Print every entry.
+    Log,
+}
+
 #[derive(Args)]
 struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -197,6 +236,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Policy(PolicyCmd::Install { file }) => cmd::policy_check(&g, &file, true),
         Cmd::Policy(PolicyCmd::List) => cmd::policy_list(&g),
         Cmd::Serve(a) => cmd::serve(&g, &a.listen),
+        Cmd::Key(KeyCmd::Create {
+            role,
+            party,
+            subject,
+        }) => access::key_create(&g, &role, party, subject.as_deref()),
+        Cmd::Key(KeyCmd::List) => access::key_list(&g),
+        Cmd::Key(KeyCmd::Revoke { id }) => access::key_revoke(&g, &id),
+        Cmd::Audit(AuditCmd::Verify) => access::audit_verify(&g),
+        Cmd::Audit(AuditCmd::Log) => access::audit_log(&g),
+        Cmd::Report(a) => access::report(&g, &a.id),
         Cmd::Bench(b) => bench::run(&g, b),
     }
 }

@@ -4,6 +4,7 @@
 
 use credo_engine::{IngestReport, ScoreView, Summary};
 use credo_score::Model;
+pub use credo_server::body::{decision_json, score_json};
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::path::Path;
@@ -14,36 +15,6 @@ fn month(m: i32) -> String {
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
-}
-
-pub fn score_json(v: &ScoreView, model: &Model) -> Value {
-    let c = &v.card;
-    let dims: serde_json::Map<String, Value> = c
-        .dimensions
-        .iter()
-        .map(|d| {
-            (
-                d.dimension.as_str().to_string(),
-                json!({"percent": d.percent, "points": round2(d.points), "max_points": round2(d.max_points)}),
-            )
-        })
-        .collect();
-    json!({
-        "subject": v.subject.to_string(),
-        "name": v.name,
-        "score": c.score,
-        "tier": c.tier,
-        "range": {"min": model.min, "max": model.max},
-        "as_of": c.as_of.to_string(),
-        "model": v.model,
-        "dimensions": dims,
-        "reasons": c.reasons.iter().map(|r| json!({
-            "code": r.code, "text": r.text, "feature": r.feature,
-            "value": r.value.map(round2), "points_lost": round2(r.lost),
-        })).collect::<Vec<_>>(),
-        "features": c.features.iter().map(|f| json!({"name": f.name, "value": f.value.map(round2), "points": round2(f.points)})).collect::<Vec<_>>(),
-        "history": v.history.iter().map(|(m, s)| json!({"month": month(*m), "score": s})).collect::<Vec<_>>(),
-    })
 }
 
 pub fn score_text(v: &ScoreView, model: &Model) -> String {
@@ -225,30 +196,6 @@ pub fn summary_text(s: &Summary) -> String {
         s.listed, s.restricted
     );
     t
-}
-
-pub fn decision_json(d: &credo_engine::Decision, subject: &str) -> Value {
-    let mut v = json!({
-        "subject": subject,
-        "action": d.action,
-        "decision": d.outcome.as_str(),
-        "reasons": d.reasons.iter().map(|r| {
-            let mut o = json!({"code": r.code, "text": r.text});
-            if let Some(c) = &r.case { o["case"] = json!(c); }
-            if let Some(c) = &r.court { o["court"] = json!(c); }
-            if let Some(u) = r.until { o["until"] = json!(u.to_string()); }
-            if let Some(t) = r.threshold { o["threshold"] = json!(t); }
-            o
-        }).collect::<Vec<_>>(),
-        "lift": d.lift.iter().map(|l| json!({"code": l.code, "text": l.text})).collect::<Vec<_>>(),
-    });
-    if let Some(l) = d.limit {
-        v["limit"] = json!(l);
-    }
-    if let Some(r) = d.risk_amount {
-        v["risk_amount"] = json!(r);
-    }
-    v
 }
 
 pub fn decision_text(d: &credo_engine::Decision, subject: &str) -> String {

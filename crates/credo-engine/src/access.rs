@@ -150,7 +150,12 @@ struct InquiryJson {
     answer: String,
 }
 
-pub(crate) fn hex(b: &[u8]) -> String {
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(b))
+}
+
+pub fn hex(b: &[u8]) -> String {
     use std::fmt::Write;
     b.iter()
         .fold(String::with_capacity(b.len() * 2), |mut s, x| {

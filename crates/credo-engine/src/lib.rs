@@ -20,7 +20,7 @@ pub mod wire;
 
 pub use clock::Clock;
 pub use court::{ListQuery, PublicEntry};
-pub use credo_rules::{Decision, Outcome};
+pub use credo_rules::{ACTIONS, Decision, Outcome};
 pub use engine::{Engine, Footprint, OpenReport, ScoreView, Summary};
 pub use error::EngineError;
 pub use ingest::{BatchProgress, IngestOptions, IngestReport, LineError};

@@ -532,6 +532,148 @@ fn to_event(w: &mut Wire<'_>, known: Option<SubjectId>) -> Result<Event, Reject>
     })
 }
 
+/// An event in its JSON-lines form, as a furnisher would send it (the self-access report
+/// shows data in the form it arrived). [`parse_line`] reads it back to the same event.
+pub fn event_json(e: &Event) -> serde_json::Value {
+    use credo_model::{BillStatus, ContactOp, EventBody as B};
+    use serde_json::json;
+    let mut v = json!({
+        "id": e.id.as_str(),
+        "source": e.source.as_str(),
+        "subject": e.subject.to_string(),
+        "at": e.at.to_string(),
+        "kind": e.body.kind(),
+    });
+    let mut set = |k: &str, x: serde_json::Value| {
+        v[k] = x;
+    };
+    match &e.body {
+        B::Subject(r) => {
+            set("name", json!(r.name));
+            set("region", json!(format!("{:06}", r.region)));
+            if !r.industry.is_empty() {
+                set("industry", json!(r.industry));
+            }
+            if r.lat.is_finite() && r.lon.is_finite() {
+                set("lat", json!(r.lat));
+                set("lon", json!(r.lon));
+            }
+            if !r.address.is_empty() {
+                set("address", json!(r.address));
+            }
+            if !r.phones.is_empty() {
+                set("phones", json!(r.phones));
+            }
+            if let Some(l) = &r.legal_rep {
+                set("legal_rep", json!(l));
+            }
+        }
+        B::Payment { amount } => set("amount", json!(amount.yuan())),
+        B::Bill {
+            reference,
+            amount,
+            status,
+        } => {
+            set("ref", json!(reference.as_str()));
+            set("amount", json!(amount.yuan()));
+            set("status", json!(status.as_str()));
+            if let BillStatus::Late { days } = status {
+                set("days_late", json!(days));
+            }
+        }
+        B::Loan { reference, amount } | B::Default { reference, amount } => {
+            set("ref", json!(reference.as_str()));
+            set("amount", json!(amount.yuan()));
+        }
+        B::Repayment {
+            reference,
+            amount,
+            days_late,
+        } => {
+            set("ref", json!(reference.as_str()));
+            set("amount", json!(amount.yuan()));
+            set("days_late", json!(days_late));
+        }
+        B::Rental { reference, status } => {
+            set("ref", json!(reference.as_str()));
+            set("status", json!(status.as_str()));
+        }
+        B::Judgment {
+            case,
+            court,
+            amount,
+        } => {
+            set("case", json!(case.as_str()));
+            set("court", json!(court.as_str()));
+            set("amount", json!(amount.yuan()));
+        }
+        B::Performance { case, amount } => {
+            set("case", json!(case.as_str()));
+            set("amount", json!(amount.yuan()));
+        }
+        B::Violation {
+            code,
+            points,
+            authority,
+        } => {
+            set("code", json!(code.as_str()));
+            set("points", json!(points));
+            if !authority.as_str().is_empty() {
+                set("authority", json!(authority.as_str()));
+            }
+        }
+        B::Contact { other, op } => {
+            set("other", json!(other.to_string()));
+            set(
+                "op",
+                json!(match op {
+                    ContactOp::Add => "add",
+                    ContactOp::Remove => "remove",
+                }),
+            );
+        }
+        B::Listing {
+            case,
+            court,
+            trigger,
+            grace_days,
+        } => {
+            set("case", json!(case.as_str()));
+            set("court", json!(court.as_str()));
+            set("trigger", json!(trigger));
+            if let Some(g) = grace_days {
+                set("grace_days", json!(g));
+            }
+        }
+        B::Restriction { case, court } => {
+            set("case", json!(case.as_str()));
+            set("court", json!(court.as_str()));
+        }
+        B::Extension { case, years } => {
+            set("case", json!(case.as_str()));
+            set("years", json!(years));
+        }
+        B::Removal { case, reason } => {
+            set("case", json!(case.as_str()));
+            set("reason", json!(reason.as_str()));
+        }
+        B::Ban {
+            scope,
+            days,
+            code,
+            authority,
+        } => {
+            set("scope", json!(scope.as_str()));
+            set("days", json!(days));
+            set("code", json!(code.as_str()));
+            if !authority.as_str().is_empty() {
+                set("authority", json!(authority.as_str()));
+            }
+        }
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

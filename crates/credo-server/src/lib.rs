@@ -1,52 +1,204 @@
-//! The HTTP edge. `app(state)` builds the router so tests can call it without a socket;
-//! [`serve`] binds it to a listener.
+//! The HTTP edge. [`app`] builds the router (tests call it without a socket); [`serve`]
+//! binds it to a listener.
 //!
-//! What it offers so far: health and aggregate statistics. Per-subject data is served
-//! only once keys, roles and consent exist (see ARCHITECTURE.md): a third party never
-//! sees a subject's score without the subject's grant, and every such read is logged.
+//! - Who may call what is [`ROUTES`]: each route with the capability it needs; the role
+//!   table is `credo_access::allowed`. A test walks every route under every role.
+//! - Writes and third-party reads go through the commit thread ([`commit`]), which logs
+//!   them in the hash-chained audit log (and inquiries) with group commit before answering.
+//! - Errors are always JSON `{"code", "message"}` with a 4xx for bad input ([`error`]).
 
+pub mod api;
+pub mod auth;
+pub mod body;
+pub mod commit;
+pub mod error;
+pub mod guard;
+
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router, middleware};
+use credo_access::Capability;
 use credo_engine::Engine;
+pub use error::ApiError;
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use utoipa::OpenApi;
 
 #[derive(Clone)]
 pub struct AppState {
-    engine: Arc<RwLock<Engine>>,
+    pub engine: Arc<RwLock<Engine>>,
+    pub commits: commit::Committer,
+    pub limiter: Arc<guard::RateLimiter>,
+    pub metrics: Arc<guard::Metrics>,
 }
 
-impl AppState {
-    pub fn new(engine: Engine) -> AppState {
-        AppState {
-            engine: Arc::new(RwLock::new(engine)),
+/// Server settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Requests per second per client on the public routes, and the burst allowed.
+    pub public_rate: f64,
+    pub public_burst: f64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            public_rate: 10.0,
+            public_burst: 40.0,
         }
     }
 }
 
-/// Every error the API returns: a stable code, an HTTP status and a message.
-#[derive(Debug, Serialize)]
-pub struct ApiError {
-    pub code: &'static str,
-    pub message: String,
-    #[serde(skip)]
-    pub status: StatusCode,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(self)).into_response()
+impl AppState {
+    /// Takes the engine's journal to the commit thread.
+    pub fn new(mut engine: Engine, config: Config) -> std::io::Result<AppState> {
+        let journal = engine
+            .take_journal()
+            .ok_or_else(|| std::io::Error::other("the engine's journal is held elsewhere"))?;
+        let engine = Arc::new(RwLock::new(engine));
+        let commits = commit::Committer::start(engine.clone(), journal)?;
+        Ok(AppState {
+            engine,
+            commits,
+            limiter: Arc::new(guard::RateLimiter::new(
+                config.public_rate,
+                config.public_burst,
+            )),
+            metrics: Arc::new(guard::Metrics::new(
+                &ROUTES.iter().map(|r| r.path).collect::<Vec<_>>(),
+            )),
+        })
     }
 }
 
-fn internal(what: &str) -> ApiError {
-    ApiError {
-        code: "internal",
-        message: what.to_string(),
-        status: StatusCode::INTERNAL_SERVER_ERROR,
+/// One route of the API and what it needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// `GET`, `POST`, `PUT` or `DELETE`.
+    pub method: &'static str,
+    pub path: &'static str,
+    pub capability: Capability,
+    /// In the OpenAPI document (the pages and the document itself are not).
+    pub documented: bool,
+    /// Rate-limited per client.
+    pub limited: bool,
+}
+
+const fn route(method: &'static str, path: &'static str, capability: Capability) -> Route {
+    Route {
+        method,
+        path,
+        capability,
+        documented: true,
+        limited: false,
+    }
+}
+
+/// Every route. `app` serves exactly these (tested), the OpenAPI document lists the
+/// documented ones (tested), and the role matrix test walks them all.
+pub const ROUTES: &[Route] = &[
+    Route {
+        documented: false,
+        ..route("GET", "/", Capability::PublicInfo)
+    },
+    Route {
+        documented: false,
+        ..route("GET", "/me", Capability::PublicInfo)
+    },
+    Route {
+        documented: false,
+        ..route("GET", "/court", Capability::PublicInfo)
+    },
+    Route {
+        documented: false,
+        ..route("GET", "/openapi.json", Capability::PublicInfo)
+    },
+    route("GET", "/healthz", Capability::PublicInfo),
+    route("GET", "/metrics", Capability::PublicInfo),
+    route("GET", "/v1/stats", Capability::PublicInfo),
+    Route {
+        limited: true,
+        ..route("GET", "/v1/list", Capability::ListSearch)
+    },
+    route("GET", "/v1/policies", Capability::PolicyList),
+    route("PUT", "/v1/policies", Capability::PolicyInstall),
+    Route {
+        limited: true,
+        ..route("POST", "/v1/tipoffs", Capability::TipoffFile)
+    },
+    route("GET", "/v1/tipoffs", Capability::TipoffRead),
+    route("POST", "/v1/events", Capability::IngestFinancial),
+    route(
+        "GET",
+        "/v1/subjects/{id}/check/{action}",
+        Capability::Decide,
+    ),
+    route("GET", "/v1/subjects/{id}/score", Capability::ReadScore),
+    route("GET", "/v1/subjects/{id}/report", Capability::Report),
+    route("POST", "/v1/subjects/{id}/consents", Capability::Consent),
+    route("GET", "/v1/subjects/{id}/consents", Capability::Consent),
+    route(
+        "DELETE",
+        "/v1/subjects/{id}/consents/{grant}",
+        Capability::Consent,
+    ),
+    route(
+        "POST",
+        "/v1/subjects/{id}/disputes",
+        Capability::DisputeFile,
+    ),
+    route("GET", "/v1/disputes", Capability::DisputeRead),
+    route(
+        "POST",
+        "/v1/disputes/{dispute}/resolution",
+        Capability::DisputeResolve,
+    ),
+    route("POST", "/v1/keys", Capability::Keys),
+    route("GET", "/v1/keys", Capability::Keys),
+    route("DELETE", "/v1/keys/{key}", Capability::Keys),
+    route("GET", "/v1/audit/verify", Capability::Audit),
+];
+
+/// Whether `role` may call `route` (before resource checks). Event uploads take either
+/// ingest capability: furnishers send financial events, courts court events.
+pub fn route_allows(route: &Route, role: credo_access::Role) -> bool {
+    if route.path == "/v1/events" {
+        credo_access::allowed(role, Capability::IngestFinancial)
+            || credo_access::allowed(role, Capability::IngestCourt)
+    } else {
+        credo_access::allowed(role, route.capability)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "credo", description = "Credit scores, the court list and decisions, with consent, inquiries, disputes and a tamper-evident audit log. Errors are `{\"code\", \"message\"}`; codes in docs/errors.md."),
+    paths(
+        health, metrics, stats,
+        api::list, api::policies, api::install_policies, api::tipoff, api::tipoffs, api::events,
+        api::check, api::score, api::report, api::grant, api::consents, api::revoke,
+        api::dispute, api::disputes, api::resolve, api::create_key, api::keys, api::revoke_key,
+        api::audit_verify,
+    ),
+    components(schemas(ApiError, api::GrantBody, api::DisputeBody, api::ResolutionBody, api::TipoffBody, api::KeyBody)),
+    modifiers(&KeyScheme),
+)]
+pub struct ApiDoc;
+
+struct KeyScheme;
+
+impl utoipa::Modify for KeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -55,107 +207,171 @@ struct Health {
     status: &'static str,
     subjects: usize,
     events: u64,
+    audit_entries: u64,
 }
 
-#[derive(Serialize)]
-struct Band {
-    from: u16,
-    to: u16,
-    count: usize,
-}
-
-#[derive(Serialize)]
-struct TierCount {
-    tier: String,
-    count: usize,
-}
-
-#[derive(Serialize)]
-struct Stats {
-    as_of: String,
-    model: String,
-    subjects: usize,
-    companies: usize,
-    events: u64,
-    mean_score: f64,
-    median_score: u16,
-    bands: Vec<Band>,
-    tiers: Vec<TierCount>,
-    with_unpaid_judgments: usize,
-}
-
+/// Liveness and size.
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "ok")))]
 async fn health(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
     let e = s
         .engine
         .read()
-        .map_err(|_| internal("state lock poisoned"))?;
+        .map_err(|_| ApiError::internal("state lock poisoned"))?;
     Ok(Json(Health {
         status: "ok",
         subjects: e.subject_count(),
         events: e.event_count(),
+        audit_entries: e.access().seq,
     }))
 }
 
-async fn stats(State(s): State<AppState>) -> Result<Json<Stats>, ApiError> {
+/// Prometheus metrics: requests and latency per route, state sizes.
+#[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "text exposition")))]
+async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let (subjects, events, audit, inquiries) = {
+        let e = s
+            .engine
+            .read()
+            .map_err(|_| ApiError::internal("state lock poisoned"))?;
+        (
+            e.subject_count() as f64,
+            e.event_count() as f64,
+            e.access().seq as f64,
+            e.inquiries().len() as f64,
+        )
+    };
+    let text = s.metrics.render(&[
+        ("credo_subjects", "Subjects known.", subjects),
+        ("credo_events", "Events in the log.", events),
+        ("credo_audit_entries", "Entries in the audit log.", audit),
+        ("credo_inquiries", "Inquiries kept (12 months).", inquiries),
+    ]);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// Aggregates only: counts, score distribution, tiers.
+#[utoipa::path(get, path = "/v1/stats", tag = "service", responses((status = 200, description = "aggregates")))]
+async fn stats(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let engine = s.engine.clone();
     let sum = tokio::task::spawn_blocking(move || {
         engine
             .read()
             .map(|e| e.summary(None))
-            .map_err(|_| internal("state lock poisoned"))
+            .map_err(|_| ApiError::internal("state lock poisoned"))
     })
     .await
-    .map_err(|_| internal("summary task failed"))??;
-    Ok(Json(Stats {
-        as_of: sum.as_of.to_string(),
-        model: sum.model,
-        subjects: sum.subjects,
-        companies: sum.companies,
-        events: sum.events,
-        mean_score: (sum.mean * 10.0).round() / 10.0,
-        median_score: sum.median,
-        bands: sum
-            .bands
-            .into_iter()
-            .map(|(from, to, count)| Band { from, to, count })
-            .collect(),
-        tiers: sum
-            .tiers
-            .into_iter()
-            .map(|(tier, count)| TierCount { tier, count })
-            .collect(),
-        with_unpaid_judgments: sum.with_unpaid_judgments,
-    }))
+    .map_err(|_| ApiError::internal("summary task failed"))??;
+    Ok(Json(serde_json::json!({
+        "as_of": sum.as_of.to_string(),
+        "model": sum.model,
+        "subjects": sum.subjects,
+        "companies": sum.companies,
+        "events": sum.events,
+        "mean_score": (sum.mean * 10.0).round() / 10.0,
+        "median_score": sum.median,
+        "bands": sum.bands.iter().map(|(from, to, count)| serde_json::json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
+        "tiers": sum.tiers.iter().map(|(tier, count)| serde_json::json!({"tier": tier, "count": count})).collect::<Vec<_>>(),
+        "with_unpaid_judgments": sum.with_unpaid_judgments,
+        "listed": sum.listed,
+    })))
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi().to_pretty_json().unwrap_or_default(),
+    )
+        .into_response()
 }
 
 async fn index() -> Html<&'static str> {
     Html(include_str!("index.html"))
 }
 
+async fn me_page() -> Html<&'static str> {
+    Html(include_str!("pages/me.html"))
+}
+
+async fn court_page() -> Html<&'static str> {
+    Html(include_str!("pages/court.html"))
+}
+
 async fn not_found() -> ApiError {
-    ApiError {
-        code: "not_found",
-        message: "no such route".into(),
-        status: StatusCode::NOT_FOUND,
-    }
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
 }
 
 pub fn app(state: AppState) -> Router {
+    let limited = Router::new()
+        .route("/v1/list", get(api::list))
+        .route("/v1/tipoffs", post(api::tipoff).get(api::tipoffs))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::rate_limit,
+        ));
     Router::new()
         .route("/", get(index))
+        .route("/me", get(me_page))
+        .route("/court", get(court_page))
+        .route("/openapi.json", get(openapi))
         .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
         .route("/v1/stats", get(stats))
+        .route(
+            "/v1/policies",
+            get(api::policies).put(api::install_policies),
+        )
+        .route("/v1/events", post(api::events))
+        .route("/v1/subjects/{id}/check/{action}", get(api::check))
+        .route("/v1/subjects/{id}/score", get(api::score))
+        .route("/v1/subjects/{id}/report", get(api::report))
+        .route(
+            "/v1/subjects/{id}/consents",
+            post(api::grant).get(api::consents),
+        )
+        .route("/v1/subjects/{id}/consents/{grant}", delete(api::revoke))
+        .route("/v1/subjects/{id}/disputes", post(api::dispute))
+        .route("/v1/disputes", get(api::disputes))
+        .route("/v1/disputes/{dispute}/resolution", post(api::resolve))
+        .route("/v1/keys", post(api::create_key).get(api::keys))
+        .route("/v1/keys/{key}", delete(api::revoke_key))
+        .route("/v1/audit/verify", get(api::audit_verify))
+        .merge(limited)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::measure,
+        ))
+        // Bodies are read with explicit limits in the handlers (413 with a JSON body).
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves; then the journal returns to the engine.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Engine,
+    config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(AppState::new(engine)))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let state = AppState::new(engine, config)?;
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// The body of an empty request, for tests and tools.
+pub fn empty() -> Body {
+    Body::empty()
 }

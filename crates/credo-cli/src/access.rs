@@ -1,0 +1,198 @@
+//! `credo key`, `credo audit`, `credo report`: the access side from the command line.
+//! Whoever runs these holds the data folder, so they act as the admin (`admin:cli` in the
+//! audit log).
+
+use crate::cmd::{Global, parse_subject};
+use anyhow::{Result, bail};
+use credo_access::{AccessOp, Role};
+use credo_engine::Clock;
+use credo_engine::access::Pending;
+use serde_json::json;
+use std::process::ExitCode;
+
+fn as_admin(op: AccessOp) -> Pending {
+    Pending {
+        at: Clock::now(),
+        actor: "admin:cli".into(),
+        key: None,
+        op,
+        inquiry: None,
+    }
+}
+
+pub fn key_create(
+    g: &Global,
+    role: &str,
+    party: Option<String>,
+    subject: Option<&str>,
+) -> Result<ExitCode> {
+    let role = match Role::parse(role) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let subject = match subject.map(parse_subject).transpose() {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let (key, token) = match credo_server::api::new_key(role, party, subject) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut engine = g.open()?;
+    let (id, party) = (key.id.clone(), key.party.clone());
+    engine.log_access(vec![as_admin(AccessOp::KeyCreate(key))])?;
+    if g.json {
+        println!(
+            "{}",
+            json!({"id": id, "role": role.name(), "party": party, "token": token})
+        );
+    } else {
+        println!("key {id} for {} {party}:\n{token}", role.name());
+        eprintln!("(the token is shown once; credo keeps only its SHA-256)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn key_list(g: &Global) -> Result<ExitCode> {
+    let engine = g.open()?;
+    let keys: Vec<_> = engine.access().keys.iter().collect();
+    if g.json {
+        let v: Vec<_> = keys
+            .iter()
+            .map(|k| json!({"id": k.id, "role": k.role.name(), "party": k.party, "created": k.created.to_string(), "revoked": k.revoked.map(|t| t.to_string())}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json!({ "keys": v }))?);
+    } else {
+        for k in keys {
+            println!(
+                "{}  {:<14} {:<24} created {}{}",
+                k.id,
+                k.role.name(),
+                k.party,
+                k.created,
+                k.revoked
+                    .map(|t| format!(", revoked {t}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn key_revoke(g: &Global, id: &str) -> Result<ExitCode> {
+    let mut engine = g.open()?;
+    match engine.log_access(vec![as_admin(AccessOp::KeyRevoke { id: id.into() })]) {
+        Ok(_) => {
+            println!("key {id} revoked");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(credo_engine::EngineError::Access(e)) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn audit_verify(g: &Global) -> Result<ExitCode> {
+    // Read-only, and without the folder's lock: it can run beside a server.
+    let v = credo_engine::access::verify_audit(&g.data)?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&credo_server::body::audit_verify_json(&v))?
+        );
+    } else {
+        match &v.result {
+            Ok(()) => println!(
+                "audit log intact: {} entries, last hash {}{}",
+                v.entries,
+                credo_engine::access::hex(&v.last_hash),
+                v.head
+                    .map(|(s, _)| format!(", head at entry {s}"))
+                    .unwrap_or_else(|| ", no head recorded".into())
+            ),
+            Err(e) => println!("AUDIT LOG BROKEN: {e}"),
+        }
+        if v.torn_tail_bytes > 0 {
+            println!(
+                "({} bytes of an unacknowledged last batch follow; the next open truncates them)",
+                v.torn_tail_bytes
+            );
+        }
+    }
+    Ok(if v.result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn audit_log(g: &Global) -> Result<ExitCode> {
+    let entries = credo_engine::access::read_audit(&g.data)?;
+    for e in entries {
+        let line = json!({"seq": e.seq, "at": e.at.to_string(), "actor": e.actor, "op": e.op.name(), "hash": credo_engine::access::hex(&e.hash)});
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn report(g: &Global, id: &str) -> Result<ExitCode> {
+    let sid = match parse_subject(id) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let engine = g.open()?;
+    let r = credo_server::body::report_json(&engine, sid)?;
+    if r["data"].as_array().is_none_or(|d| d.is_empty()) {
+        bail!("no data is held about {sid}");
+    }
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "self-access report for {sid}, as of {}",
+            r["as_of"].as_str().unwrap_or("?")
+        );
+        if let Some(s) = r["score"].as_object() {
+            println!(
+                "score {} ({})",
+                s["score"],
+                s["tier"].as_str().unwrap_or("?")
+            );
+        }
+        println!(
+            "data held: {} entries from {}",
+            r["data"].as_array().map_or(0, Vec::len),
+            r["sources"]
+        );
+        println!("recipients in the last 12 months: {}", r["recipients"]);
+        for q in r["inquiries"].as_array().into_iter().flatten() {
+            println!(
+                "  {} {} asked {} → {}",
+                q["at"].as_str().unwrap_or(""),
+                q["party"].as_str().unwrap_or(""),
+                q["what"].as_str().unwrap_or(""),
+                q["answer"].as_str().unwrap_or("")
+            );
+        }
+        println!("consents: {}", r["consents"].as_array().map_or(0, Vec::len));
+        for d in r["disputes"].as_array().into_iter().flatten() {
+            println!(
+                "  dispute {}: {}/{} {}",
+                d["id"],
+                d["source"].as_str().unwrap_or(""),
+                d["event"].as_str().unwrap_or(""),
+                d["status"].as_str().unwrap_or("")
+            );
+        }
+        println!("(use --json for every entry)");
+    }
+    Ok(ExitCode::SUCCESS)
+}

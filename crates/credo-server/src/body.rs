@@ -1,0 +1,191 @@
+//! The JSON bodies of scores, decisions and the self-access report: one shape whether it
+//! comes over HTTP or from `credo … --json`. Built by hand, not derived from the engine's
+//! types, so that renaming an internal field cannot change the wire.
+
+use credo_access::{DisputeState, Grant, Inquiry};
+use credo_engine::{Engine, EngineError, ScoreView};
+use credo_model::{Day, Event, SubjectId};
+use credo_score::Model;
+use serde_json::{Value, json};
+
+pub fn month(m: i32) -> String {
+    format!("{:04}-{:02}", 1970 + m.div_euclid(12), m.rem_euclid(12) + 1)
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+pub fn score_json(v: &ScoreView, model: &Model) -> Value {
+    let c = &v.card;
+    let dims: serde_json::Map<String, Value> = c
+        .dimensions
+        .iter()
+        .map(|d| {
+            (
+                d.dimension.as_str().to_string(),
+                json!({"percent": d.percent, "points": round2(d.points), "max_points": round2(d.max_points)}),
+            )
+        })
+        .collect();
+    json!({
+        "subject": v.subject.to_string(),
+        "name": v.name,
+        "score": c.score,
+        "tier": c.tier,
+        "range": {"min": model.min, "max": model.max},
+        "as_of": c.as_of.to_string(),
+        "model": v.model,
+        "dimensions": dims,
+        "reasons": c.reasons.iter().map(|r| json!({
+            "code": r.code, "text": r.text, "feature": r.feature,
+            "value": r.value.map(round2), "points_lost": round2(r.lost),
+        })).collect::<Vec<_>>(),
+        "features": c.features.iter().map(|f| json!({"name": f.name, "value": f.value.map(round2), "points": round2(f.points)})).collect::<Vec<_>>(),
+        "history": v.history.iter().map(|(m, s)| json!({"month": month(*m), "score": s})).collect::<Vec<_>>(),
+    })
+}
+
+pub fn decision_json(d: &credo_engine::Decision, subject: &str) -> Value {
+    let mut v = json!({
+        "subject": subject,
+        "action": d.action,
+        "decision": d.outcome.as_str(),
+        "reasons": d.reasons.iter().map(|r| {
+            let mut o = json!({"code": r.code, "text": r.text});
+            if let Some(c) = &r.case { o["case"] = json!(c); }
+            if let Some(c) = &r.court { o["court"] = json!(c); }
+            if let Some(u) = r.until { o["until"] = json!(u.to_string()); }
+            if let Some(t) = r.threshold { o["threshold"] = json!(t); }
+            o
+        }).collect::<Vec<_>>(),
+        "lift": d.lift.iter().map(|l| json!({"code": l.code, "text": l.text})).collect::<Vec<_>>(),
+    });
+    if let Some(l) = d.limit {
+        v["limit"] = json!(l);
+    }
+    if let Some(r) = d.risk_amount {
+        v["risk_amount"] = json!(r);
+    }
+    v
+}
+
+pub fn grant_json(g: &Grant, today: Day) -> Value {
+    json!({
+        "id": g.id,
+        "party": g.party,
+        "purpose": g.purpose,
+        "granted": g.granted.to_string(),
+        "until": g.until.to_string(),
+        "revoked": g.revoked.map(|t| t.to_string()),
+        "valid": g.valid_on(today),
+    })
+}
+
+pub fn inquiry_json(q: &Inquiry) -> Value {
+    json!({
+        "at": q.at.to_string(),
+        "role": q.role.name(),
+        "party": q.party,
+        "what": q.what,
+        "answer": q.answer,
+    })
+}
+
+pub fn dispute_json(d: &credo_access::Dispute) -> Value {
+    let mut v = json!({
+        "id": d.id,
+        "subject": d.subject.to_string(),
+        "source": d.source,
+        "event": d.event,
+        "reason": d.reason,
+        "filed": d.filed.to_string(),
+        "status": "open",
+    });
+    if let DisputeState::Resolved {
+        resolution,
+        by,
+        at,
+        note,
+    } = &d.state
+    {
+        v["status"] = json!(resolution.name());
+        v["resolved_by"] = json!(by);
+        v["resolved_at"] = json!(at.to_string());
+        v["note"] = json!(note);
+        if let credo_access::Resolution::Corrected { replacement } = resolution {
+            v["replacement"] = json!(replacement);
+        }
+    }
+    v
+}
+
+fn event_json(e: &Event, retracted: bool) -> Value {
+    // The event's own wire form (what the furnisher sent), plus whether it still counts.
+    let mut v = credo_engine::wire::event_json(e);
+    v["counts"] = json!(!retracted);
+    v
+}
+
+/// The self-access report: all data held about the subject, its sources, its recipients,
+/// every score or answer sent in the last 12 months, consents and disputes.
+pub fn report_json(engine: &Engine, id: SubjectId) -> Result<Value, EngineError> {
+    let today = engine.today();
+    let events = engine.subject_events(id)?;
+    let mut sources: Vec<&str> = events.iter().map(|e| e.source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let cutoff = credo_access::retention_cutoff(today);
+    let inquiries: Vec<&Inquiry> = engine
+        .inquiries()
+        .of(id)
+        .iter()
+        .filter(|q| q.at.day() >= cutoff)
+        .collect();
+    let mut recipients: Vec<&str> = inquiries.iter().map(|q| q.party.as_str()).collect();
+    recipients.sort_unstable();
+    recipients.dedup();
+    let score = match engine.score(id, None) {
+        Ok(v) => Some(score_json(&v, engine.model())),
+        Err(EngineError::UnknownSubject(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let access = engine.access();
+    Ok(json!({
+        "subject": id.to_string(),
+        "as_of": today.to_string(),
+        "score": score,
+        "data": events.iter().map(|e| event_json(e, engine.is_retracted(e))).collect::<Vec<_>>(),
+        "sources": sources,
+        "recipients": recipients,
+        "inquiries": inquiries.iter().map(|q| inquiry_json(q)).collect::<Vec<_>>(),
+        "inquiries_kept_since": cutoff.to_string(),
+        "consents": access.consents.of(id).map(|g| grant_json(g, today)).collect::<Vec<_>>(),
+        "disputes": access.disputes.iter().filter(|d| d.subject == id).map(dispute_json).collect::<Vec<_>>(),
+    }))
+}
+
+/// The score as a third party receives it (no feature values): score, tier, range,
+/// dimensions and reasons.
+pub fn third_party_score_json(v: &ScoreView, model: &Model) -> Value {
+    let mut j = score_json(v, model);
+    if let Some(o) = j.as_object_mut() {
+        o.remove("features");
+        o.remove("history");
+    }
+    j
+}
+
+pub fn audit_verify_json(v: &credo_engine::access::AuditVerify) -> Value {
+    let hex = credo_engine::access::hex;
+    json!({
+        "entries": v.entries,
+        "head": v.head.map(|(seq, h)| json!({"seq": seq, "hash": hex(&h)})),
+        "last_hash": hex(&v.last_hash),
+        "torn_tail_bytes": v.torn_tail_bytes,
+        "ok": v.result.is_ok(),
+        "problem": v.result.as_ref().err().map(|e| json!({
+            "position": e.position, "seq": e.seq, "kind": format!("{:?}", e.kind), "message": e.to_string(),
+        })),
+    })
+}
