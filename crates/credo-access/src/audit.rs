@@ -54,19 +54,37 @@ pub struct ChainError {
     pub kind: ChainBreak,
 }
 
-/// Verifies a chain read back in log order. `head`, when known, is the last `(seq, hash)`
-/// recorded apart from the log. Returns the number of entries.
-pub fn verify<'a>(
-    entries: impl IntoIterator<Item = (Link, &'a [u8])>,
+/// Checks a chain entry by entry, as it is read: the journal's open and `credo audit
+/// verify` push each record without collecting the log.
+#[derive(Debug, Clone)]
+pub struct Chain {
     head: Option<(u64, [u8; 32])>,
-) -> Result<u64, ChainError> {
-    let mut prev = GENESIS;
-    let mut expect = 1u64;
-    let mut position = 0u64;
-    let mut at_head = head.filter(|&(seq, _)| seq == 0).map(|_| GENESIS);
-    for (l, body) in entries {
+    prev: [u8; 32],
+    count: u64,
+    at_head: Option<[u8; 32]>,
+}
+
+impl Chain {
+    /// `head`, when known, is the last `(seq, hash)` recorded apart from the log.
+    pub fn new(head: Option<(u64, [u8; 32])>) -> Chain {
+        Chain {
+            head,
+            prev: GENESIS,
+            count: 0,
+            at_head: head.filter(|&(seq, _)| seq == 0).map(|_| GENESIS),
+        }
+    }
+
+    /// The last sequence number and hash accepted.
+    pub fn last(&self) -> (u64, [u8; 32]) {
+        (self.count, self.prev)
+    }
+
+    /// Checks the next entry.
+    pub fn push(&mut self, l: Link, body: &[u8]) -> Result<(), ChainError> {
+        let expect = self.count + 1;
         let fail = |kind| ChainError {
-            position,
+            position: self.count,
             seq: l.seq,
             kind,
         };
@@ -79,36 +97,52 @@ pub fn verify<'a>(
         if l.seq < expect {
             return Err(fail(ChainBreak::Reordered));
         }
-        if l.prev != prev {
+        if l.prev != self.prev {
             return Err(fail(ChainBreak::Unlinked));
         }
-        prev = l.hash;
-        if head.is_some_and(|(seq, _)| seq == l.seq) {
-            at_head = Some(l.hash);
+        self.prev = l.hash;
+        if self.head.is_some_and(|(seq, _)| seq == l.seq) {
+            self.at_head = Some(l.hash);
         }
-        expect += 1;
-        position += 1;
+        self.count = expect;
+        Ok(())
     }
-    let count = expect - 1;
-    if let Some((seq, hash)) = head {
-        // The head is written after the log is synced, so a crash can leave it behind the
-        // log, never ahead: the log must reach it and agree with it there.
-        if count < seq {
-            return Err(ChainError {
-                position,
-                seq,
-                kind: ChainBreak::Truncated,
-            });
+
+    /// Checks the end against the head; returns the number of entries.
+    pub fn finish(&self) -> Result<u64, ChainError> {
+        if let Some((seq, hash)) = self.head {
+            // The head is written after the log is synced, so a crash can leave it behind
+            // the log, never ahead: the log must reach it and agree with it there.
+            if self.count < seq {
+                return Err(ChainError {
+                    position: self.count,
+                    seq,
+                    kind: ChainBreak::Truncated,
+                });
+            }
+            if self.at_head != Some(hash) {
+                return Err(ChainError {
+                    position: seq.saturating_sub(1),
+                    seq,
+                    kind: ChainBreak::HeadMismatch,
+                });
+            }
         }
-        if at_head != Some(hash) {
-            return Err(ChainError {
-                position: seq.saturating_sub(1),
-                seq,
-                kind: ChainBreak::HeadMismatch,
-            });
-        }
+        Ok(self.count)
     }
-    Ok(count)
+}
+
+/// Verifies a whole chain read back in log order against `head` (see [`Chain`]).
+/// Returns the number of entries.
+pub fn verify<'a>(
+    entries: impl IntoIterator<Item = (Link, &'a [u8])>,
+    head: Option<(u64, [u8; 32])>,
+) -> Result<u64, ChainError> {
+    let mut chain = Chain::new(head);
+    for (l, body) in entries {
+        chain.push(l, body)?;
+    }
+    chain.finish()
 }
 
 #[cfg(test)]

@@ -112,14 +112,6 @@ impl ConsentBook {
         self.of(subject)
             .find(|g| g.party == party && g.purpose == purpose && g.valid_on(day))
     }
-
-    pub fn len(&self) -> usize {
-        self.grants.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.grants.is_empty()
-    }
 }
 
 #[cfg(test)]

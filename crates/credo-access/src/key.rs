@@ -98,14 +98,6 @@ impl KeyRing {
     pub fn iter(&self) -> impl Iterator<Item = &KeyRecord> {
         self.keys.iter()
     }
-
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
 }
 
 #[cfg(test)]

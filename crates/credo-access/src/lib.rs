@@ -21,12 +21,12 @@ pub mod key;
 pub mod role;
 pub mod state;
 
-pub use audit::{ChainBreak, ChainError, GENESIS, Link, link, verify};
+pub use audit::{Chain, ChainBreak, ChainError, GENESIS, Link, link, verify};
 pub use consent::{ConsentBook, Grant};
 pub use dispute::{Dispute, DisputeBook, DisputeState, Resolution, Tipoff};
 pub use inquiry::{Inquiry, InquiryLog, RETENTION_MONTHS, retention_cutoff};
 pub use key::{KeyRecord, KeyRing, hash_token};
-pub use role::{Capability, Principal, Role, allowed};
+pub use role::{Capability, Principal, Role, allowed, may_send};
 pub use state::{AccessOp, AccessState};
 
 /// Why an access operation is refused. Each has a stable `code()`; the HTTP edge maps it

@@ -67,11 +67,9 @@ pub enum Capability {
     PolicyList,
     /// Send an asset lead about a listed debtor to the court.
     TipoffFile,
-    /// Ingest financial events (payments, bills, loans, rentals, subject records, contacts).
-    IngestFinancial,
-    /// Ingest court events (judgments, performance, listings, extensions, removals,
-    /// restriction orders, bans, violations).
-    IngestCourt,
+    /// Ingest events under the party's own source: a furnisher its financial events,
+    /// subject records and contacts, a court its court events ([`may_send`]).
+    Ingest,
     /// Ask for a decision: a catalogued action (public law, no grant needed) or an offer
     /// (needs the subject's grant when it uses the score).
     Decide,
@@ -98,13 +96,12 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 17] = [
+    pub const ALL: [Capability; 16] = [
         Capability::PublicInfo,
         Capability::ListSearch,
         Capability::PolicyList,
         Capability::TipoffFile,
-        Capability::IngestFinancial,
-        Capability::IngestCourt,
+        Capability::Ingest,
         Capability::Decide,
         Capability::ReadScore,
         Capability::Report,
@@ -126,8 +123,7 @@ pub fn allowed(role: Role, cap: Capability) -> bool {
     use Role as R;
     match cap {
         C::PublicInfo | C::ListSearch | C::PolicyList | C::TipoffFile => true,
-        C::IngestFinancial => matches!(role, R::Furnisher),
-        C::IngestCourt => matches!(role, R::Court),
+        C::Ingest => matches!(role, R::Furnisher | R::Court),
         C::Decide => matches!(role, R::RelyingParty),
         // A subject reads its own score; a relying party with a grant; the admin for support.
         C::ReadScore => matches!(role, R::RelyingParty | R::Subject | R::Admin),
@@ -136,6 +132,17 @@ pub fn allowed(role: Role, cap: Capability) -> bool {
         C::DisputeResolve => matches!(role, R::Furnisher | R::Court),
         C::TipoffRead => matches!(role, R::Court),
         C::PolicyInstall | C::Keys | C::Audit => matches!(role, R::Admin),
+    }
+}
+
+/// Which events a role that ingests may send: courts send court events (judgments,
+/// performance, listings, restrictions, extensions, removals, bans), furnishers everything
+/// else.
+pub fn may_send(role: Role, court_event: bool) -> bool {
+    match role {
+        Role::Court => court_event,
+        Role::Furnisher => !court_event,
+        _ => false,
     }
 }
 
@@ -190,6 +197,21 @@ mod tests {
             }
         }
         assert_eq!(Role::parse("root").unwrap_err().code(), "unknown_role");
+    }
+
+    #[test]
+    fn courts_send_court_events_and_furnishers_the_rest() {
+        assert!(may_send(Role::Court, true) && !may_send(Role::Court, false));
+        assert!(may_send(Role::Furnisher, false) && !may_send(Role::Furnisher, true));
+        for r in [
+            Role::Admin,
+            Role::RelyingParty,
+            Role::Telco,
+            Role::Subject,
+            Role::Public,
+        ] {
+            assert!(!may_send(r, true) && !may_send(r, false), "{r:?}");
+        }
     }
 
     #[test]

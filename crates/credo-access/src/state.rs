@@ -265,14 +265,6 @@ impl AccessState {
         }
         None
     }
-
-    pub fn is_retracted(&self, source: &str, id: &str) -> bool {
-        // Cheap when nothing was ever retracted, which is the common case.
-        !self.retracted.is_empty()
-            && self
-                .retracted
-                .contains(&(source.to_string(), id.to_string()))
-    }
 }
 
 /// The digest an audit `read` entry keeps of its inquiry: SHA-256 of the inquiry's bytes
@@ -339,7 +331,10 @@ mod tests {
         let (s2, r2) = run();
         assert_eq!(r1, vec![(a, "bank-a".to_string(), "b-17".to_string())]);
         assert_eq!(r1, r2);
-        assert!(s1.is_retracted("bank-a", "b-17"));
+        assert!(
+            s1.retracted
+                .contains(&("bank-a".to_string(), "b-17".to_string()))
+        );
         assert!(s1.consents.get(2).unwrap().revoked.is_some());
         assert_eq!(s1.consents.get(2), s2.consents.get(2));
         // What was applied is now refused by `check`.

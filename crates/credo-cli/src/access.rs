@@ -65,7 +65,7 @@ pub fn key_list(g: &Global) -> Result<ExitCode> {
     if g.json {
         let v: Vec<_> = keys
             .iter()
-            .map(|k| json!({"id": k.id, "role": k.role.name(), "party": k.party, "created": k.created.to_string(), "revoked": k.revoked.map(|t| t.to_string())}))
+            .map(|k| credo_server::body::key_json(k))
             .collect();
         println!("{}", serde_json::to_string_pretty(&json!({ "keys": v }))?);
     } else {

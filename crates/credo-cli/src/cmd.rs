@@ -38,6 +38,18 @@ impl Global {
                 report.recovery.truncated_bytes
             );
         }
+        if let Some(at) = report.audit.audit_recovery.truncated_at {
+            eprintln!(
+                "warning: the audit log ended in a torn batch; {} unacknowledged bytes from byte {at} were truncated",
+                report.audit.audit_recovery.truncated_bytes
+            );
+        }
+        if report.audit.forgotten_inquiries > 0 {
+            tracing::info!(
+                inquiries = report.audit.forgotten_inquiries,
+                "deleted inquiries past their 12 months"
+            );
+        }
         tracing::info!(
             events = report.events,
             subjects = report.subjects,

@@ -5,17 +5,10 @@
 use credo_engine::{IngestReport, ScoreView, Summary};
 use credo_score::Model;
 pub use credo_server::body::{decision_json, score_json};
+use credo_server::body::{month, round2};
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::path::Path;
-
-fn month(m: i32) -> String {
-    format!("{:04}-{:02}", 1970 + m.div_euclid(12), m.rem_euclid(12) + 1)
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
 
 pub fn score_text(v: &ScoreView, model: &Model) -> String {
     let c = &v.card;

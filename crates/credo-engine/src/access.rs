@@ -11,7 +11,7 @@
 use crate::error::{EngineError, io};
 use credo_access::state::inquiry_digest;
 use credo_access::{
-    AccessOp, AccessState, ChainError, GENESIS, Inquiry, InquiryLog, KeyRecord, Link, Resolution,
+    AccessOp, AccessState, Chain, ChainError, Inquiry, InquiryLog, KeyRecord, Link, Resolution,
     Role,
 };
 use credo_model::{Day, SubjectId, Timestamp};
@@ -35,6 +35,20 @@ pub struct Pending {
     pub op: AccessOp,
     /// For a third-party read: what was read and answered. The audit entry gets its digest.
     pub inquiry: Option<Inquiry>,
+}
+
+impl Pending {
+    /// A third party's read: the audit entry is a `read` carrying the inquiry's digest,
+    /// which [`Journal::append`] computes.
+    pub fn read(actor: String, key: Option<String>, inquiry: Inquiry) -> Pending {
+        Pending {
+            at: inquiry.at,
+            actor,
+            key,
+            op: AccessOp::Read { inquiry: [0; 32] },
+            inquiry: Some(inquiry),
+        }
+    }
 }
 
 /// A logged (synced) operation.
@@ -442,9 +456,9 @@ impl Journal {
         today: Day,
     ) -> Result<(Journal, AccessState, InquiryLog, JournalReport), EngineError> {
         let path = dir.join(AUDIT_FILE);
+        let head_path = dir.join(HEAD_FILE);
         let mut state = AccessState::default();
-        let mut prev = GENESIS;
-        let mut seq = 0u64;
+        let mut chain = Chain::new(read_head(&head_path)?);
         let corrupt = |offset: u64, problem: String| StoreError::Corrupt {
             path: path.display().to_string(),
             offset,
@@ -454,36 +468,21 @@ impl Journal {
             for &(r, body) in records {
                 let (link, json) =
                     split(body).ok_or_else(|| corrupt(r.offset, "short audit record".into()))?;
-                if link.seq != seq + 1
-                    || link.prev != prev
-                    || credo_access::link(&link.prev, link.seq, json) != link.hash
-                {
-                    return Err(corrupt(
-                        r.offset,
-                        format!(
-                            "audit chain broken at sequence {} (run `credo audit verify`)",
-                            link.seq
-                        ),
-                    ));
-                }
+                chain
+                    .push(link, json)
+                    .map_err(|e| corrupt(r.offset, format!("{e} (run `credo audit verify`)")))?;
                 let e = decode_entry(link, json).map_err(|p| corrupt(r.offset, p))?;
                 state.apply(e.seq, e.at, &e.op);
-                seq = link.seq;
-                prev = link.hash;
             }
             Ok(())
         })?;
-        let head_path = dir.join(HEAD_FILE);
-        if let Some((hseq, _)) = read_head(&head_path)?
-            && hseq > seq
-        {
-            return Err(EngineError::Meta {
-                path: head_path.display().to_string(),
-                problem: format!(
-                    "the audit log ends at entry {seq} but its head says {hseq}: entries were removed (run `credo audit verify`)"
-                ),
-            });
-        }
+        chain.finish().map_err(|e| EngineError::Meta {
+            path: head_path.display().to_string(),
+            problem: format!(
+                "{e}: the audit log does not reach its recorded head (run `credo audit verify`)"
+            ),
+        })?;
+        let (seq, prev) = chain.last();
         let head_file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -659,7 +658,7 @@ impl Journal {
 pub struct AuditVerify {
     pub entries: u64,
     pub head: Option<(u64, [u8; 32])>,
-    /// The last hash of the log as read.
+    /// The hash of the last entry that verified.
     pub last_hash: [u8; 32],
     pub torn_tail_bytes: u64,
     pub result: Result<(), ChainError>,
@@ -669,13 +668,15 @@ pub struct AuditVerify {
 pub fn verify_audit(dir: &Path) -> Result<AuditVerify, EngineError> {
     let path = dir.join(AUDIT_FILE);
     let head = read_head(&dir.join(HEAD_FILE))?;
-    let mut links: Vec<(Link, Vec<u8>)> = Vec::new();
-    let mut short = None;
+    let mut chain = Chain::new(head);
+    let (mut entries, mut broken, mut short) = (0u64, None, None);
     let recovery = match Log::scan(&path, |records| {
         for &(r, body) in records {
+            entries += 1;
             match split(body) {
-                Some((l, json)) => links.push((l, json.to_vec())),
                 None => short = short.or(Some(r.offset)),
+                Some((l, json)) if broken.is_none() => broken = chain.push(l, json).err(),
+                Some(_) => {}
             }
         }
         Ok(())
@@ -693,13 +694,16 @@ pub fn verify_audit(dir: &Path) -> Result<AuditVerify, EngineError> {
             problem: "short audit record".into(),
         }));
     }
-    let result = credo_access::verify(links.iter().map(|(l, b)| (*l, b.as_slice())), head);
+    let result = match broken {
+        Some(e) => Err(e),
+        None => chain.finish().map(|_| ()),
+    };
     Ok(AuditVerify {
-        entries: links.len() as u64,
+        entries,
         head,
-        last_hash: links.last().map_or(GENESIS, |(l, _)| l.hash),
+        last_hash: chain.last().1,
         torn_tail_bytes: recovery.truncated_bytes,
-        result: result.map(|_| ()),
+        result,
     })
 }
 

@@ -240,6 +240,17 @@ impl Engine {
     }
 
     /// How many subjects are on the public list on `as_of`.
+    /// Whether the subject has a listing on the public list on `as_of` (default: today).
+    pub fn is_published(&self, id: SubjectId, as_of: Option<Day>) -> bool {
+        let as_of = as_of.unwrap_or_else(|| self.today());
+        let court = &self.core.court;
+        self.core
+            .subjects
+            .get(id)
+            .and_then(|s| court.get(s))
+            .is_some_and(|c| c.published(&court.config, as_of))
+    }
+
     pub fn listed_count(&self, as_of: Day) -> usize {
         self.core.court.published(as_of).count()
     }

@@ -309,6 +309,8 @@ impl Core {
 #[derive(Debug, Clone)]
 pub struct OpenReport {
     pub recovery: Recovery,
+    /// What opening the audit log and the inquiry segments found.
+    pub audit: JournalReport,
     pub events: u64,
     pub subjects: usize,
     pub seconds: f64,
@@ -378,7 +380,6 @@ pub struct Engine {
     pub(crate) inquiries: InquiryLog,
     /// The audit log and inquiry segments; the server moves it to its commit thread.
     journal: Option<Journal>,
-    pub(crate) journal_report: JournalReport,
     _lock: File,
 }
 
@@ -475,6 +476,7 @@ impl Engine {
         })?;
         let report = OpenReport {
             recovery,
+            audit: journal_report,
             events: core.events,
             subjects: core.subjects.len(),
             seconds: started.elapsed().as_secs_f64(),
@@ -489,7 +491,6 @@ impl Engine {
             access,
             inquiries,
             journal: Some(journal),
-            journal_report,
             _lock: lock,
         };
         Ok((engine, report))
@@ -772,15 +773,6 @@ impl Engine {
 
     pub fn inquiries(&self) -> &InquiryLog {
         &self.inquiries
-    }
-
-    pub fn journal_report(&self) -> &JournalReport {
-        &self.journal_report
-    }
-
-    /// The audit log's last `(sequence, hash)`, when the journal is here.
-    pub fn audit_head(&self) -> Option<(u64, [u8; 32])> {
-        self.journal.as_ref().map(Journal::head)
     }
 
     /// Hands the journal to a commit thread (the server's), which then logs with

@@ -18,6 +18,40 @@ pub struct IngestOptions {
     pub chunk_bytes: usize,
     /// How many line errors the report keeps (all are counted).
     pub keep_errors: usize,
+    /// Who sends, when it is not the registry itself: lines under another `source`, or of
+    /// kinds its role may not send (`credo_access::may_send`), are rejected as `forbidden`.
+    pub sender: Option<Sender>,
+}
+
+/// A party that sends events over the API.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub source: String,
+    pub role: credo_access::Role,
+}
+
+impl Sender {
+    fn check(&self, e: &credo_model::Event) -> Result<(), Reject> {
+        let forbidden = |message| Reject {
+            code: "forbidden",
+            message,
+        };
+        if e.source.as_str() != self.source {
+            return Err(forbidden(format!(
+                "`source` is `{}`; this key sends as `{}` only",
+                e.source.as_str(),
+                self.source
+            )));
+        }
+        if !credo_access::may_send(self.role, credo_rules::court::is_court_event(&e.body)) {
+            return Err(forbidden(format!(
+                "a {} key may not send `{}` events",
+                self.role.name(),
+                e.body.kind()
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for IngestOptions {
@@ -25,6 +59,7 @@ impl Default for IngestOptions {
         IngestOptions {
             chunk_bytes: 8 << 20,
             keep_errors: 1000,
+            sender: None,
         }
     }
 }
@@ -95,14 +130,17 @@ const LOOKAHEAD: usize = 16;
 /// Lines per parallel task: big enough to amortise scheduling, small enough to balance.
 const SEGMENT_LINES: usize = 4096;
 
-fn parse_segment(lines: &[(u64, &[u8])]) -> Segment {
+fn parse_segment(lines: &[(u64, &[u8])], sender: Option<&Sender>) -> Segment {
     let mut seg = Segment {
         bytes: Vec::with_capacity(lines.len() * 96),
         ..Default::default()
     };
     let mut parser = Parser::default();
     for &(line, l) in lines {
-        match parser.parse(l) {
+        let parsed = parser
+            .parse(l)
+            .and_then(|e| sender.map_or(Ok(()), |s| s.check(&e)).map(|()| e));
+        match parsed {
             Ok(e) => {
                 let start = seg.bytes.len();
                 encode_event(&e, &mut seg.bytes);
@@ -122,7 +160,7 @@ fn parse_segment(lines: &[(u64, &[u8])]) -> Segment {
 }
 
 /// Splits a chunk into lines and parses them on all cores.
-fn parse_chunk(c: &Chunk) -> Vec<Segment> {
+fn parse_chunk(c: &Chunk, sender: Option<&Sender>) -> Vec<Segment> {
     let mut lines: Vec<(u64, &[u8])> = Vec::with_capacity(c.lines as usize);
     let mut start = 0;
     let ends = memchr::memchr_iter(b'\n', &c.data).chain(std::iter::once(c.data.len()));
@@ -138,7 +176,10 @@ fn parse_chunk(c: &Chunk) -> Vec<Segment> {
         }
         start = end + 1;
     }
-    lines.par_chunks(SEGMENT_LINES).map(parse_segment).collect()
+    lines
+        .par_chunks(SEGMENT_LINES)
+        .map(|l| parse_segment(l, sender))
+        .collect()
 }
 
 /// Reads input into chunks that end at a line break, skipping over-long lines.
@@ -256,7 +297,7 @@ impl Engine {
         let mut batch = Batch::new();
         let mut current: Option<(Chunk, Vec<Segment>)> = match chunker.next().map_err(io_err)? {
             Some(c) => {
-                let segs = parse_chunk(&c);
+                let segs = parse_chunk(&c, opts.sender.as_ref());
                 Some((c, segs))
             }
             None => None,
@@ -270,7 +311,7 @@ impl Engine {
                     let t = std::time::Instant::now();
                     let r = chunker.next().map(|next| {
                         next.map(|c| {
-                            let segs = parse_chunk(&c);
+                            let segs = parse_chunk(&c, opts.sender.as_ref());
                             (c, segs)
                         })
                     });

@@ -23,4 +23,4 @@ pub use court::{ListQuery, PublicEntry};
 pub use credo_rules::{ACTIONS, Decision, Outcome};
 pub use engine::{Engine, Footprint, OpenReport, ScoreView, Summary};
 pub use error::EngineError;
-pub use ingest::{BatchProgress, IngestOptions, IngestReport, LineError};
+pub use ingest::{BatchProgress, IngestOptions, IngestReport, LineError, Sender};

@@ -29,6 +29,7 @@ fn ingest(e: &mut Engine, text: &str, chunk: usize) -> IngestReport {
     let opts = IngestOptions {
         chunk_bytes: chunk,
         keep_errors: 100,
+        sender: None,
     };
     e.ingest("test.jsonl", text.as_bytes(), &opts, &mut |_| {})
         .unwrap()

@@ -2,9 +2,10 @@
 //! role holds the route's capability, whether the resource is its own, then the work.
 //! Third-party reads are logged (inquiry + audit entry, synced) before the answer leaves.
 
+use crate::AppState;
+use crate::auth::{self, Caller};
 use crate::body;
 use crate::error::ApiError;
-use crate::{AppState, auth};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -12,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use credo_access::{AccessOp, Capability, Inquiry, KeyRecord, Principal, Resolution, Role};
 use credo_engine::access::Pending;
-use credo_engine::{Clock, Engine, IngestOptions, ListQuery};
+use credo_engine::{Clock, IngestOptions, ListQuery, Sender};
 use credo_model::{Day, SubjectId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -50,12 +51,6 @@ fn subject(s: &str) -> Result<SubjectId, ApiError> {
     Ok(SubjectId::parse(s)?)
 }
 
-fn engine_read(s: &AppState) -> Result<std::sync::RwLockReadGuard<'_, Engine>, ApiError> {
-    s.engine
-        .read()
-        .map_err(|_| ApiError::internal("state lock poisoned"))
-}
-
 fn pending(p: &Principal, op: AccessOp) -> Pending {
     Pending {
         at: Clock::now(),
@@ -67,21 +62,15 @@ fn pending(p: &Principal, op: AccessOp) -> Pending {
 }
 
 fn read_pending(p: &Principal, id: SubjectId, what: String, answer: String) -> Pending {
-    let at = Clock::now();
-    Pending {
-        at,
-        actor: p.actor(),
-        key: p.key_id.clone(),
-        op: AccessOp::Read { inquiry: [0; 32] },
-        inquiry: Some(Inquiry {
-            at,
-            subject: id,
-            role: p.role,
-            party: p.party.clone(),
-            what,
-            answer,
-        }),
-    }
+    let inquiry = Inquiry {
+        at: Clock::now(),
+        subject: id,
+        role: p.role,
+        party: p.party.clone(),
+        what,
+        answer,
+    };
+    Pending::read(p.actor(), p.key_id.clone(), inquiry)
 }
 
 /// Only the subject itself.
@@ -109,15 +98,14 @@ fn own(p: &Principal, id: SubjectId) -> Result<(), ApiError> {
     security(("key" = [])))]
 pub async fn check(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::Decide)?;
     let (id, action) = path(p)?;
     let id = subject(&id)?;
-    let (decision, today) = {
-        let e = engine_read(&s)?;
+    let decision = {
+        let e = s.engine()?;
         let today = e.today();
         if e.policies().get(&action).is_some()
             && e.access()
@@ -134,9 +122,8 @@ pub async fn check(
                 ),
             ));
         }
-        (e.check(id, &action, Some(today))?, today)
+        e.check(id, &action, Some(today))?
     };
-    let _ = today;
     let answer = decision.outcome.as_str().to_string();
     s.commits
         .submit(vec![read_pending(
@@ -158,14 +145,13 @@ pub async fn check(
     security(("key" = [])))]
 pub async fn score(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     p: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::ReadScore)?;
     let id = subject(&path(p)?)?;
     let (view, third) = {
-        let e = engine_read(&s)?;
+        let e = s.engine()?;
         let third = !who.is(id);
         if who.role == Role::Subject && third {
             return Err(ApiError::forbidden(
@@ -211,14 +197,13 @@ pub async fn score(
     (status = 403, body = ApiError)), security(("key" = [])))]
 pub async fn report(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     p: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::Report)?;
     let id = subject(&path(p)?)?;
     own(&who, id)?;
-    let e = engine_read(&s)?;
+    let e = s.engine()?;
     Ok(Json(body::report_json(&e, id)?))
 }
 
@@ -241,11 +226,10 @@ pub struct GrantBody {
     security(("key" = [])))]
 pub async fn grant(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     p: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::Consent)?;
     let id = subject(&path(p)?)?;
     own(&who, id)?;
@@ -253,7 +237,7 @@ pub async fn grant(
     let until = Day::parse(&b.until)
         .map_err(|e| ApiError::bad_request("invalid_field", format!("until: {e}")))?;
     {
-        let e = engine_read(&s)?;
+        let e = s.engine()?;
         if b.purpose != "score" && e.policies().get(&b.purpose).is_none() {
             return Err(ApiError::bad_request(
                 "invalid_field",
@@ -271,7 +255,7 @@ pub async fn grant(
         until,
     };
     let sealed = s.commits.submit(vec![pending(&who, op)]).await?;
-    let e = engine_read(&s)?;
+    let e = s.engine()?;
     let g = e
         .access()
         .consents
@@ -285,14 +269,13 @@ pub async fn grant(
     security(("key" = [])))]
 pub async fn consents(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     p: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::Consent)?;
     let id = subject(&path(p)?)?;
     own(&who, id)?;
-    let e = engine_read(&s)?;
+    let e = s.engine()?;
     let today = e.today();
     let list: Vec<Value> = e
         .access()
@@ -309,10 +292,9 @@ pub async fn consents(
     security(("key" = [])))]
 pub async fn revoke(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     p: Result<Path<(String, u64)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::Consent)?;
     let (id, grant) = path(p)?;
     let id = subject(&id)?;
@@ -346,11 +328,10 @@ pub struct DisputeBody {
               (status = 409, body = ApiError)), security(("key" = [])))]
 pub async fn dispute(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     p: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::DisputeFile)?;
     let id = subject(&path(p)?)?;
     own(&who, id)?;
@@ -362,7 +343,7 @@ pub async fn dispute(
         reason: b.reason,
     };
     let sealed = s.commits.submit(vec![pending(&who, op)]).await?;
-    let e = engine_read(&s)?;
+    let e = s.engine()?;
     let d = e
         .access()
         .disputes
@@ -376,11 +357,10 @@ pub async fn dispute(
     security(("key" = [])))]
 pub async fn disputes(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::DisputeRead)?;
-    let e = engine_read(&s)?;
+    let e = s.engine()?;
     let list: Vec<Value> = e
         .access()
         .disputes
@@ -415,16 +395,15 @@ pub struct ResolutionBody {
     security(("key" = [])))]
 pub async fn resolve(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     p: Result<Path<u64>, PathRejection>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::DisputeResolve)?;
     let dispute_id = path(p)?;
     let b: ResolutionBody = json_body(body).await?;
     let (subject_id, source) = {
-        let e = engine_read(&s)?;
+        let e = s.engine()?;
         let d = e.access().disputes.check_resolve(dispute_id, &who.party)?;
         (d.subject, d.source.clone())
     };
@@ -444,7 +423,7 @@ pub async fn resolve(
                 ));
             }
             let replacement = parsed.id.to_string();
-            ingest_lines(&s, &who, &line).await.and_then(|r| {
+            ingest_lines(&s, &who, line).await.and_then(|r| {
                 if r.accepted == 1 {
                     Ok(())
                 } else {
@@ -479,7 +458,7 @@ pub async fn resolve(
         note: b.note,
     };
     s.commits.submit(vec![pending(&who, op)]).await?;
-    let e = engine_read(&s)?;
+    let e = s.engine()?;
     let d = e
         .access()
         .disputes
@@ -490,96 +469,48 @@ pub async fn resolve(
 
 // ---- events ---------------------------------------------------------------------------
 
-/// Kinds a court sends; everything else comes from furnishers.
-fn court_kind(kind: &str) -> bool {
-    matches!(
-        kind,
-        "judgment"
-            | "performance"
-            | "listing"
-            | "restriction"
-            | "extension"
-            | "removal"
-            | "ban"
-            | "violation"
-    )
-}
-
 struct Ingested {
     accepted: u64,
     body: Value,
 }
 
-async fn ingest_lines(s: &AppState, who: &Principal, bytes: &[u8]) -> Result<Ingested, ApiError> {
-    // Lines the caller may not send are rejected here, with their line numbers; the rest
-    // go to the engine as one input.
-    let mut allowed = Vec::with_capacity(bytes.len());
-    let mut refused = Vec::new();
-    let mut kept_lines = Vec::new();
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let problem = match credo_engine::wire::parse_line(line) {
-            Err(_) => None, // the engine reports it with its code
-            Ok(e) if e.source.as_str() != who.party => Some(format!(
-                "`source` is `{}`; a {} key writes as `{}` only",
-                e.source.as_str(),
-                who.role.name(),
-                who.party
-            )),
-            Ok(e) if court_kind(e.body.kind()) != (who.role == Role::Court) => Some(format!(
-                "a {} key may not send `{}` events",
-                who.role.name(),
-                e.body.kind()
-            )),
-            Ok(_) => None,
-        };
-        match problem {
-            Some(m) => refused.push(json!({"line": i + 1, "code": "forbidden", "message": m})),
-            None => {
-                allowed.extend_from_slice(line);
-                allowed.push(b'\n');
-                kept_lines.push(i + 1);
-            }
-        }
-    }
+/// Ingests a request's JSON lines as `who` (the engine rejects lines under another source
+/// or of kinds the role may not send) and logs the write in the audit log.
+async fn ingest_lines(s: &AppState, who: &Principal, bytes: Vec<u8>) -> Result<Ingested, ApiError> {
     let engine = s.engine.clone();
+    let opts = IngestOptions {
+        sender: Some(Sender {
+            source: who.party.clone(),
+            role: who.role,
+        }),
+        ..IngestOptions::default()
+    };
     let report = tokio::task::spawn_blocking(move || {
         let mut e = engine
             .write()
             .map_err(|_| ApiError::internal("state lock poisoned"))?;
-        let opts = IngestOptions {
-            keep_errors: 1000,
-            ..IngestOptions::default()
-        };
-        e.ingest("request body", allowed.as_slice(), &opts, &mut |_| {})
+        e.ingest("request body", bytes.as_slice(), &opts, &mut |_| {})
             .map_err(ApiError::from)
     })
     .await
     .map_err(|_| ApiError::internal("ingest task failed"))??;
-    let mut errors = refused;
-    for le in &report.errors {
-        // Map the engine's line numbers (in the lines passed on) back to the request's.
-        let line = kept_lines
-            .get(le.line.saturating_sub(1) as usize)
-            .copied()
-            .unwrap_or(0);
-        errors.push(json!({"line": line, "code": le.code, "message": le.message}));
-    }
-    let rejected = errors.len() as u64;
     let op = AccessOp::Ingest {
         accepted: report.accepted,
         duplicates: report.duplicates,
-        rejected,
+        rejected: report.rejected,
     };
     s.commits.submit(vec![pending(who, op)]).await?;
+    let errors: Vec<Value> = report
+        .errors
+        .iter()
+        .map(|le| json!({"line": le.line, "code": le.code, "message": le.message}))
+        .collect();
     Ok(Ingested {
         accepted: report.accepted,
         body: json!({
             "accepted": report.accepted,
             "duplicates": report.duplicates,
-            "rejected": rejected,
+            "rejected": report.rejected,
             "errors": errors,
         }),
     })
@@ -594,15 +525,12 @@ async fn ingest_lines(s: &AppState, who: &Principal, bytes: &[u8]) -> Result<Ing
               (status = 413, body = ApiError)), security(("key" = [])))]
 pub async fn events(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
-    if !(who.may(Capability::IngestFinancial) || who.may(Capability::IngestCourt)) {
-        auth::require(&who, Capability::IngestFinancial)?;
-    }
+    auth::require(&who, Capability::Ingest)?;
     let bytes = read_body(body, MAX_EVENTS_BODY).await?;
-    Ok(Json(ingest_lines(&s, &who, &bytes).await?.body))
+    Ok(Json(ingest_lines(&s, &who, bytes.to_vec()).await?.body))
 }
 
 // ---- the public list, tip-offs, policies ----------------------------------------------
@@ -627,7 +555,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let id = q.id.as_deref().map(subject).transpose()?;
-    let e = engine_read(&s)?;
+    let e = s.engine()?;
     let mut entries = e.list_search(
         &ListQuery {
             name: q.name,
@@ -656,25 +584,13 @@ pub struct TipoffBody {
               (status = 429, body = ApiError)))]
 pub async fn tipoff(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let who = auth::principal(&s, &headers)?;
     let b: TipoffBody = json_body(body).await?;
     let id = subject(&b.subject)?;
-    {
-        let e = engine_read(&s)?;
-        let listed = e.list_search(
-            &ListQuery {
-                name: e.record(id)?.map(|r| r.name).unwrap_or_default(),
-                id: Some(id),
-                province: None,
-            },
-            None,
-        )?;
-        if listed.is_empty() {
-            return Err(ApiError::not_found("no published listing for this subject"));
-        }
+    if !s.engine()?.is_published(id, None) {
+        return Err(ApiError::not_found("no published listing for this subject"));
     }
     let op = AccessOp::Tipoff {
         subject: id,
@@ -693,11 +609,10 @@ pub async fn tipoff(
     responses((status = 200, description = "tip-offs, newest first")), security(("key" = [])))]
 pub async fn tipoffs(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::TipoffRead)?;
-    let e = engine_read(&s)?;
+    let e = s.engine()?;
     let list: Vec<Value> = e
         .access()
         .tipoffs
@@ -714,7 +629,7 @@ pub async fn tipoffs(
 #[utoipa::path(get, path = "/v1/policies", tag = "decisions",
     responses((status = 200, description = "catalogue and offers")))]
 pub async fn policies(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let e = engine_read(&s)?;
+    let e = s.engine()?;
     let actions: Vec<Value> = credo_engine::ACTIONS
         .iter()
         .map(|a| json!({"id": a.id, "label": a.label}))
@@ -736,10 +651,9 @@ pub async fn policies(State(s): State<AppState>) -> Result<Json<Value>, ApiError
     security(("key" = [])))]
 pub async fn install_policies(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::PolicyInstall)?;
     let bytes = read_body(body, 4 * 1024 * 1024).await?;
     let text = std::str::from_utf8(&bytes)
@@ -826,10 +740,9 @@ pub fn new_key(
     security(("key" = [])))]
 pub async fn create_key(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::Keys)?;
     let b: KeyBody = json_body(body).await?;
     let role = Role::parse(&b.role)?;
@@ -844,19 +757,10 @@ pub async fn create_key(
 
 #[utoipa::path(get, path = "/v1/keys", tag = "admin",
     responses((status = 200, description = "keys (never their tokens)")), security(("key" = [])))]
-pub async fn keys(
-    State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
+pub async fn keys(State(s): State<AppState>, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
     auth::require(&who, Capability::Keys)?;
-    let e = engine_read(&s)?;
-    let list: Vec<Value> = e
-        .access()
-        .keys
-        .iter()
-        .map(|k| json!({"id": k.id, "role": k.role.name(), "party": k.party, "created": k.created.to_string(), "revoked": k.revoked.map(|t| t.to_string())}))
-        .collect();
+    let e = s.engine()?;
+    let list: Vec<Value> = e.access().keys.iter().map(body::key_json).collect();
     Ok(Json(json!({ "keys": list })))
 }
 
@@ -865,10 +769,9 @@ pub async fn keys(
     security(("key" = [])))]
 pub async fn revoke_key(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
     p: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::Keys)?;
     let id = path(p)?;
     s.commits
@@ -883,11 +786,10 @@ pub async fn revoke_key(
     security(("key" = [])))]
 pub async fn audit_verify(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    Caller(who): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let who = auth::principal(&s, &headers)?;
     auth::require(&who, Capability::Audit)?;
-    let dir = engine_read(&s)?.dir().to_path_buf();
+    let dir = s.engine()?.dir().to_path_buf();
     let v = tokio::task::spawn_blocking(move || credo_engine::access::verify_audit(&dir))
         .await
         .map_err(|_| ApiError::internal("verify task failed"))??;

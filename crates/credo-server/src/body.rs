@@ -12,7 +12,7 @@ pub fn month(m: i32) -> String {
     format!("{:04}-{:02}", 1970 + m.div_euclid(12), m.rem_euclid(12) + 1)
 }
 
-fn round2(x: f64) -> f64 {
+pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
@@ -79,6 +79,17 @@ pub fn grant_json(g: &Grant, today: Day) -> Value {
         "until": g.until.to_string(),
         "revoked": g.revoked.map(|t| t.to_string()),
         "valid": g.valid_on(today),
+    })
+}
+
+/// A key as listed (never its token or hash).
+pub fn key_json(k: &credo_access::KeyRecord) -> Value {
+    json!({
+        "id": k.id,
+        "role": k.role.name(),
+        "party": k.party,
+        "created": k.created.to_string(),
+        "revoked": k.revoked.map(|t| t.to_string()),
     })
 }
 

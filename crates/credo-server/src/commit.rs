@@ -119,7 +119,7 @@ fn commit_group(engine: &RwLock<Engine>, journal: &mut Journal, jobs: Vec<Job>) 
         let part: Vec<Sealed> = it.by_ref().take(n).collect();
         let _ = r.send(match &applied {
             Ok(()) => Ok(part),
-            Err(e) => Err(ApiError::new(e.status, e.code, e.message.clone())),
+            Err(e) => Err(e.clone()),
         });
     }
 }

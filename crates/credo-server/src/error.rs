@@ -9,7 +9,7 @@ use credo_access::AccessError;
 use credo_engine::EngineError;
 use serde::Serialize;
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
     /// Stable, machine-readable (see docs/errors.md).
     pub code: &'static str,

@@ -84,9 +84,12 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(routes: &[&'static str]) -> Metrics {
-        let mut all: Vec<&'static str> = routes.to_vec();
-        all.push("other");
-        all.dedup();
+        let mut all: Vec<&'static str> = Vec::new();
+        for r in routes.iter().copied().chain(["other"]) {
+            if !all.contains(&r) {
+                all.push(r);
+            }
+        }
         Metrics {
             index: all.iter().enumerate().map(|(i, r)| (*r, i)).collect(),
             stats: all.iter().map(|_| RouteStats::default()).collect(),
@@ -94,13 +97,15 @@ impl Metrics {
         }
     }
 
-    fn record(&self, route: &str, status: u16, seconds: f64) {
-        let i = self
-            .index
-            .get(route)
-            .copied()
-            .unwrap_or(self.routes.len() - 1);
-        let r = &self.stats[i];
+    /// The slot of a route pattern ("other" for anything else).
+    fn slot(&self, route: Option<&str>) -> usize {
+        route
+            .and_then(|r| self.index.get(r).copied())
+            .unwrap_or(self.routes.len() - 1)
+    }
+
+    fn record(&self, slot: usize, status: u16, seconds: f64) {
+        let r = &self.stats[slot];
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         r.by_class[class].fetch_add(1, Ordering::Relaxed);
         r.count.fetch_add(1, Ordering::Relaxed);
@@ -174,19 +179,21 @@ impl Metrics {
 
 pub async fn measure(State(s): State<crate::AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "other".to_string(), |m| m.as_str().to_string());
-    let method = req.method().clone();
+    // A slot index, not the route's string: this runs on every request.
+    let slot = s.metrics.slot(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
     let resp = next.run(req).await;
     let secs = started.elapsed().as_secs_f64();
     let status = resp.status().as_u16();
-    s.metrics.record(&route, status, secs);
+    s.metrics.record(slot, status, secs);
+    let route = s.metrics.routes[slot];
     if status >= 500 {
-        tracing::warn!(%method, route, status, seconds = secs, "request failed");
+        tracing::warn!(route, status, seconds = secs, "request failed");
     } else {
-        tracing::debug!(%method, route, status, seconds = secs, "request");
+        tracing::debug!(route, status, seconds = secs, "request");
     }
     resp
 }

@@ -14,7 +14,6 @@ pub mod commit;
 pub mod error;
 pub mod guard;
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -25,7 +24,7 @@ use credo_engine::Engine;
 pub use error::ApiError;
 use serde::Serialize;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 use utoipa::OpenApi;
 
 #[derive(Clone)]
@@ -54,6 +53,13 @@ impl Default for Config {
 }
 
 impl AppState {
+    /// The engine, for reading.
+    pub fn engine(&self) -> Result<std::sync::RwLockReadGuard<'_, Engine>, ApiError> {
+        self.engine
+            .read()
+            .map_err(|_| ApiError::internal("state lock poisoned"))
+    }
+
     /// Takes the engine's journal to the commit thread.
     pub fn new(mut engine: Engine, config: Config) -> std::io::Result<AppState> {
         let journal = engine
@@ -131,7 +137,7 @@ pub const ROUTES: &[Route] = &[
         ..route("POST", "/v1/tipoffs", Capability::TipoffFile)
     },
     route("GET", "/v1/tipoffs", Capability::TipoffRead),
-    route("POST", "/v1/events", Capability::IngestFinancial),
+    route("POST", "/v1/events", Capability::Ingest),
     route(
         "GET",
         "/v1/subjects/{id}/check/{action}",
@@ -162,17 +168,6 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/v1/keys/{key}", Capability::Keys),
     route("GET", "/v1/audit/verify", Capability::Audit),
 ];
-
-/// Whether `role` may call `route` (before resource checks). Event uploads take either
-/// ingest capability: furnishers send financial events, courts court events.
-pub fn route_allows(route: &Route, role: credo_access::Role) -> bool {
-    if route.path == "/v1/events" {
-        credo_access::allowed(role, Capability::IngestFinancial)
-            || credo_access::allowed(role, Capability::IngestCourt)
-    } else {
-        credo_access::allowed(role, route.capability)
-    }
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -213,10 +208,7 @@ struct Health {
 /// Liveness and size.
 #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "ok")))]
 async fn health(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let e = s
-        .engine
-        .read()
-        .map_err(|_| ApiError::internal("state lock poisoned"))?;
+    let e = s.engine()?;
     Ok(Json(Health {
         status: "ok",
         subjects: e.subject_count(),
@@ -229,10 +221,7 @@ async fn health(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
 #[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "text exposition")))]
 async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
     let (subjects, events, audit, inquiries) = {
-        let e = s
-            .engine
-            .read()
-            .map_err(|_| ApiError::internal("state lock poisoned"))?;
+        let e = s.engine()?;
         (
             e.subject_count() as f64,
             e.event_count() as f64,
@@ -288,12 +277,24 @@ async fn index() -> Html<&'static str> {
     Html(include_str!("index.html"))
 }
 
+/// A page with the shared script (`pages/common.js`) put in place of its marker, once.
+fn page(cell: &'static LazyLock<String>) -> Html<&'static str> {
+    Html(cell.as_str())
+}
+
+fn with_common(html: &str) -> String {
+    html.replace("/* credo:common.js */", include_str!("pages/common.js"))
+}
+
+static ME: LazyLock<String> = LazyLock::new(|| with_common(include_str!("pages/me.html")));
+static COURT: LazyLock<String> = LazyLock::new(|| with_common(include_str!("pages/court.html")));
+
 async fn me_page() -> Html<&'static str> {
-    Html(include_str!("pages/me.html"))
+    page(&ME)
 }
 
 async fn court_page() -> Html<&'static str> {
-    Html(include_str!("pages/court.html"))
+    page(&COURT)
 }
 
 async fn not_found() -> ApiError {
@@ -369,9 +370,4 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
-}
-
-/// The body of an empty request, for tests and tools.
-pub fn empty() -> Body {
-    Body::empty()
 }

@@ -138,7 +138,7 @@ async fn every_route_under_every_role_does_only_what_the_role_may() {
         };
         for (role, key) in &keys {
             let (status, body) = call(&app, r.method, &uri, key, "{}").await;
-            let may = credo_server::route_allows(r, *role);
+            let may = credo_access::allowed(*role, r.capability);
             let what = format!(
                 "{} {} as {}: {status} {body}",
                 r.method,
@@ -486,4 +486,22 @@ async fn bad_input_is_a_4xx_with_a_json_body() {
         "{r}"
     );
     assert_eq!(r["errors"][0]["line"], 1);
+}
+
+#[tokio::test]
+async fn the_pages_carry_the_shared_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = app(dir.path());
+    for page in ["/me", "/court"] {
+        let resp = app
+            .clone()
+            .oneshot(Request::get(page).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let html = resp.into_body().collect().await.unwrap().to_bytes();
+        let html = String::from_utf8(html.to_vec()).unwrap();
+        assert!(html.contains("async function api("), "{page}");
+        assert!(!html.contains("credo:common.js"), "{page}: marker left in");
+    }
 }
