@@ -417,15 +417,12 @@ fn decode_entry(link: Link, json: &[u8]) -> Result<AuditEntry, String> {
     })
 }
 
-fn month_name(m: i32) -> String {
-    format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1)
+fn segment_name(m: i32) -> String {
+    format!("{}.log", Day::month_label(m))
 }
 
-fn parse_month(name: &str) -> Option<i32> {
-    let stem = name.strip_suffix(".log")?;
-    let (y, m) = stem.split_once('-')?;
-    let (y, m): (i32, i32) = (y.parse().ok()?, m.parse().ok()?);
-    (1..=12).contains(&m).then_some(y * 12 + m - 1)
+fn parse_segment(name: &str) -> Option<i32> {
+    Day::parse_month_label(name.strip_suffix(".log")?)
 }
 
 fn read_head(path: &Path) -> Result<Option<(u64, [u8; 32])>, EngineError> {
@@ -520,7 +517,7 @@ impl Journal {
         for entry in std::fs::read_dir(&idir).map_err(io(&idir))? {
             let entry = entry.map_err(io(&idir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(m) = parse_month(&name) {
+            if let Some(m) = parse_segment(&name) {
                 names.push((m, entry.path()));
             }
         }
@@ -638,12 +635,19 @@ impl Journal {
             return Ok(());
         }
         if self.segment.as_ref().is_none_or(|(sm, _)| *sm != m) {
-            let path = self
-                .dir
-                .join(INQUIRY_DIR)
-                .join(format!("{}.log", month_name(m)));
+            let idir = self.dir.join(INQUIRY_DIR);
+            let path = idir.join(segment_name(m));
             let (log, _) = Log::open_batches(&path, |_| Ok(()))?;
             self.segment = Some((m, log));
+            // A new month: segments whose every inquiry is past retention go, as on open.
+            for entry in std::fs::read_dir(&idir).map_err(io(&idir))? {
+                let entry = entry.map_err(io(&idir))?;
+                if parse_segment(&entry.file_name().to_string_lossy())
+                    .is_some_and(|old| old < m - credo_access::RETENTION_MONTHS)
+                {
+                    std::fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
+                }
+            }
         }
         if let Some((_, log)) = &mut self.segment {
             log.commit(&mut self.inquiry_batch)?;
@@ -731,11 +735,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn month_names_round_trip() {
-        for m in [0, 11, 12, 24_299, 24_311] {
-            assert_eq!(parse_month(&format!("{}.log", month_name(m))), Some(m));
+    fn segment_names_are_calendar_months_and_round_trip() {
+        let nov = Day::parse("2026-11-22").unwrap().month_index();
+        assert_eq!(segment_name(nov), "2026-11.log");
+        for m in [0, 11, 12, nov, nov + 40] {
+            assert_eq!(parse_segment(&segment_name(m)), Some(m));
         }
-        assert_eq!(parse_month("2026-13.log"), None);
-        assert_eq!(parse_month("notes.txt"), None);
+        assert_eq!(parse_segment("2026-13.log"), None);
+        assert_eq!(parse_segment("notes.txt"), None);
     }
 }

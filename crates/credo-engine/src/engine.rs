@@ -378,6 +378,8 @@ pub struct Engine {
     pub(crate) access: AccessState,
     /// Third parties' reads of the last 12 months.
     pub(crate) inquiries: InquiryLog,
+    /// The month of the latest inquiry applied; a new one prunes past retention.
+    inquiries_month: Option<i32>,
     /// The audit log and inquiry segments; the server moves it to its commit thread.
     journal: Option<Journal>,
     _lock: File,
@@ -490,6 +492,7 @@ impl Engine {
             policies,
             access,
             inquiries,
+            inquiries_month: None,
             journal: Some(journal),
             _lock: lock,
         };
@@ -838,6 +841,12 @@ impl Engine {
     pub fn apply_sealed(&mut self, sealed: &[Sealed]) -> Result<(), EngineError> {
         for x in sealed {
             if let Some(q) = &x.inquiry {
+                if self.inquiries_month != Some(q.at.day().month_index()) {
+                    // Once a month, forget what is past retention (a server runs for months).
+                    self.inquiries_month = Some(q.at.day().month_index());
+                    self.inquiries
+                        .forget_before(credo_access::retention_cutoff(self.today()));
+                }
                 self.inquiries.add(q.clone());
             }
             if let Some((subject, source, id)) = self.access.apply(x.seq, x.at, &x.op) {

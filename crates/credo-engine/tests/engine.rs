@@ -451,3 +451,50 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn inquiries_past_twelve_months_are_deleted_while_running_and_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = open(dir.path());
+    ingest(&mut e, &subjects(), 4096);
+    let a: SubjectId = A.parse().unwrap();
+    let read = |day: &str| {
+        let at = Day::parse(day).unwrap().start();
+        Pending::read(
+            "relying_party:rail-1".into(),
+            None,
+            credo_access::Inquiry {
+                at,
+                subject: a,
+                role: credo_access::Role::RelyingParty,
+                party: "rail-1".into(),
+                what: "check:rail_g".into(),
+                answer: "allow".into(),
+            },
+        )
+    };
+    e.log_access(vec![read("2025-06-15")]).unwrap();
+    let old = dir.path().join("inquiries").join("2025-06.log");
+    assert!(old.exists());
+    assert_eq!(e.inquiries().of(a).len(), 1);
+    // The engine's today is 2026-10-31: kept from 2025-10-31 on.
+    e.log_access(vec![read("2026-10-20")]).unwrap();
+    assert!(!old.exists(), "the old month's segment is deleted");
+    let days: Vec<String> = e
+        .inquiries()
+        .of(a)
+        .iter()
+        .map(|q| q.at.day().to_string())
+        .collect();
+    assert_eq!(days, vec!["2026-10-20"]);
+    drop(e);
+    let e = open(dir.path());
+    assert_eq!(e.inquiries().of(a).len(), 1);
+    // The audit chain keeps both reads (as digests).
+    assert_eq!(
+        credo_engine::access::verify_audit(dir.path())
+            .unwrap()
+            .entries,
+        2
+    );
+}

@@ -71,6 +71,25 @@ impl Day {
         (y - 1970) * 12 + m as i32 - 1
     }
 
+    /// `YYYY-MM` of a [`Day::month_index`].
+    pub fn month_label(month_index: i32) -> String {
+        format!(
+            "{:04}-{:02}",
+            1970 + month_index.div_euclid(12),
+            month_index.rem_euclid(12) + 1
+        )
+    }
+
+    /// The month index of a `YYYY-MM` label.
+    pub fn parse_month_label(s: &str) -> Option<i32> {
+        let (y, m) = s.split_once('-')?;
+        if y.len() != 4 || m.len() != 2 {
+            return None;
+        }
+        let (y, m): (i32, i32) = (y.parse().ok()?, m.parse().ok()?);
+        (1..=12).contains(&m).then_some((y - 1970) * 12 + m - 1)
+    }
+
     /// The last day of the month with the given [`Day::month_index`].
     pub fn end_of_month(month_index: i32) -> Day {
         let y = 1970 + month_index.div_euclid(12);

@@ -9,7 +9,7 @@ use credo_score::Model;
 use serde_json::{Value, json};
 
 pub fn month(m: i32) -> String {
-    format!("{:04}-{:02}", 1970 + m.div_euclid(12), m.rem_euclid(12) + 1)
+    Day::month_label(m)
 }
 
 pub fn round2(x: f64) -> f64 {
