@@ -59,6 +59,36 @@ pub fn key_create(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Keys for trying the API after `credo demo`: one per role that has routes, the subject's
+/// for the first person in the folder. Made anew for each serving demo run.
+pub fn demo_keys(engine: &mut credo_engine::Engine) -> Result<Vec<(Role, String, String)>> {
+    let person = (0..engine.subject_count())
+        .filter_map(|i| engine.subject_at(i))
+        .find(|s| !s.is_company());
+    let mut wanted = vec![
+        (Role::Admin, Some("ops".to_string()), None),
+        (Role::Court, Some("court-1".to_string()), None),
+        (Role::Furnisher, Some("demo-bank".to_string()), None),
+        (Role::RelyingParty, Some("rail-1".to_string()), None),
+    ];
+    if let Some(p) = person {
+        wanted.push((Role::Subject, None, Some(p)));
+    }
+    let mut out = Vec::new();
+    let mut pending = Vec::new();
+    for (role, party, subject) in wanted {
+        let (key, token) = credo_server::api::new_key(role, party, subject)
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        out.push((role, key.party.clone(), token));
+        pending.push(Pending {
+            actor: "admin:demo".into(),
+            ..as_admin(AccessOp::KeyCreate(key))
+        });
+    }
+    engine.log_access(pending)?;
+    Ok(out)
+}
+
 pub fn key_list(g: &Global) -> Result<ExitCode> {
     let engine = g.open()?;
     let keys: Vec<_> = engine.access().keys.iter().collect();

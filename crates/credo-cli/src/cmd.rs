@@ -487,5 +487,13 @@ pub fn demo(
     if no_serve {
         return Ok(ExitCode::SUCCESS);
     }
+    let keys = crate::access::demo_keys(&mut engine)?;
+    eprintln!("\nkeys for trying the API (new for this run; shown once, kept only as SHA-256):");
+    for (role, party, token) in &keys {
+        eprintln!("  {:<14} {:<20} {token}", role.name(), party);
+    }
+    eprintln!(
+        "send them as `Authorization: Bearer <key>`; pages: http://{listen}/me (the subject's key and ID), http://{listen}/court (the court's key, party court-1)\n"
+    );
     serve_engine(engine, listen)
 }

@@ -168,9 +168,18 @@ impl Engine {
 
     /// Validates a policy file and, only if it is valid, makes it the folder's policies
     /// (written to a temporary file, synced, then renamed over the old one).
-    pub fn install_policies(&mut self, file: &str, text: &str) -> Result<usize, EngineError> {
+    /// Validates a policy file against this folder's score range; the number of offers.
+    pub fn check_policies(&self, file: &str, text: &str) -> Result<usize, EngineError> {
+        Ok(self.parse_policies(file, text)?.len())
+    }
+
+    fn parse_policies(&self, file: &str, text: &str) -> Result<PolicySet, EngineError> {
         let model = &self.core.model;
-        let set = PolicySet::parse(file, text, (model.min, model.max))?;
+        Ok(PolicySet::parse(file, text, (model.min, model.max))?)
+    }
+
+    pub fn install_policies(&mut self, file: &str, text: &str) -> Result<usize, EngineError> {
+        let set = self.parse_policies(file, text)?;
         let path = self.dir.join(POLICY_FILE);
         let tmp = self.dir.join("policies.toml.tmp");
         {

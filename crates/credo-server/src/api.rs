@@ -643,6 +643,29 @@ pub async fn policies(State(s): State<AppState>) -> Result<Json<Value>, ApiError
     Ok(Json(json!({ "actions": actions, "offers": offers })))
 }
 
+async fn policy_text(body: Body) -> Result<String, ApiError> {
+    let bytes = read_body(body, 4 * 1024 * 1024).await?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::bad_request("bad_policy", "the policy file is not UTF-8"))
+}
+
+/// Validate a TOML policy file without installing it (`credo policy check`).
+#[utoipa::path(post, path = "/v1/policies/check", tag = "decisions",
+    request_body(content = String, content_type = "application/toml"),
+    responses((status = 200, description = "valid, with the number of offers"),
+              (status = 400, body = ApiError, description = "`bad_policy`: FILE:LINE:COLUMN: problem")),
+    security(("key" = [])))]
+pub async fn check_policies(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    auth::require(&who, Capability::PolicyInstall)?;
+    let text = policy_text(body).await?;
+    let n = s.engine()?.check_policies("policies.toml", &text)?;
+    Ok(Json(json!({ "valid": true, "offers": n })))
+}
+
 /// Replace the relying parties' offers with a TOML policy file (validated as a whole; a bad
 /// file never replaces a good one).
 #[utoipa::path(put, path = "/v1/policies", tag = "decisions",
@@ -655,20 +678,18 @@ pub async fn install_policies(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     auth::require(&who, Capability::PolicyInstall)?;
-    let bytes = read_body(body, 4 * 1024 * 1024).await?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| ApiError::bad_request("bad_policy", "the policy file is not UTF-8"))?;
+    let text = policy_text(body).await?;
     let n = {
         let mut e = s
             .engine
             .write()
             .map_err(|_| ApiError::internal("state lock poisoned"))?;
-        let n = e.install_policies("policies.toml", text)?;
+        let n = e.install_policies("policies.toml", &text)?;
         let today = e.today();
         e.keep_day_facts(today);
         n
     };
-    let sha = credo_engine::access::sha256_hex(&bytes);
+    let sha = credo_engine::access::sha256_hex(text.as_bytes());
     let op = AccessOp::PolicyInstall {
         offers: n as u64,
         sha256: sha.clone(),

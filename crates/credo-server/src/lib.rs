@@ -132,6 +132,7 @@ pub const ROUTES: &[Route] = &[
     },
     route("GET", "/v1/policies", Capability::PolicyList),
     route("PUT", "/v1/policies", Capability::PolicyInstall),
+    route("POST", "/v1/policies/check", Capability::PolicyInstall),
     Route {
         limited: true,
         ..route("POST", "/v1/tipoffs", Capability::TipoffFile)
@@ -174,7 +175,7 @@ pub const ROUTES: &[Route] = &[
     info(title = "credo", description = "Credit scores, the court list and decisions, with consent, inquiries, disputes and a tamper-evident audit log. Errors are `{\"code\", \"message\"}`; codes in docs/errors.md."),
     paths(
         health, metrics, stats,
-        api::list, api::policies, api::install_policies, api::tipoff, api::tipoffs, api::events,
+        api::list, api::policies, api::install_policies, api::check_policies, api::tipoff, api::tipoffs, api::events,
         api::check, api::score, api::report, api::grant, api::consents, api::revoke,
         api::dispute, api::disputes, api::resolve, api::create_key, api::keys, api::revoke_key,
         api::audit_verify,
@@ -329,6 +330,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/policies",
             get(api::policies).put(api::install_policies),
         )
+        .route("/v1/policies/check", post(api::check_policies))
         .route("/v1/events", post(api::events))
         .route("/v1/subjects/{id}/check/{action}", get(api::check))
         .route("/v1/subjects/{id}/score", get(api::score))

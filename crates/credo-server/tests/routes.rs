@@ -472,6 +472,40 @@ async fn bad_input_is_a_4xx_with_a_json_body() {
         assert!(s.is_client_error(), "{m} {uri}: {s} {b}");
         assert_eq!(b["code"], code, "{m} {uri}: {b}");
     }
+    // A policy file is checked without being installed.
+    let adm = key_of(&keys, Role::Admin);
+    let (s, b) = call(
+        &app,
+        "POST",
+        "/v1/policies/check",
+        &adm,
+        "[[offer]]\nid = 1\n",
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_policy")),
+        "{b}"
+    );
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("policies.toml:2:6:"),
+        "{b}"
+    );
+    let good = "[[offer]]\nid = \"shop.pay_later\"\nmin_score = 600\n";
+    let (s, b) = call(&app, "POST", "/v1/policies/check", &adm, good).await;
+    assert_eq!((s, b["offers"].as_u64()), (StatusCode::OK, Some(1)), "{b}");
+    let (_, listed) = call(&app, "GET", "/v1/policies", "", "").await;
+    assert!(
+        listed["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["id"] != "shop.pay_later"),
+        "checked, not installed"
+    );
     // A furnisher writes under its own source only; the good line of the batch lands.
     let lines = format!(
         "{}\n{}\n",
