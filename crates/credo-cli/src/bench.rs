@@ -338,6 +338,7 @@ fn memory(g: &Global, b: MemoryBench) -> Result<ExitCode> {
         "dedupe_keys": f.dedupe_keys,
         "dedupe_bytes_per_key": (f.dedupe_bytes as f64 / f.dedupe_keys.max(1) as f64 * 10.0).round() / 10.0,
         "history_entries": f.history_entries,
+        "event_list_bytes_per_subject": (f.chain_bytes as f64 / n * 10.0).round() / 10.0,
         "rss_bytes": after,
         "rss_growth_bytes_per_subject": ((after.saturating_sub(before)) as f64 / n).round(),
     });

@@ -2,6 +2,13 @@
 //! credo-engine, credo-sim and credo-server.
 
 mod access;
+
+// The server allocates per request (hyper, JSON bodies, audit records) on every core;
+// glibc's malloc showed up at about a fifth of its profile under load (BENCHMARKS.md,
+// HTTP decisions). mimalloc's thread-local free lists take that away.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod cmd;
 mod render;
