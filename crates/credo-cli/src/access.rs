@@ -167,8 +167,7 @@ pub fn audit_verify(g: &Global) -> Result<ExitCode> {
 pub fn audit_log(g: &Global) -> Result<ExitCode> {
     let entries = credo_engine::access::read_audit(&g.data)?;
     for e in entries {
-        let line = json!({"seq": e.seq, "at": e.at.to_string(), "actor": e.actor, "op": e.op.name(), "hash": credo_engine::access::hex(&e.hash)});
-        println!("{line}");
+        println!("{}", credo_server::body::audit_entry_json(&e));
     }
     Ok(ExitCode::SUCCESS)
 }

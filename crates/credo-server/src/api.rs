@@ -816,3 +816,42 @@ pub async fn audit_verify(
         .map_err(|_| ApiError::internal("verify task failed"))??;
     Ok(Json(body::audit_verify_json(&v)))
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// The first sequence number to list (default: the last `limit` entries).
+    from: Option<u64>,
+    /// At most this many entries (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// The audit log's entries: sequence, time, actor, operation and hash (`credo audit log`).
+#[utoipa::path(get, path = "/v1/audit", tag = "admin", params(AuditParams),
+    responses((status = 200, description = "entries in log order")), security(("key" = [])))]
+pub async fn audit_log(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    q: Result<Query<AuditParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    auth::require(&who, Capability::Audit)?;
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let dir = s.engine()?.dir().to_path_buf();
+    let entries = tokio::task::spawn_blocking(move || credo_engine::access::read_audit(&dir))
+        .await
+        .map_err(|_| ApiError::internal("audit task failed"))??;
+    let n = entries.len();
+    let start = match q.from {
+        Some(seq) => usize::try_from(seq.saturating_sub(1))
+            .unwrap_or(usize::MAX)
+            .min(n),
+        None => n.saturating_sub(limit),
+    };
+    let list: Vec<Value> = entries[start..]
+        .iter()
+        .take(limit)
+        .map(body::audit_entry_json)
+        .collect();
+    Ok(Json(json!({ "entries": list, "total": n })))
+}

@@ -200,3 +200,14 @@ pub fn audit_verify_json(v: &credo_engine::access::AuditVerify) -> Value {
         })),
     })
 }
+
+/// An audit entry as listed (`credo audit log`, `GET /v1/audit`).
+pub fn audit_entry_json(e: &credo_engine::access::AuditEntry) -> Value {
+    json!({
+        "seq": e.seq,
+        "at": e.at.to_string(),
+        "actor": e.actor,
+        "op": e.op.name(),
+        "hash": credo_engine::access::hex(&e.hash),
+    })
+}

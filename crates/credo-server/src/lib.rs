@@ -167,6 +167,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/keys", Capability::Keys),
     route("GET", "/v1/keys", Capability::Keys),
     route("DELETE", "/v1/keys/{key}", Capability::Keys),
+    route("GET", "/v1/audit", Capability::Audit),
     route("GET", "/v1/audit/verify", Capability::Audit),
 ];
 
@@ -178,7 +179,7 @@ pub const ROUTES: &[Route] = &[
         api::list, api::policies, api::install_policies, api::check_policies, api::tipoff, api::tipoffs, api::events,
         api::check, api::score, api::report, api::grant, api::consents, api::revoke,
         api::dispute, api::disputes, api::resolve, api::create_key, api::keys, api::revoke_key,
-        api::audit_verify,
+        api::audit_log, api::audit_verify,
     ),
     components(schemas(ApiError, api::GrantBody, api::DisputeBody, api::ResolutionBody, api::TipoffBody, api::KeyBody)),
     modifiers(&KeyScheme),
@@ -345,6 +346,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/disputes/{dispute}/resolution", post(api::resolve))
         .route("/v1/keys", post(api::create_key).get(api::keys))
         .route("/v1/keys/{key}", delete(api::revoke_key))
+        .route("/v1/audit", get(api::audit_log))
         .route("/v1/audit/verify", get(api::audit_verify))
         .merge(limited)
         .fallback(not_found)

@@ -372,6 +372,25 @@ async fn consent_inquiries_disputes_and_the_audit_chain_end_to_end() {
     let (s, v) = call(&app, "GET", "/v1/audit/verify", &adm, "").await;
     assert_eq!((s, v["ok"].as_bool()), (StatusCode::OK, Some(true)), "{v}");
     assert!(v["entries"].as_u64().unwrap() >= 12, "{v}");
+    let (s, log) = call(&app, "GET", "/v1/audit?limit=1000", &adm, "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(log["total"], v["entries"]);
+    let ops: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["op"].as_str().unwrap())
+        .collect();
+    for op in [
+        "key.create",
+        "read",
+        "consent.grant",
+        "consent.revoke",
+        "dispute.file",
+        "dispute.resolve",
+    ] {
+        assert!(ops.contains(&op), "{op} missing from {ops:?}");
+    }
     // Cutting the log back to an earlier length is caught against the head.
     let log = dir.path().join("audit.log");
     let len = std::fs::metadata(&log).unwrap().len();
@@ -538,4 +557,38 @@ async fn the_pages_carry_the_shared_script() {
         assert!(html.contains("async function api("), "{page}");
         assert!(!html.contains("credo:common.js"), "{page}: marker left in");
     }
+}
+
+#[tokio::test]
+async fn the_public_list_is_rate_limited_per_client_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine(dir.path());
+    keys(&mut e);
+    let config = credo_server::Config {
+        public_rate: 0.1,
+        public_burst: 2.0,
+    };
+    let app = credo_server::app(credo_server::AppState::new(e, config).unwrap());
+    let get = || async {
+        app.clone()
+            .oneshot(Request::get("/v1/list?name=x").body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    };
+    assert_eq!(get().await.status(), StatusCode::OK);
+    assert_eq!(get().await.status(), StatusCode::OK);
+    let third = get().await;
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = third.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
+    let body = third.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    // Keyed routes are not limited.
+    let (s, _) = call(&app, "GET", "/v1/policies", "", "").await;
+    assert_eq!(s, StatusCode::OK);
 }
