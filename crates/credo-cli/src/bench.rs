@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod decide;
+mod geo;
 mod postgres;
 
 #[derive(Subcommand)]
@@ -21,6 +22,9 @@ pub enum BenchCmd {
     Memory(MemoryBench),
     /// Decisions per second on one core with many offers loaded, and cedar-policy as a peer.
     Decide(decide::DecideBench),
+    /// Radius queries per second on the debtor map's index (15 M points by default), with
+    /// rstar side by side, Redis GEOSEARCH as a peer, and geofence sessions.
+    Geo(geo::GeoBench),
 }
 
 #[derive(Args)]
@@ -60,6 +64,7 @@ pub fn run(g: &Global, cmd: BenchCmd) -> Result<ExitCode> {
         BenchCmd::Ingest(b) => ingest(g, b),
         BenchCmd::Memory(b) => memory(g, b),
         BenchCmd::Decide(b) => decide::run(g, b),
+        BenchCmd::Geo(b) => geo::run(g, b),
     }
 }
 
