@@ -308,6 +308,28 @@ impl Engine {
         out.sort_by(|a, b| (&a.published_on, &a.case).cmp(&(&b.published_on, &b.case)));
         Ok(out)
     }
+
+    /// The published entries of subject handle `s` on `as_of` (none if not listed).
+    pub(crate) fn published_entries(&self, s: u32, as_of: Day) -> Result<Vec<PublicEntry>, EngineError> {
+        let core = &self.core;
+        let config = &core.court.config;
+        let (Some(court), Some(id)) = (core.court.get(s), core.subjects.id(s)) else {
+            return Ok(Vec::new());
+        };
+        let Some(rec) = self.record(id)? else {
+            return Ok(Vec::new());
+        };
+        let region = if rec.region != 0 {
+            rec.region
+        } else {
+            id.region().unwrap_or(0)
+        };
+        Ok(court
+            .cases
+            .iter()
+            .filter_map(|c| Some(entry(id, &rec, region, c, c.published(config, as_of)?, as_of)))
+            .collect())
+    }
 }
 
 fn entry(

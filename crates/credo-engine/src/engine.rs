@@ -44,6 +44,8 @@ pub(crate) struct Core {
     /// Dedupe keys of entries deleted or corrected after a dispute: logged and counted,
     /// but without effect on scores or the court book.
     pub retracted: FxHashSet<u128>,
+    /// Subjects whose court record or address changed since the map was refreshed.
+    pub map_dirty: Vec<u32>,
     scratch: Vec<Option<f64>>,
     last_lookup: Option<(SubjectId, u32)>,
 }
@@ -130,6 +132,7 @@ impl Core {
             by_kind: Default::default(),
             chain: SubjectChain::default(),
             retracted: FxHashSet::default(),
+            map_dirty: Vec::new(),
             scratch: Vec::new(),
             last_lookup: None,
         }
@@ -211,6 +214,9 @@ impl Core {
         }
         if op.record {
             self.subjects.set_record(s, at);
+            if self.court.get(s).is_some() {
+                self.map_dirty.push(s);
+            }
         }
         if !self.retracted.is_empty() && self.retracted.contains(&op.key) {
             return;
@@ -223,6 +229,7 @@ impl Core {
         let day = op.day;
         if let Some(body) = &op.court {
             self.court.apply(s, day, body);
+            self.map_dirty.push(s);
         }
         if let Some(kept) = self.day_facts_kept.get_mut(s as usize) {
             kept.score = u16::MAX;
@@ -301,6 +308,7 @@ impl Core {
         if let Some(kept) = self.day_facts_kept.get_mut(s as usize) {
             kept.score = u16::MAX;
         }
+        self.map_dirty.push(s);
         Ok(())
     }
 }
@@ -382,6 +390,8 @@ pub struct Engine {
     inquiries_month: Option<i32>,
     /// The audit log and inquiry segments; the server moves it to its commit thread.
     journal: Option<Journal>,
+    /// The debtor map and its sessions.
+    pub(crate) map: crate::map::MapState,
     _lock: File,
 }
 
@@ -395,6 +405,9 @@ struct Meta {
     /// Days between a listing and its publication when the court gives none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     grace_days: Option<u16>,
+    /// The debtor map's grid cell in metres (addresses are snapped to its centres).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    map_cell_m: Option<f64>,
 }
 
 impl Engine {
@@ -483,7 +496,12 @@ impl Engine {
             subjects: core.subjects.len(),
             seconds: started.elapsed().as_secs_f64(),
         };
-        let engine = Engine {
+        let map = crate::map::MapState::new(meta.map_cell_m.unwrap_or(crate::map::DEFAULT_CELL_M))
+            .map_err(|e| EngineError::Meta {
+                path: dir.join(META_FILE).display().to_string(),
+                problem: format!("map_cell_m: {e}"),
+            })?;
+        let mut engine = Engine {
             dir: dir.to_path_buf(),
             log,
             core,
@@ -494,8 +512,10 @@ impl Engine {
             inquiries,
             inquiries_month: None,
             journal: Some(journal),
+            map,
             _lock: lock,
         };
+        engine.refresh_map()?;
         Ok((engine, report))
     }
 
@@ -521,6 +541,7 @@ impl Engine {
                     format: DATA_FORMAT,
                     as_of: None,
                     grace_days: None,
+                    map_cell_m: None,
                 };
                 Self::write_meta(dir, &meta)?;
                 Ok(meta)
@@ -549,9 +570,11 @@ impl Engine {
                 format: DATA_FORMAT,
                 as_of: as_of.map(|d| d.to_string()),
                 grace_days: Some(self.core.court.config.grace_days).filter(|&g| g != 0),
+                map_cell_m: Some(self.map_cell_m()).filter(|&m| m != crate::map::DEFAULT_CELL_M),
             },
         )?;
         self.clock = as_of.map_or(Clock::System, Clock::Fixed);
+        self.refresh_map()?;
         Ok(())
     }
 
@@ -857,6 +880,9 @@ impl Engine {
                     self.core.rebuild_subject(s, &self.log)?;
                 }
             }
+        }
+        if !self.core.map_dirty.is_empty() {
+            self.refresh_map()?;
         }
         Ok(())
     }

@@ -33,6 +33,8 @@ pub enum EngineError {
     Access(#[from] credo_access::AccessError),
     #[error("the access journal is held by the server's commit thread")]
     JournalAway,
+    #[error(transparent)]
+    Geo(#[from] credo_geo::GeoError),
 }
 
 impl EngineError {
@@ -53,6 +55,7 @@ impl EngineError {
             EngineError::UnknownAction(_) => "unknown_action",
             EngineError::Access(e) => e.code(),
             EngineError::JournalAway => "internal",
+            EngineError::Geo(e) => e.code(),
         }
     }
 }

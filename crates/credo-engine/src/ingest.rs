@@ -351,6 +351,7 @@ impl Engine {
             commit_s = commit_time.as_secs_f64(),
             "ingest pipeline"
         );
+        self.refresh_map()?;
         Ok(report)
     }
 

@@ -96,8 +96,9 @@ impl From<EngineError> for ApiError {
         }
         let code = e.code();
         let status = match code {
-            "bad_id" | "bad_policy" | "unknown_action" => StatusCode::BAD_REQUEST,
-            "unknown_subject" => StatusCode::NOT_FOUND,
+            "bad_id" | "bad_policy" | "unknown_action" | "bad_position" | "bad_radius"
+            | "bad_box" => StatusCode::BAD_REQUEST,
+            "unknown_subject" | "no_session" => StatusCode::NOT_FOUND,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
