@@ -63,6 +63,8 @@ pub enum Capability {
     PublicInfo,
     /// Search the published court list (masked IDs).
     ListSearch,
+    /// The debtor map: listed debtors near a point or in a box, live sessions.
+    MapView,
     /// List the actions and offers decisions can be asked for.
     PolicyList,
     /// Send an asset lead about a listed debtor to the court.
@@ -96,9 +98,10 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 16] = [
+    pub const ALL: [Capability; 17] = [
         Capability::PublicInfo,
         Capability::ListSearch,
+        Capability::MapView,
         Capability::PolicyList,
         Capability::TipoffFile,
         Capability::Ingest,
@@ -122,7 +125,7 @@ pub fn allowed(role: Role, cap: Capability) -> bool {
     use Capability as C;
     use Role as R;
     match cap {
-        C::PublicInfo | C::ListSearch | C::PolicyList | C::TipoffFile => true,
+        C::PublicInfo | C::ListSearch | C::MapView | C::PolicyList | C::TipoffFile => true,
         C::Ingest => matches!(role, R::Furnisher | R::Court),
         C::Decide => matches!(role, R::RelyingParty),
         // A subject reads its own score; a relying party with a grant; the admin for support.

@@ -322,6 +322,27 @@ pub fn list_search(
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn nearby(g: &Global, lat: f64, lon: f64, radius: f64, limit: usize) -> Result<ExitCode> {
+    let engine = g.open()?;
+    let n = match engine.nearby(lat, lon, radius, limit) {
+        Ok(n) => n,
+        Err(credo_engine::EngineError::Geo(e)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if g.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&credo_server::body::nearby_json(&n))?
+        );
+    } else {
+        println!("{}", render::nearby_text(&n));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn policy_check(g: &Global, file: &Path, install: bool) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;

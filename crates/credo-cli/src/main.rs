@@ -64,6 +64,8 @@ enum Cmd {
     /// The public court list.
     #[command(subcommand)]
     List(ListCmd),
+    /// Listed debtors near a point, nearest first (the debtor map).
+    Nearby(NearbyArgs),
     /// Relying parties' offer policies (see docs/policies.md).
     #[command(subcommand)]
     Policy(PolicyCmd),
@@ -153,6 +155,22 @@ struct ListSearchArgs {
     /// Narrow to a province: its name (北京, Beijing) or two-digit code.
     #[arg(long)]
     province: Option<String>,
+}
+
+#[derive(Args)]
+struct NearbyArgs {
+    /// Latitude of the point (WGS-84 degrees).
+    #[arg(long, allow_hyphen_values = true)]
+    lat: f64,
+    /// Longitude of the point.
+    #[arg(long, allow_hyphen_values = true)]
+    lon: f64,
+    /// Radius in metres.
+    #[arg(long, default_value_t = 500.0)]
+    radius: f64,
+    /// Cases listed at most.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
 }
 
 #[derive(Subcommand)]
@@ -248,6 +266,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Policy(PolicyCmd::Check { file }) => cmd::policy_check(&g, &file, false),
         Cmd::Policy(PolicyCmd::Install { file }) => cmd::policy_check(&g, &file, true),
         Cmd::Policy(PolicyCmd::List) => cmd::policy_list(&g),
+        Cmd::Nearby(a) => cmd::nearby(&g, a.lat, a.lon, a.radius, a.limit),
         Cmd::Serve(a) => cmd::serve(&g, &a.listen),
         Cmd::Key(KeyCmd::Create {
             role,

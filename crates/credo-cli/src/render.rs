@@ -248,3 +248,32 @@ pub fn list_text(entries: &[credo_engine::PublicEntry]) -> String {
     }
     t.trim_end().to_string()
 }
+
+pub fn nearby_text(n: &credo_engine::Nearby) -> String {
+    let mut t = format!(
+        "{} listed debtor{} within {} m (warning level: {}), as of {}; locations snapped to a {} m grid\n",
+        n.debtors,
+        if n.debtors == 1 { "" } else { "s" },
+        n.radius_m,
+        n.level.as_str(),
+        n.as_of,
+        n.cell_m
+    );
+    for m in &n.entries {
+        let e = &m.entry;
+        let _ = writeln!(
+            t,
+            "{:>7.0} m  {} {}  case {} of {}: ¥{:.2} unperformed",
+            m.distance_m.unwrap_or(0.0),
+            e.name,
+            e.masked_id,
+            e.case,
+            e.court,
+            e.unperformed
+        );
+    }
+    if n.truncated {
+        t.push_str("(more cases than the limit; ask a smaller radius)\n");
+    }
+    t.trim_end().to_string()
+}

@@ -310,7 +310,11 @@ impl Engine {
     }
 
     /// The published entries of subject handle `s` on `as_of` (none if not listed).
-    pub(crate) fn published_entries(&self, s: u32, as_of: Day) -> Result<Vec<PublicEntry>, EngineError> {
+    pub(crate) fn published_entries(
+        &self,
+        s: u32,
+        as_of: Day,
+    ) -> Result<Vec<PublicEntry>, EngineError> {
         let core = &self.core;
         let config = &core.court.config;
         let (Some(court), Some(id)) = (core.court.get(s), core.subjects.id(s)) else {
@@ -327,7 +331,16 @@ impl Engine {
         Ok(court
             .cases
             .iter()
-            .filter_map(|c| Some(entry(id, &rec, region, c, c.published(config, as_of)?, as_of)))
+            .filter_map(|c| {
+                Some(entry(
+                    id,
+                    &rec,
+                    region,
+                    c,
+                    c.published(config, as_of)?,
+                    as_of,
+                ))
+            })
             .collect())
     }
 }

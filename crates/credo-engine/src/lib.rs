@@ -24,5 +24,5 @@ pub use court::{ListQuery, PublicEntry};
 pub use credo_rules::{ACTIONS, Decision, Outcome};
 pub use engine::{Engine, Footprint, OpenReport, ScoreView, Summary};
 pub use error::EngineError;
-pub use map::{Level, MapAlert, MapEntry, MapView, Nearby};
 pub use ingest::{BatchProgress, IngestOptions, IngestReport, LineError, Sender};
+pub use map::{Level, MapAlert, MapEntry, MapView, Nearby};

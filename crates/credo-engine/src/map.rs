@@ -7,9 +7,9 @@
 //! on a new day (grace periods end and listings expire by date), moves their points and
 //! tells open sessions about points that left.
 
+use crate::court::PublicEntry;
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::court::PublicEntry;
 use credo_geo::{Alert, Cell, Grid, Index, SessionId, Sessions};
 use credo_model::{Day, SubjectId};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -205,7 +205,12 @@ impl Engine {
     }
 
     /// The published cases of debtor `s` as map entries.
-    fn map_entries(&self, s: u32, cell: Cell, from: Option<(f64, f64)>) -> Result<Vec<MapEntry>, EngineError> {
+    fn map_entries(
+        &self,
+        s: u32,
+        cell: Cell,
+        from: Option<(f64, f64)>,
+    ) -> Result<Vec<MapEntry>, EngineError> {
         let as_of = self.map.day.unwrap_or_else(|| self.today());
         let grid = self.map.index.grid();
         let (lat, lon) = grid.centre(cell);
@@ -225,7 +230,13 @@ impl Engine {
 
     /// Listed debtors within `radius_m` of a point, nearest first, with at most `limit`
     /// published cases.
-    pub fn nearby(&self, lat: f64, lon: f64, radius_m: f64, limit: usize) -> Result<Nearby, EngineError> {
+    pub fn nearby(
+        &self,
+        lat: f64,
+        lon: f64,
+        radius_m: f64,
+        limit: usize,
+    ) -> Result<Nearby, EngineError> {
         let grid = self.map.index.grid();
         let mut found: Vec<(f64, u32, Cell)> = Vec::new();
         self.map.index.within(lat, lon, radius_m, |cell, ids| {
@@ -280,7 +291,9 @@ impl Engine {
             }
         }
         let mut areas = Vec::new();
-        ix.tile_counts(south, west, north, east, |lat, lon, n| areas.push((lat, lon, n)))?;
+        ix.tile_counts(south, west, north, east, |lat, lon, n| {
+            areas.push((lat, lon, n))
+        })?;
         Ok(MapView::Areas(areas))
     }
 
@@ -299,7 +312,12 @@ impl Engine {
 
     /// Moves a session: debtors that came within its radius (`Enter`, with their cases)
     /// and those that left it (`Leave`), each once; waiting leaves (lifted listings) first.
-    pub fn step_session(&self, id: SessionId, lat: f64, lon: f64) -> Result<Vec<MapAlert>, EngineError> {
+    pub fn step_session(
+        &self,
+        id: SessionId,
+        lat: f64,
+        lon: f64,
+    ) -> Result<Vec<MapAlert>, EngineError> {
         let mut alerts = Vec::new();
         self.map
             .sessions()
@@ -313,7 +331,11 @@ impl Engine {
         self.alerts(alerts, None)
     }
 
-    fn alerts(&self, alerts: Vec<Alert>, from: Option<(f64, f64)>) -> Result<Vec<MapAlert>, EngineError> {
+    fn alerts(
+        &self,
+        alerts: Vec<Alert>,
+        from: Option<(f64, f64)>,
+    ) -> Result<Vec<MapAlert>, EngineError> {
         let mut out = Vec::with_capacity(alerts.len());
         for a in alerts {
             out.push(match a {

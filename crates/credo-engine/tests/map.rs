@@ -13,7 +13,11 @@ const A: &str = "11010519491231002X";
 const B: &str = "440524188001010014";
 const C: &str = "91350100M000100Y43";
 /// Tiananmen, about 300 m north of it, and about 3 km east.
-const PLACES: [(f64, f64); 3] = [(39.9087, 116.3975), (39.9114, 116.3975), (39.9087, 116.4327)];
+const PLACES: [(f64, f64); 3] = [
+    (39.9087, 116.3975),
+    (39.9114, 116.3975),
+    (39.9087, 116.4327),
+];
 
 fn open(dir: &Path) -> Engine {
     Engine::open(
@@ -31,7 +35,9 @@ fn ingest(e: &mut Engine, text: &str, chunk: usize) {
         keep_errors: 100,
         sender: None,
     };
-    let r = e.ingest("test.jsonl", text.as_bytes(), &opts, &mut |_| {}).unwrap();
+    let r = e
+        .ingest("test.jsonl", text.as_bytes(), &opts, &mut |_| {})
+        .unwrap();
     assert_eq!(r.rejected, 0, "{:?}", r.errors);
 }
 
@@ -60,7 +66,10 @@ fn court_line(i: usize, kind: u8, who: usize, day: u16, amount: u32) -> String {
             1 + amount % 6,
             amount % 40
         ),
-        3 => format!(r#""kind":"extension","case":"c{case}","years":{}"#, 1 + amount % 3),
+        3 => format!(
+            r#""kind":"extension","case":"c{case}","years":{}"#,
+            1 + amount % 3
+        ),
         4 => format!(r#""kind":"removal","case":"c{case}","reason":"creditor_request""#),
         // A move: a new address of record.
         _ => {
@@ -166,12 +175,21 @@ fn a_walker_hears_of_a_debtor_once_and_of_the_lift() {
     );
 
     // Paying the judgment lifts the listing: the session hears it without moving.
-    let pay = format!(r#"{{"id":"p","source":"court","subject":"{A}","at":"2025-03-01","kind":"performance","case":"(2025)京0105执88号","amount":52000}}"#);
+    let pay = format!(
+        r#"{{"id":"p","source":"court","subject":"{A}","at":"2025-03-01","kind":"performance","case":"(2025)京0105执88号","amount":52000}}"#
+    );
     ingest(&mut e, &pay, 1 << 20);
     assert_eq!(e.map_len(), 0);
     let waiting = e.take_session_alerts(s).unwrap();
-    assert!(matches!(&waiting[..], [MapAlert::Leave { .. }]), "{waiting:?}");
-    assert!(e.step_session(s, PLACES[0].0, PLACES[0].1).unwrap().is_empty());
+    assert!(
+        matches!(&waiting[..], [MapAlert::Leave { .. }]),
+        "{waiting:?}"
+    );
+    assert!(
+        e.step_session(s, PLACES[0].0, PLACES[0].1)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(e.nearby(lat, lon, 500.0, 50).unwrap().debtors, 0);
     assert!(e.close_session(s));
     assert!(e.step_session(s, 39.9, 116.4).is_err());

@@ -100,13 +100,19 @@ impl Grid {
 
     #[inline]
     pub(crate) fn sec_row(&self, row: u32) -> f64 {
-        self.sec_row.get(row as usize).copied().unwrap_or(f64::INFINITY)
+        self.sec_row
+            .get(row as usize)
+            .copied()
+            .unwrap_or(f64::INFINITY)
     }
 
     /// Columns in `row`'s band.
     #[inline]
     pub(crate) fn cols(&self, row: u32) -> u32 {
-        self.cols.get((row / BAND_ROWS) as usize).copied().unwrap_or(1)
+        self.cols
+            .get((row / BAND_ROWS) as usize)
+            .copied()
+            .unwrap_or(1)
     }
 
     #[inline]
@@ -169,8 +175,14 @@ mod tests {
             for lat in [18.3, 31.2, 39.9, 53.0] {
                 let c = g.snap(lat, 116.4).unwrap();
                 let (la, lo) = g.centre(c);
-                let up = g.centre(Cell { row: c.row + 1, col: c.col });
-                let right = g.centre(Cell { row: c.row, col: c.col + 1 });
+                let up = g.centre(Cell {
+                    row: c.row + 1,
+                    col: c.col,
+                });
+                let right = g.centre(Cell {
+                    row: c.row,
+                    col: c.col + 1,
+                });
                 let h = crate::lattice::distance_m(la, lo, up.0, lo);
                 let w = crate::lattice::distance_m(la, lo, la, right.1);
                 assert!((h - size).abs() < size * 0.01, "{size} at {lat}: h {h}");

@@ -141,7 +141,6 @@ fn sin_small(x: f64) -> f64 {
     }
 }
 
-
 #[derive(Debug, Clone)]
 pub struct Index {
     grid: Grid,
@@ -289,8 +288,7 @@ impl Index {
         if t.bits[lr] & (1 << bit) == 0 {
             return &[];
         }
-        let k = (t.base[lr]
-            + (t.bits[lr] & ((1u64 << bit) - 1)).count_ones()) as usize;
+        let k = (t.base[lr] + (t.bits[lr] & ((1u64 << bit) - 1)).count_ones()) as usize;
         &self.ids[self.cell_start[k] as usize..self.cell_start[k + 1] as usize]
     }
 
@@ -400,7 +398,15 @@ impl Index {
     /// puts them.
     #[cold]
     #[inline(never)]
-    fn walk_span(&self, q: &Circle, row: u32, u2: f64, mut lo: i64, mut hi: i64, mid: f64) -> Option<(u32, u32)> {
+    fn walk_span(
+        &self,
+        q: &Circle,
+        row: u32,
+        u2: f64,
+        mut lo: i64,
+        mut hi: i64,
+        mid: f64,
+    ) -> Option<(u32, u32)> {
         let cols = i64::from(self.grid.cols(row));
         let ins = |c: i64| (0..cols).contains(&c) && self.inside(q, row, u2, c as u32);
         if lo > hi {
@@ -459,7 +465,9 @@ impl Index {
         mut f: impl FnMut(u32, &[u32]),
     ) -> Result<(), GeoError> {
         let mut visit = Visit::new(self);
-        self.spans(lat, lon, radius_m, &mut visit, |visit, spans| visit.runs(spans, &mut f))
+        self.spans(lat, lon, radius_m, &mut visit, |visit, spans| {
+            visit.runs(spans, &mut f)
+        })
     }
 
     /// Points within the radius.
@@ -485,8 +493,8 @@ impl Index {
         // Rows whose centres can be within the radius, with a row to spare on each side.
         let dlat = radius_m / lattice::EARTH_RADIUS_M / lattice::to_rad(1.0);
         let step_deg = (lattice::LAT_MAX - lattice::LAT_MIN) / f64::from(STEPS);
-        let first = lattice::lat_index((lat - dlat).max(lattice::LAT_MIN)).unwrap_or(0)
-            / g.lat_step();
+        let first =
+            lattice::lat_index((lat - dlat).max(lattice::LAT_MIN)).unwrap_or(0) / g.lat_step();
         let last = lattice::lat_index((lat + dlat + step_deg).min(lattice::LAT_MAX))
             .unwrap_or(STEPS - 1)
             / g.lat_step();
@@ -549,7 +557,8 @@ impl Index {
                 {
                     let u = sin_small((lattice::to_rad(g.row_lat(row)) - q.lat_rad) / 2.0);
                     let (lo, hi) = (lo.clamp(0, cols - 1), hi.clamp(0, cols - 1));
-                    if let Some((lo, hi)) = self.walk_span(&q, row, u * u, lo, hi, (tl + th) / 2.0) {
+                    if let Some((lo, hi)) = self.walk_span(&q, row, u * u, lo, hi, (tl + th) / 2.0)
+                    {
                         out[n] = (row, lo, hi);
                         n += 1;
                     }
@@ -711,8 +720,11 @@ impl<'a> Visit<'a> {
                 let key = (u64::from(band) << 32) | u64::from(tcol);
                 let tile = ix.tile_at.get(key).map(|t| &ix.tiles[t as usize]);
                 if let Some(t) = tile {
-                    let (a, b) = ((row % BAND_ROWS) as usize, ((last.min(band * BAND_ROWS + BAND_ROWS - 1)) % BAND_ROWS) as usize);
-touched ^= t.bits[a] ^ t.bits[b] ^ u64::from(t.base[a]);
+                    let (a, b) = (
+                        (row % BAND_ROWS) as usize,
+                        ((last.min(band * BAND_ROWS + BAND_ROWS - 1)) % BAND_ROWS) as usize,
+                    );
+                    touched ^= t.bits[a] ^ t.bits[b] ^ u64::from(t.base[a]);
                 }
                 self.ahead[n] = (key, tile);
                 n += 1;
@@ -747,23 +759,19 @@ touched ^= t.bits[a] ^ t.bits[b] ^ u64::from(t.base[a]);
                 let bits = t.bits[lr];
                 let mut occ = bits & (u64::MAX >> (63 - b)) & (u64::MAX << a);
                 if occ != 0 {
-                    let mut k = (t.base[lr]
-                        + (bits & ((1u64 << a) - 1)).count_ones())
-                        as usize;
+                    let mut k = (t.base[lr] + (bits & ((1u64 << a) - 1)).count_ones()) as usize;
                     while occ != 0 {
                         let cell = Cell {
                             row,
                             col: base + occ.trailing_zeros(),
                         };
-                        let ids = &ix.ids
-                            [ix.cell_start[k] as usize..ix.cell_start[k + 1] as usize];
+                        let ids = &ix.ids[ix.cell_start[k] as usize..ix.cell_start[k + 1] as usize];
                         if ix.removed.is_empty() {
                             f(cell, ids);
                         } else {
                             self.scratch.clear();
                             self.scratch.extend(
-                                ids.iter()
-                                    .filter(|&&id| ix.removed.get(&id) != Some(&cell)),
+                                ids.iter().filter(|&&id| ix.removed.get(&id) != Some(&cell)),
                             );
                             if !self.scratch.is_empty() {
                                 f(cell, &self.scratch);
@@ -816,8 +824,7 @@ touched ^= t.bits[a] ^ t.bits[b] ^ u64::from(t.base[a]);
                 let b = hi.min(base + TILE_COLS - 1) - base;
                 let bits = t.bits[lr];
                 let occ = bits & (u64::MAX >> (63 - b)) & (u64::MAX << a);
-                let k = t.base[lr]
-                    + (bits & ((1u64 << a) - 1)).count_ones();
+                let k = t.base[lr] + (bits & ((1u64 << a) - 1)).count_ones();
                 if n == segs.len() {
                     Self::emit(ix, &segs[..n], f);
                     n = 0;
@@ -831,7 +838,10 @@ touched ^= t.bits[a] ^ t.bits[b] ^ u64::from(t.base[a]);
 
     fn emit(ix: &Index, segs: &[(u32, u32, u32)], f: &mut impl FnMut(u32, &[u32])) {
         for &(row, k, cells) in segs {
-            let (s, e) = (ix.cell_start[k as usize], ix.cell_start[(k + cells) as usize]);
+            let (s, e) = (
+                ix.cell_start[k as usize],
+                ix.cell_start[(k + cells) as usize],
+            );
             f(row, &ix.ids[s as usize..e as usize]);
         }
     }

@@ -127,7 +127,12 @@ mod tests {
     fn known_distances() {
         // Redis's own test: Palermo to Catania is 166274.1516 m.
         // (GEODIST works on the decoded lattice points.)
-        let q = |lat: f64, lon: f64| (lat_of(lat_index(lat).unwrap()), lon_of(lon_index(lon).unwrap()));
+        let q = |lat: f64, lon: f64| {
+            (
+                lat_of(lat_index(lat).unwrap()),
+                lon_of(lon_index(lon).unwrap()),
+            )
+        };
         let (a, b) = (q(38.115556, 13.361389), q(37.502669, 15.087269));
         let d = distance_m(a.0, a.1, b.0, b.1);
         assert!((d - 166_274.1516).abs() < 0.0001, "{d}");

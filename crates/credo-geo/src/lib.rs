@@ -14,13 +14,17 @@ pub use index::{Index, MAX_RADIUS_M};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GeoError {
-    #[error("({lat}, {lon}) is not a position on the map (latitude −85.05..85.05, longitude −180..180)")]
+    #[error(
+        "({lat}, {lon}) is not a position on the map (latitude −85.05..85.05, longitude −180..180)"
+    )]
     OffMap { lat: f64, lon: f64 },
     #[error("radius {metres} m is out of range (more than 0, at most {max} m)")]
     Radius { metres: f64, max: f64 },
     #[error("grid cell size {metres} m is out of range (20 to 2000 m)")]
     CellSize { metres: f64 },
-    #[error("the box's south edge is north of its north edge, or its west edge east of its east edge")]
+    #[error(
+        "the box's south edge is north of its north edge, or its west edge east of its east edge"
+    )]
     Box,
     #[error("no such session")]
     NoSession,

@@ -5,13 +5,21 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Points scattered around a centre (dense: many share cells).
-fn cluster(g: &Grid, lat: f64, lon: f64, spread_m: f64, offsets: &[(f64, f64)]) -> Vec<(Cell, u32)> {
+fn cluster(
+    g: &Grid,
+    lat: f64,
+    lon: f64,
+    spread_m: f64,
+    offsets: &[(f64, f64)],
+) -> Vec<(Cell, u32)> {
     let deg = spread_m / 111_000.0;
     offsets
         .iter()
         .enumerate()
         .map(|(i, &(a, b))| {
-            let c = g.snap(lat + a * deg, lon + b * deg / lat.to_radians().cos()).unwrap();
+            let c = g
+                .snap(lat + a * deg, lon + b * deg / lat.to_radians().cos())
+                .unwrap();
             (c, i as u32)
         })
         .collect()

@@ -32,7 +32,7 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<axum::body::By
     })
 }
 
-async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let bytes = read_body(body, MAX_BODY).await?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("bad_json", e.to_string()))
 }
@@ -42,12 +42,12 @@ fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request("bad_path", e.body_text()))
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(x)| x)
         .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
 }
 
-fn subject(s: &str) -> Result<SubjectId, ApiError> {
+pub(crate) fn subject(s: &str) -> Result<SubjectId, ApiError> {
     Ok(SubjectId::parse(s)?)
 }
 
@@ -571,8 +571,9 @@ pub async fn list(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TipoffBody {
-    /// The listed debtor's ID.
-    subject: String,
+    /// The listed debtor's ID; or leave it out and give a published case number (the map
+    /// shows no full ID).
+    subject: Option<String>,
     case: Option<String>,
     /// The lead: where an asset is, what it is.
     text: String,
@@ -588,7 +589,22 @@ pub async fn tipoff(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let b: TipoffBody = json_body(body).await?;
-    let id = subject(&b.subject)?;
+    if b.text.trim().is_empty() {
+        return Err(ApiError::bad_request("bad_field", "`text` is empty"));
+    }
+    let id = match (&b.subject, &b.case) {
+        (Some(sub), _) => subject(sub)?,
+        (None, Some(case)) => s
+            .engine()?
+            .published_case_subject(case)
+            .ok_or_else(|| ApiError::not_found("no published listing has this case number"))?,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "bad_field",
+                "give `subject` or a published `case`",
+            ));
+        }
+    };
     if !s.engine()?.is_published(id, None) {
         return Err(ApiError::not_found("no published listing for this subject"));
     }

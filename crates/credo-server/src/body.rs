@@ -211,3 +211,50 @@ pub fn audit_entry_json(e: &credo_engine::access::AuditEntry) -> Value {
         "hash": credo_engine::access::hex(&e.hash),
     })
 }
+
+/// One published case on the map: the court list's published fields (ID masked), the
+/// distance from the point asked about, and the snapped location. Never the address.
+pub fn map_entry_json(m: &credo_engine::MapEntry) -> Value {
+    let e = &m.entry;
+    json!({
+        "key": m.key,
+        "name": e.name,
+        "id_masked": e.masked_id,
+        "credit_code": e.credit_code,
+        "kind": if e.credit_code.is_some() { "company" } else { "person" },
+        "distance_m": m.distance_m.map(|d| (d * 10.0).round() / 10.0),
+        "lat": m.lat,
+        "lon": m.lon,
+        "case": e.case,
+        "court": e.court,
+        "amount": round2(e.unperformed),
+        "obligation": round2(e.obligation),
+        "performance": e.performance,
+        "behaviour": e.behaviour,
+        "published_on": e.published_on,
+    })
+}
+
+pub fn nearby_json(n: &credo_engine::Nearby) -> Value {
+    json!({
+        "results": n.entries.iter().map(map_entry_json).collect::<Vec<_>>(),
+        "count": n.entries.len(),
+        "debtors": n.debtors,
+        "level": n.level.as_str(),
+        "truncated": n.truncated,
+        "radius_m": n.radius_m,
+        "cell_m": n.cell_m,
+        "as_of": n.as_of.to_string(),
+    })
+}
+
+pub fn map_alert_json(a: &credo_engine::MapAlert) -> Value {
+    match a {
+        credo_engine::MapAlert::Enter(cases) => json!({
+            "type": "enter",
+            "key": cases.first().map(|c| c.key.clone()),
+            "cases": cases.iter().map(map_entry_json).collect::<Vec<_>>(),
+        }),
+        credo_engine::MapAlert::Leave { key } => json!({"type": "leave", "key": key}),
+    }
+}

@@ -13,6 +13,7 @@ pub mod body;
 pub mod commit;
 pub mod error;
 pub mod guard;
+pub mod map;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -130,6 +131,22 @@ pub const ROUTES: &[Route] = &[
         limited: true,
         ..route("GET", "/v1/list", Capability::ListSearch)
     },
+    Route {
+        limited: true,
+        ..route("GET", "/v1/map/nearby", Capability::MapView)
+    },
+    Route {
+        limited: true,
+        ..route("GET", "/v1/map/view", Capability::MapView)
+    },
+    Route {
+        limited: true,
+        ..route("GET", "/v1/map/live", Capability::MapView)
+    },
+    Route {
+        documented: false,
+        ..route("GET", "/map", Capability::PublicInfo)
+    },
     route("GET", "/v1/policies", Capability::PolicyList),
     route("PUT", "/v1/policies", Capability::PolicyInstall),
     route("POST", "/v1/policies/check", Capability::PolicyInstall),
@@ -176,7 +193,7 @@ pub const ROUTES: &[Route] = &[
     info(title = "credo", description = "Credit scores, the court list and decisions, with consent, inquiries, disputes and a tamper-evident audit log. Errors are `{\"code\", \"message\"}`; codes in docs/errors.md."),
     paths(
         health, metrics, stats,
-        api::list, api::policies, api::install_policies, api::check_policies, api::tipoff, api::tipoffs, api::events,
+        api::list, api::policies, api::install_policies, api::check_policies, api::tipoff, api::tipoffs, map::nearby, map::view, map::live, api::events,
         api::check, api::score, api::report, api::grant, api::consents, api::revoke,
         api::dispute, api::disputes, api::resolve, api::create_key, api::keys, api::revoke_key,
         api::audit_log, api::audit_verify,
@@ -299,6 +316,23 @@ async fn court_page() -> Html<&'static str> {
     page(&COURT)
 }
 
+static MAP: LazyLock<String> = LazyLock::new(|| {
+    with_common(include_str!("pages/map.html"))
+        .replace(
+            "/* credo:leaflet.js */",
+            include_str!("pages/vendor/leaflet.js"),
+        )
+        .replace(
+            "/* credo:leaflet.css */",
+            include_str!("pages/vendor/leaflet.css"),
+        )
+        .replace("/* credo:basemap.js */", include_str!("pages/basemap.js"))
+});
+
+async fn map_page() -> Html<&'static str> {
+    page(&MAP)
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
@@ -315,6 +349,9 @@ pub fn app(state: AppState) -> Router {
     let limited = Router::new()
         .route("/v1/list", get(api::list))
         .route("/v1/tipoffs", post(api::tipoff).get(api::tipoffs))
+        .route("/v1/map/nearby", get(map::nearby))
+        .route("/v1/map/view", get(map::view))
+        .route("/v1/map/live", get(map::live))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             guard::rate_limit,
@@ -323,6 +360,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(index))
         .route("/me", get(me_page))
         .route("/court", get(court_page))
+        .route("/map", get(map_page))
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))

@@ -95,7 +95,9 @@ impl Spread {
         // A 2-D normal with N points has density N / (2π σ²) at its centre.
         let sigma_km = CITIES
             .iter()
-            .map(|c| (points as f64 * c.millions / total / (std::f64::consts::TAU * density)).sqrt())
+            .map(|c| {
+                (points as f64 * c.millions / total / (std::f64::consts::TAU * density)).sqrt()
+            })
             .collect();
         Spread {
             cumulative,
@@ -191,7 +193,11 @@ pub fn run(g: &Global, b: GeoBench) -> Result<ExitCode> {
                 c.insert(id);
             });
             if a != c {
-                bail!("credo and rstar disagree at ({lat}, {lon}): {} vs {} points", a.len(), c.len());
+                bail!(
+                    "credo and rstar disagree at ({lat}, {lon}): {} vs {} points",
+                    a.len(),
+                    c.len()
+                );
             }
         }
     }
@@ -271,15 +277,21 @@ pub fn run(g: &Global, b: GeoBench) -> Result<ExitCode> {
         if let Some(r) = out.get("redis") {
             println!(
                 "redis: {} of {} result sets equal; at concurrency {}: credo {:.0} q/s, redis {:.0} q/s ({:.0}×)",
-                r["equal"], r["compared"], b.concurrency, r["credo_queries_per_s"].as_f64().unwrap_or(0.0),
-                r["queries_per_s"].as_f64().unwrap_or(0.0), r["ratio"].as_f64().unwrap_or(0.0)
+                r["equal"],
+                r["compared"],
+                b.concurrency,
+                r["credo_queries_per_s"].as_f64().unwrap_or(0.0),
+                r["queries_per_s"].as_f64().unwrap_or(0.0),
+                r["ratio"].as_f64().unwrap_or(0.0)
             );
         }
         if let Some(s) = out.get("sessions") {
             println!(
                 "sessions: {} stepped once a simulated second: median {:.3} s of work per second ({:.1} % of one core), worst {:.3} s",
-                s["sessions"], s["median_step_s"].as_f64().unwrap_or(0.0),
-                100.0 * s["median_step_s"].as_f64().unwrap_or(0.0), s["worst_step_s"].as_f64().unwrap_or(0.0)
+                s["sessions"],
+                s["median_step_s"].as_f64().unwrap_or(0.0),
+                100.0 * s["median_step_s"].as_f64().unwrap_or(0.0),
+                s["worst_step_s"].as_f64().unwrap_or(0.0)
             );
         }
     }
@@ -296,9 +308,12 @@ fn redis_peer(
 ) -> Result<serde_json::Value> {
     let url = format!("redis://{}/", b.redis);
     let client = redis::Client::open(url.as_str()).context("redis address")?;
-    let mut con = client
-        .get_connection()
-        .with_context(|| format!("connecting to redis at {} (is redis-server running?)", b.redis))?;
+    let mut con = client.get_connection().with_context(|| {
+        format!(
+            "connecting to redis at {} (is redis-server running?)",
+            b.redis
+        )
+    })?;
     redis::cmd("DEL").arg(REDIS_KEY).exec(&mut con)?;
     say(format!("loading {} points into redis", points.len()));
     let t = Instant::now();
@@ -322,7 +337,11 @@ fn redis_peer(
     // Redis keeps the very same lattice points.
     let mut pos_cmd = redis::cmd("GEOPOS");
     pos_cmd.arg(REDIS_KEY);
-    let sample: Vec<(Cell, u32)> = points.iter().step_by((points.len() / 1000).max(1)).copied().collect();
+    let sample: Vec<(Cell, u32)> = points
+        .iter()
+        .step_by((points.len() / 1000).max(1))
+        .copied()
+        .collect();
     for &(_, id) in &sample {
         pos_cmd.arg(id);
     }
@@ -348,7 +367,10 @@ fn redis_peer(
             .query(con)?;
         Ok(members)
     };
-    say(format!("comparing {} result sets with redis", b.redis_queries));
+    say(format!(
+        "comparing {} result sets with redis",
+        b.redis_queries
+    ));
     let n = b.redis_queries.min(queries.len());
     let mut equal = 0usize;
     let mut first_diff = None;
@@ -356,14 +378,18 @@ fn redis_peer(
     for &(lat, lon) in &queries[..n] {
         let theirs: BTreeSet<u32> = search(&mut con, lat, lon)?.into_iter().collect();
         let mut mine = BTreeSet::new();
-        ix.within(lat, lon, b.radius, |_, ids| mine.extend(ids.iter().copied()))?;
+        ix.within(lat, lon, b.radius, |_, ids| {
+            mine.extend(ids.iter().copied())
+        })?;
         results += mine.len();
         if mine == theirs {
             equal += 1;
         } else if first_diff.is_none() {
-            first_diff = Some(json!({"lat": lat, "lon": lon, "credo": mine.len(), "redis": theirs.len(),
+            first_diff = Some(
+                json!({"lat": lat, "lon": lon, "credo": mine.len(), "redis": theirs.len(),
                 "only_credo": mine.difference(&theirs).take(5).collect::<Vec<_>>(),
-                "only_redis": theirs.difference(&mine).take(5).collect::<Vec<_>>()}));
+                "only_redis": theirs.difference(&mine).take(5).collect::<Vec<_>>()}),
+            );
         }
     }
     // Throughput at equal concurrency: C connections, each one query at a time, against
@@ -387,7 +413,8 @@ fn redis_peer(
             })
             .collect();
         for h in hs {
-            h.join().map_err(|_| anyhow::anyhow!("a redis client thread panicked"))??;
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a redis client thread panicked"))??;
         }
         Ok(())
     })?;
@@ -416,7 +443,11 @@ fn redis_peer(
         .to_string();
     redis::cmd("DEL").arg(REDIS_KEY).exec(&mut con)?;
     if equal != n {
-        bail!("redis and credo disagree on {} of {n} queries; first: {}", n - equal, first_diff.unwrap_or_default());
+        bail!(
+            "redis and credo disagree on {} of {n} queries; first: {}",
+            n - equal,
+            first_diff.unwrap_or_default()
+        );
     }
     Ok(json!({
         "version": version,
@@ -434,14 +465,25 @@ fn redis_peer(
 
 /// `--sessions` users, each walking at about 1.4 m/s in its own direction, stepped once
 /// per simulated second; the time each second's steps take must stay well under a second.
-fn sessions(b: &GeoBench, ix: &Index, spread: &Spread, rng: &mut Pcg64Mcg) -> Result<serde_json::Value> {
+fn sessions(
+    b: &GeoBench,
+    ix: &Index,
+    spread: &Spread,
+    rng: &mut Pcg64Mcg,
+) -> Result<serde_json::Value> {
     let mut hub = Sessions::new();
     let mut users: Vec<(u64, f64, f64, f64, f64)> = (0..b.sessions)
         .map(|_| {
             let (lat, lon) = spread.sample(rng);
             let dir: f64 = rng.random::<f64>() * std::f64::consts::TAU;
             let m = 1.4 / 111_200.0;
-            Ok((hub.open(b.radius)?, lat, lon, dir.sin() * m, dir.cos() * m / lat.to_radians().cos()))
+            Ok((
+                hub.open(b.radius)?,
+                lat,
+                lon,
+                dir.sin() * m,
+                dir.cos() * m / lat.to_radians().cos(),
+            ))
         })
         .collect::<Result<_, credo_geo::GeoError>>()?;
     let mut out = Vec::new();
