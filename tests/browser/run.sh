@@ -55,6 +55,7 @@ json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>c
 SUBJECT_KEY=$("$BIN" --data "$DIR" key create --role subject --subject "$SUBJECT_ID" --json | json_field token)
 COURT_PARTY=court-1
 COURT_KEY=$("$BIN" --data "$DIR" key create --role court --party "$COURT_PARTY" --json | json_field token)
+FURNISHER_KEY=$("$BIN" --data "$DIR" key create --role furnisher --party bank-map --json | json_field token)
 
 echo "== serving on $URL"
 "$BIN" --data "$DIR" serve --listen "127.0.0.1:$PORT" > "$DIR.server.log" 2>&1 &
@@ -68,6 +69,17 @@ for _ in $(seq 1 150); do
 done
 curl -fsS "$URL/healthz" >/dev/null || { echo "no /healthz after 30 s" >&2; cat "$DIR.server.log" >&2; exit 1; }
 
+# A debtor for the map test at a known address (Beijing, Dongcheng): a furnisher sends the
+# subject record, the court the judgment and a listing published at once.
+MAP_ID=11010519491231002X
+MAP_LAT=39.9288
+MAP_LON=116.4164
+MAP_CASE="(2025)京0101执4242号"
+post() { curl -fsS -X POST -H "Authorization: Bearer $1" -H 'Content-Type: application/x-ndjson' --data-binary "$2" "$URL/v1/events"; }
+post "$FURNISHER_KEY" "{\"id\":\"$MAP_ID\",\"source\":\"bank-map\",\"kind\":\"subject\",\"at\":\"2025-01-01\",\"name\":\"测试债务人\",\"lat\":$MAP_LAT,\"lon\":$MAP_LON,\"address\":\"x\"}" >/dev/null
+post "$COURT_KEY" "{\"id\":\"map-j\",\"source\":\"$COURT_PARTY\",\"subject\":\"$MAP_ID\",\"at\":\"2025-06-01\",\"kind\":\"judgment\",\"case\":\"$MAP_CASE\",\"court\":\"北京市东城区人民法院\",\"amount\":88000}
+{\"id\":\"map-l\",\"source\":\"$COURT_PARTY\",\"subject\":\"$MAP_ID\",\"at\":\"2025-06-01\",\"kind\":\"listing\",\"case\":\"$MAP_CASE\",\"court\":\"北京市东城区人民法院\",\"trigger\":1,\"grace_days\":0}" >/dev/null
+
 cd "$HERE"
 if [ ! -d node_modules/playwright-core ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
@@ -76,6 +88,7 @@ fi
 set +e
 CREDO_URL="$URL" CREDO_SUBJECT_KEY="$SUBJECT_KEY" CREDO_SUBJECT_ID="$SUBJECT_ID" \
   CREDO_COURT_KEY="$COURT_KEY" CREDO_COURT_PARTY="$COURT_PARTY" CREDO_SHOTS="$SHOTS" \
+  CREDO_MAP_LAT="$MAP_LAT" CREDO_MAP_LON="$MAP_LON" CREDO_MAP_CASE="$MAP_CASE" \
   node test.mjs
 STATUS=$?
 set -e

@@ -1,4 +1,5 @@
-// Headless-Chromium test of credo's /me (subject self-service) and /court (court console).
+// Headless-Chromium test of credo's /me (subject self-service), /map (the debtor map, with
+// a simulated walk) and /court (court console).
 // Run from tests/browser with node >= 20; see README.md and run.sh for the environment.
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -15,6 +16,10 @@ const SUBJECT_ID = env('CREDO_SUBJECT_ID');
 const COURT_KEY = env('CREDO_COURT_KEY');
 const COURT_PARTY = env('CREDO_COURT_PARTY');
 const SHOTS = env('CREDO_SHOTS');
+const MAP_LAT = Number(env('CREDO_MAP_LAT'));
+const MAP_LON = Number(env('CREDO_MAP_LON'));
+const MAP_CASE = env('CREDO_MAP_CASE');
+const TIP_TEXT = 'browser test: a van parked behind the market ' + Date.now();
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const VIEWPORT = { width: 1280, height: 900 };
 const T = 15000;
@@ -162,7 +167,58 @@ await run('me', async (page) => {
   console.log(`       screenshot ${shot} (${statSync(shot).size} bytes)`);
 });
 
-// ---- (2) the court console ------------------------------------------------------------
+// ---- (2) the debtor map: a user walks toward a listed address -------------------------
+await run('map', async (page) => {
+  const origin = new globalThis.URL(URL).origin;
+  await context.grantPermissions(['geolocation'], { origin });
+  // Start 2 km east of the debtor's address.
+  const step = 0.0047; // about 400 m of longitude at 40° N
+  await context.setGeolocation({ latitude: MAP_LAT, longitude: MAP_LON + 5 * step });
+  const res = await page.goto(URL + '/map');
+  must(res && res.ok(), `GET /map answers 200 (got ${res && res.status()})`);
+  await page.waitForFunction(() => /^\d/.test(document.querySelector('#where').textContent));
+  check(await page.locator('.leaflet-container').count() === 1, 'Leaflet draws the map');
+  check(await page.locator('path.leaflet-interactive, .leaflet-overlay-pane canvas').count() >= 1, 'the basemap is drawn');
+  check((await page.locator('#count').textContent()).trim() === '0', 'nobody nearby at the start');
+  for (let k = 4; k >= 0; k--) {
+    await context.setGeolocation({ latitude: MAP_LAT, longitude: MAP_LON + k * step });
+    await page.waitForTimeout(400);
+  }
+  await page.waitForFunction(() => document.querySelector('#alert').textContent.includes('测试债务人'));
+  check(await page.locator('#alert.flash').count() === 1, 'the alert flashes on enter');
+  const item = page.locator('#list .debtor', { hasText: '测试债务人' });
+  must(await item.count() === 1, 'the debtor is listed once');
+  const text = await item.textContent();
+  check(text.includes('1101051949****002X'), `the ID is masked (${text.trim().slice(0, 60)})`);
+  check(!text.includes('11010519491231002X'), 'the full ID is not shown');
+  check(text.includes(MAP_CASE), 'the case is shown');
+  const level = (await page.locator('#level').textContent()).trim();
+  check(['low', 'elevated', 'high'].includes(level), `a warning level is shown (${level})`);
+  // Walk on past: still one entry, no repeat.
+  await context.setGeolocation({ latitude: MAP_LAT + 0.0005, longitude: MAP_LON });
+  await page.waitForTimeout(600);
+  check(await page.locator('#list .debtor', { hasText: '测试债务人' }).count() === 1, 'no repeat while inside');
+
+  await page.click('#share');
+  await page.waitForFunction(() => !document.querySelector('#share-box').hidden);
+  const link = (await page.locator('#share-link').textContent()).trim();
+  check(/\/map#\d+\.\d+,\d+\.\d+,\d+$/.test(link), `a share link (${link})`);
+
+  await page.selectOption('#tip-case', MAP_CASE);
+  await page.fill('#tip-text', TIP_TEXT);
+  await page.click('#tip-send');
+  await page.waitForFunction(() => getComputedStyle(document.querySelector('#notice')).display !== 'none'
+    || getComputedStyle(document.querySelector('#error')).display !== 'none');
+  must(!(await pageError(page)), `tip-off sent (error: ${await pageError(page)})`);
+  check((await page.locator('#notice').textContent()).includes('Sent to the court'), 'the tip-off is acknowledged');
+
+  const shot = join(SHOTS, 'map.png');
+  await page.screenshot({ path: shot });
+  checkShot(shot, VIEWPORT.height);
+  console.log(`       screenshot ${shot} (${statSync(shot).size} bytes)`);
+});
+
+// ---- (3) the court console ------------------------------------------------------------
 await run('court', async (page) => {
   const res = await page.goto(URL + '/court');
   must(res && res.ok(), `GET /court answers 200 (got ${res && res.status()})`);
@@ -192,6 +248,7 @@ await run('court', async (page) => {
   check(await page.locator('#tipoffs-section').isVisible(), 'tip-off section renders');
   const tips = await page.locator('#tipoffs-list tr').count();
   check(tips >= 1, `tip-off table has rows or the empty notice (${tips})`);
+  check(await page.locator('#tipoffs-list tr', { hasText: TIP_TEXT }).count() === 1, 'the tip-off from the map is in the inbox');
   console.log('       tip-offs: ' + ((await page.locator('#tipoffs-count').textContent()) || '').trim());
 
   await page.click('#disputes-load');

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 pub const MAX_RADIUS_M: f64 = 2000.0;
 pub const DEFAULT_RADIUS_M: f64 = 500.0;
 pub const MAX_RESULTS: usize = 50;
-pub const MAX_VIEW_M: f64 = 3000.0;
+pub const MAX_VIEW_M: f64 = 5000.0;
 pub const MAX_VIEW_DEBTORS: usize = 200;
 /// The shortest interval between two steps of a session; faster positions wait (the
 /// latest wins).
@@ -95,7 +95,7 @@ pub struct ViewParams {
     east: f64,
 }
 
-/// What a map shows in a box: the debtors (at most 200, in a box at most 3 km across),
+/// What a map shows in a box: the debtors (at most 200, in a box at most 5 km across),
 /// else counts per area, merged to at most 48 × 48 areas over the box.
 #[utoipa::path(get, path = "/v1/map/view", tag = "debtor map", params(ViewParams),
     responses((status = 200, description = "debtors or counts"), (status = 400, body = ApiError),
