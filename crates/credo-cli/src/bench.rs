@@ -12,6 +12,7 @@ use std::time::Instant;
 
 mod decide;
 mod geo;
+mod live;
 mod postgres;
 
 #[derive(Subcommand)]
@@ -25,6 +26,9 @@ pub enum BenchCmd {
     /// Radius queries per second on the debtor map's index (15 M points by default), with
     /// rstar side by side, Redis GEOSEARCH as a peer, and geofence sessions.
     Geo(geo::GeoBench),
+    /// Live map sessions over WebSockets against a running `credo serve`: many users, one
+    /// position a second each, acknowledged; reports throughput and lag.
+    Live(live::LiveBench),
 }
 
 #[derive(Args)]
@@ -65,6 +69,7 @@ pub fn run(g: &Global, cmd: BenchCmd) -> Result<ExitCode> {
         BenchCmd::Memory(b) => memory(g, b),
         BenchCmd::Decide(b) => decide::run(g, b),
         BenchCmd::Geo(b) => geo::run(g, b),
+        BenchCmd::Live(b) => live::run(g, b),
     }
 }
 

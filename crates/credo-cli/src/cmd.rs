@@ -420,12 +420,16 @@ pub fn policy_list(g: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn serve(g: &Global, listen: &str) -> Result<ExitCode> {
+pub fn serve(g: &Global, listen: &str, config: credo_server::Config) -> Result<ExitCode> {
     let engine = g.open()?;
-    serve_engine(engine, listen)
+    serve_engine(engine, listen, config)
 }
 
-fn serve_engine(mut engine: Engine, listen: &str) -> Result<ExitCode> {
+fn serve_engine(
+    mut engine: Engine,
+    listen: &str,
+    config: credo_server::Config,
+) -> Result<ExitCode> {
     // Decisions for today read kept scores and reasons instead of computing them.
     let today = engine.today();
     engine.keep_day_facts(today);
@@ -439,7 +443,7 @@ fn serve_engine(mut engine: Engine, listen: &str) -> Result<ExitCode> {
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
         eprintln!("serving on http://{addr}/ (Ctrl-C to stop)");
-        credo_server::serve(listener, engine, credo_server::Config::default(), async {
+        credo_server::serve(listener, engine, config, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
@@ -516,5 +520,5 @@ pub fn demo(
     eprintln!(
         "send them as `Authorization: Bearer <key>`; pages: http://{listen}/me (the subject's key and ID), http://{listen}/court (the court's key, party court-1)\n"
     );
-    serve_engine(engine, listen)
+    serve_engine(engine, listen, credo_server::Config::default())
 }

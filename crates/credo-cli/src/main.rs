@@ -216,6 +216,12 @@ enum AuditCmd {
 struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
+    /// Requests per second per client IP on the public routes (list, map, tip-offs).
+    #[arg(long, env = "CREDO_PUBLIC_RATE", default_value_t = 10.0)]
+    public_rate: f64,
+    /// The burst a client may use before the rate applies.
+    #[arg(long, env = "CREDO_PUBLIC_BURST", default_value_t = 40.0)]
+    public_burst: f64,
 }
 
 fn parse_day(s: &str) -> Result<Day, String> {
@@ -267,7 +273,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Policy(PolicyCmd::Install { file }) => cmd::policy_check(&g, &file, true),
         Cmd::Policy(PolicyCmd::List) => cmd::policy_list(&g),
         Cmd::Nearby(a) => cmd::nearby(&g, a.lat, a.lon, a.radius, a.limit),
-        Cmd::Serve(a) => cmd::serve(&g, &a.listen),
+        Cmd::Serve(a) => cmd::serve(
+            &g,
+            &a.listen,
+            credo_server::Config {
+                public_rate: a.public_rate,
+                public_burst: a.public_burst,
+            },
+        ),
         Cmd::Key(KeyCmd::Create {
             role,
             party,

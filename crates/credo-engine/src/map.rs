@@ -23,6 +23,8 @@ pub(crate) struct MapState {
     /// Where each subject on the map is.
     at: FxHashMap<u32, Cell>,
     day: Option<Day>,
+    /// Counts refreshes that changed the map.
+    generation: u64,
     sessions: Mutex<Sessions>,
 }
 
@@ -32,6 +34,7 @@ impl MapState {
             index: Index::new(Grid::new(cell_m)?),
             at: FxHashMap::default(),
             day: None,
+            generation: 0,
             sessions: Mutex::new(Sessions::new()),
         })
     }
@@ -137,6 +140,11 @@ impl Engine {
         self.map.day
     }
 
+    /// Goes up with every refresh that changed the map (sessions may have alerts waiting).
+    pub fn map_generation(&self) -> u64 {
+        self.map.generation
+    }
+
     /// Whether the day has changed since the map was refreshed.
     pub fn map_is_stale(&self) -> bool {
         self.map.day != Some(self.today())
@@ -186,6 +194,9 @@ impl Engine {
             }
         }
         self.map.day = Some(today);
+        if moved > 0 || !gone.is_empty() {
+            self.map.generation += 1;
+        }
         self.map.sessions().removed(&gone);
         Ok((moved, gone.len()))
     }

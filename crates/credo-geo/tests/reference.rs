@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The index and the sessions against brute force.
 
 use credo_geo::{Alert, Cell, Grid, Index, Sessions, lattice};

@@ -530,7 +530,10 @@ pub async fn events(
 ) -> Result<Json<Value>, ApiError> {
     auth::require(&who, Capability::Ingest)?;
     let bytes = read_body(body, MAX_EVENTS_BODY).await?;
-    Ok(Json(ingest_lines(&s, &who, bytes.to_vec()).await?.body))
+    let out = ingest_lines(&s, &who, bytes.to_vec()).await?.body;
+    // Wake live map sessions if the map changed (a lifted listing sends them a leave).
+    drop(s.map_engine()?);
+    Ok(Json(out))
 }
 
 // ---- the public list, tip-offs, policies ----------------------------------------------

@@ -34,6 +34,8 @@ pub struct AppState {
     pub commits: commit::Committer,
     pub limiter: Arc<guard::RateLimiter>,
     pub metrics: Arc<guard::Metrics>,
+    /// The map's generation as last seen; live sessions wake when it moves on.
+    pub map_generation: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Server settings.
@@ -78,6 +80,7 @@ impl AppState {
             metrics: Arc::new(guard::Metrics::new(
                 &ROUTES.iter().map(|r| r.path).collect::<Vec<_>>(),
             )),
+            map_generation: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 }

@@ -32,8 +32,9 @@ pub const MAX_VIEW_DEBTORS: usize = 200;
 /// The shortest interval between two steps of a session; faster positions wait (the
 /// latest wins).
 pub const MIN_STEP: Duration = Duration::from_millis(200);
-/// How often a session looks for waiting alerts (lifted listings) when its user is still.
-const TICK: Duration = Duration::from_millis(250);
+/// How often a still session looks for waiting alerts anyway. It is woken at once when a
+/// map read sees that the map changed (a lifted listing), so this is only a backstop.
+const TICK: Duration = Duration::from_secs(5);
 
 impl AppState {
     /// The engine for a map read, with the map brought to today first if the day changed.
@@ -45,7 +46,12 @@ impl AppState {
                 .map_err(|_| ApiError::internal("state lock poisoned"))?;
             e.refresh_map()?;
         }
-        self.engine()
+        let e = self.engine()?;
+        let g = e.map_generation();
+        if g != *self.map_generation.borrow() {
+            self.map_generation.send_replace(g);
+        }
+        Ok(e)
     }
 }
 
@@ -149,7 +155,8 @@ pub struct LiveParams {
     radius: Option<f64>,
 }
 
-/// A live session over a WebSocket. Send `{"lat": .., "lon": ..}` as the user moves;
+/// A live session over a WebSocket. Send `{"lat": .., "lon": ..}` (and optionally
+/// `"seq"`, answered by `{"type": "ack", "seq"}` once handled) as the user moves;
 /// receive `{"type": "enter", "key", "cases": [...]}` when a listed debtor comes within
 /// the radius and `{"type": "leave", "key"}` when one falls out of it or is lifted from
 /// the list. Nothing repeats while a debtor stays inside.
@@ -171,6 +178,11 @@ pub async fn live(
     })?;
     let id = s.engine()?.open_session(r)?;
     let cell_m = s.engine()?.map_cell_m();
+    // Messages here are a few hundred bytes: small buffers keep 100 000 sessions in memory.
+    let ws = ws
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(64 * 1024);
     Ok(ws.on_upgrade(move |socket| async move {
         session(socket, &s, id, r, cell_m).await;
         if let Ok(e) = s.engine() {
@@ -184,6 +196,9 @@ pub async fn live(
 struct Position {
     lat: f64,
     lon: f64,
+    /// When given, the position is answered with `{"type": "ack", "seq"}` after its step
+    /// (after its alerts): clients and load tests see when it was handled.
+    seq: Option<u64>,
 }
 
 /// One session's loop. It owns nothing shared but its session id: a slow client only
@@ -200,10 +215,18 @@ async fn session(mut socket: WebSocket, s: &AppState, id: u64, radius_m: f64, ce
     }
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut changed = s.map_generation.subscribe();
     let mut last_step: Option<Instant> = None;
     let mut waiting: Option<Position> = None;
     loop {
+        // A position that came too soon waits for its turn, then steps.
+        let due_at = match (&waiting, last_step) {
+            (Some(_), Some(t)) => tokio::time::Instant::from_std(t + MIN_STEP),
+            _ => tokio::time::Instant::now() + TICK,
+        };
         tokio::select! {
+            _ = tokio::time::sleep_until(due_at), if waiting.is_some() => {}
+            r = changed.changed() => if r.is_err() { return },
             m = socket.recv() => match m {
                 Some(Ok(Message::Text(t))) => match serde_json::from_str::<Position>(&t) {
                     Ok(p) => waiting = Some(p),
@@ -221,11 +244,13 @@ async fn session(mut socket: WebSocket, s: &AppState, id: u64, radius_m: f64, ce
             _ = tick.tick() => {}
         }
         let due = last_step.is_none_or(|t| t.elapsed() >= MIN_STEP);
+        let mut ack = None;
         let alerts = {
             let Ok(e) = s.map_engine() else { return };
             match waiting.take_if(|_| due) {
                 Some(p) => {
                     last_step = Some(Instant::now());
+                    ack = p.seq;
                     e.step_session(id, p.lat, p.lon)
                 }
                 None => e.take_session_alerts(id),
@@ -247,6 +272,12 @@ async fn session(mut socket: WebSocket, s: &AppState, id: u64, radius_m: f64, ce
         };
         for a in &alerts {
             let text = body::map_alert_json(a).to_string();
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+        if let Some(seq) = ack {
+            let text = json!({"type": "ack", "seq": seq}).to_string();
             if socket.send(Message::Text(text.into())).await.is_err() {
                 return;
             }
