@@ -236,6 +236,7 @@ mod tests {
             vec![
                 Capability::PublicInfo,
                 Capability::ListSearch,
+                Capability::MapView,
                 Capability::PolicyList,
                 Capability::TipoffFile
             ]
