@@ -29,26 +29,24 @@ const GUARD: f64 = 1e-9;
 /// A column boundary nearer than this (in columns) to the edge is checked exactly.
 const COL_MARGIN: f64 = 1e-6;
 
-/// 192 bytes on three cache lines: a query's dozen rows read two or three of them.
+/// 256 bytes on four cache lines. A row's points are `ids[pbase..]`, its occupied cells'
+/// cumulative point counts `cum[cbase..]` (a zero, then one per cell): the points of the
+/// row's cells `k..k + n` are `pbase + cum[cbase + k] .. pbase + cum[cbase + k + n]`. The
+/// counts of a tile are together and near in memory, where one array of cell starts for
+/// the whole index put each row of a query on its own cache line.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(align(64))]
 struct Tile {
     /// Occupancy of each row's 64 columns.
     bits: [u64; BAND_ROWS as usize],
-    /// The index of each row's first occupied cell (in `cell_start`).
-    base: [u32; BAND_ROWS as usize],
+    /// Where each row's points start in `ids` (rows without points too: monotone).
+    pbase: [u32; BAND_ROWS as usize],
+    /// Where each row's cumulative counts start: in `cum` (u16), or with `WIDE` set in
+    /// `cum_wide` (u32) for a row of more than 65 535 points.
+    cbase: [u32; BAND_ROWS as usize],
 }
 
-impl Tile {
-    fn first_cell(&self) -> u32 {
-        self.base[0]
-    }
-
-    fn cells(&self) -> u32 {
-        let last = BAND_ROWS as usize - 1;
-        self.base[last] + self.bits[last].count_ones() - self.base[0]
-    }
-}
+const WIDE: u32 = 1 << 31;
 
 /// Tile key → tile, open addressing with linear probing in one array of (key, index)
 /// pairs at most half full. Written by hand because a query looks up one or two tiles
@@ -149,8 +147,9 @@ pub struct Index {
     /// Tile keys in sort order, parallel to `tiles`.
     tile_keys: Vec<u64>,
     tiles: Vec<Tile>,
-    /// First point of each occupied cell, and one past the last.
-    cell_start: Vec<u32>,
+    /// Cumulative point counts of each row's cells (see [`Tile`]).
+    cum: Vec<u16>,
+    cum_wide: Vec<u32>,
     ids: Vec<u32>,
     /// Points added since the last build, by tile.
     added: FxMap<u64, Vec<(Cell, u32)>>,
@@ -174,38 +173,75 @@ impl Index {
         points.dedup();
         let mut tile_keys = Vec::new();
         let mut tiles: Vec<Tile> = Vec::new();
-        let mut cell_start = Vec::new();
+        let mut cum: Vec<u16> = Vec::new();
+        let mut cum_wide: Vec<u32> = Vec::new();
         let mut ids = Vec::with_capacity(points.len());
+        // The open row: (tile, local row) and its cumulative counts.
+        let mut row: Option<(usize, usize)> = None;
+        let mut counts: Vec<u32> = Vec::new();
+        let close = |tiles: &mut Vec<Tile>,
+                     row: Option<(usize, usize)>,
+                     counts: &mut Vec<u32>,
+                     cum: &mut Vec<u16>,
+                     wide: &mut Vec<u32>| {
+            let Some((t, lr)) = row else { return };
+            if counts.last().is_some_and(|&n| n > u32::from(u16::MAX)) {
+                tiles[t].cbase[lr] = WIDE | wide.len() as u32;
+                wide.push(0);
+                wide.extend_from_slice(counts);
+            } else {
+                tiles[t].cbase[lr] = cum.len() as u32;
+                cum.push(0);
+                cum.extend(counts.iter().map(|&n| n as u16));
+            }
+            counts.clear();
+        };
         let mut last: Option<Cell> = None;
         for &(c, id) in &points {
             if last != Some(c) {
                 let key = tile_key(c);
+                let lr = (c.row % BAND_ROWS) as usize;
                 if tile_keys.last() != Some(&key) {
+                    close(&mut tiles, row.take(), &mut counts, &mut cum, &mut cum_wide);
                     tile_keys.push(key);
-                    tiles.push(Tile {
-                        base: [cell_start.len() as u32; BAND_ROWS as usize],
-                        ..Tile::default()
-                    });
+                    tiles.push(Tile::default());
                 }
-                if let Some(t) = tiles.last_mut() {
-                    let lr = (c.row % BAND_ROWS) as usize;
-                    t.bits[lr] |= 1 << (c.col % TILE_COLS);
-                    for r in t.base.iter_mut().skip(lr + 1) {
-                        *r += 1;
+                let t = tiles.len() - 1;
+                if row != Some((t, lr)) {
+                    close(&mut tiles, row.take(), &mut counts, &mut cum, &mut cum_wide);
+                    row = Some((t, lr));
+                    for r in &mut tiles[t].pbase[lr..] {
+                        *r = ids.len() as u32;
                     }
                 }
-                cell_start.push(ids.len() as u32);
+                tiles[t].bits[lr] |= 1 << (c.col % TILE_COLS);
+                counts.push(counts.last().copied().unwrap_or(0));
                 last = Some(c);
+            }
+            if let Some(n) = counts.last_mut() {
+                *n += 1;
             }
             ids.push(id);
         }
-        cell_start.push(ids.len() as u32);
+        close(&mut tiles, row.take(), &mut counts, &mut cum, &mut cum_wide);
+        // Rows after a tile's last occupied row start where the next tile starts.
+        let mut next = ids.len() as u32;
+        for t in tiles.iter_mut().rev() {
+            for lr in (0..BAND_ROWS as usize).rev() {
+                if t.bits[lr] == 0 {
+                    t.pbase[lr] = next;
+                } else {
+                    next = t.pbase[lr];
+                }
+            }
+        }
         Index {
             grid,
             tile_at: TileMap::with_keys(&tile_keys),
             tile_keys,
             tiles,
-            cell_start,
+            cum,
+            cum_wide,
             ids,
             added: FxMap::default(),
             added_len: 0,
@@ -238,13 +274,48 @@ impl Index {
         self.tiles.capacity() * std::mem::size_of::<Tile>()
             + self.tile_keys.capacity() * 8
             + self.tile_at.slots.capacity() * 16
-            + self.cell_start.capacity() * 4
+            + self.cum.capacity() * 2
+            + self.cum_wide.capacity() * 4
             + self.ids.capacity() * 4
     }
 
     /// (tiles, occupied cells) of the base layout, for the benchmarks.
     pub fn shape(&self) -> (usize, usize) {
-        (self.tiles.len(), self.cell_start.len() - 1)
+        let cells = self
+            .tiles
+            .iter()
+            .flat_map(|t| t.bits)
+            .map(|b| b.count_ones() as usize)
+            .sum();
+        (self.tiles.len(), cells)
+    }
+
+    /// The cumulative count of row `lr`'s first `k` cells.
+    #[inline(always)]
+    fn cum(&self, t: &Tile, lr: usize, k: u32) -> u32 {
+        let c = t.cbase[lr];
+        if c & WIDE == 0 {
+            u32::from(self.cum[(c + k) as usize])
+        } else {
+            self.cum_wide[((c & !WIDE) + k) as usize]
+        }
+    }
+
+    /// The points of row `lr`'s cells `k..k + n`.
+    #[inline(always)]
+    fn cells_ids(&self, t: &Tile, lr: usize, k: u32, n: u32) -> &[u32] {
+        let p = t.pbase[lr];
+        let (s, e) = (p + self.cum(t, lr, k), p + self.cum(t, lr, k + n));
+        &self.ids[s as usize..e as usize]
+    }
+
+    /// The tile's points.
+    fn tile_points(&self, i: usize) -> u32 {
+        let end = self
+            .tiles
+            .get(i + 1)
+            .map_or(self.ids.len() as u32, |n| n.pbase[0]);
+        end - self.tiles[i].pbase[0]
     }
 
     /// Every point, base and overlay.
@@ -253,16 +324,15 @@ impl Index {
         for (t, &key) in self.tiles.iter().zip(&self.tile_keys) {
             let band = (key >> 32) as u32;
             let tcol = key as u32;
-            let mut k = t.first_cell() as usize;
             for lr in 0..BAND_ROWS {
                 let mut m = t.bits[lr as usize];
+                let mut k = 0;
                 while m != 0 {
                     let cell = Cell {
                         row: band * BAND_ROWS + lr,
                         col: tcol * TILE_COLS + m.trailing_zeros(),
                     };
-                    let (s, e) = (self.cell_start[k] as usize, self.cell_start[k + 1] as usize);
-                    for &id in &self.ids[s..e] {
+                    for &id in self.cells_ids(t, lr as usize, k, 1) {
                         if self.removed.get(&id) != Some(&cell) {
                             out.push((cell, id));
                         }
@@ -288,8 +358,8 @@ impl Index {
         if t.bits[lr] & (1 << bit) == 0 {
             return &[];
         }
-        let k = (t.base[lr] + (t.bits[lr] & ((1u64 << bit) - 1)).count_ones()) as usize;
-        &self.ids[self.cell_start[k] as usize..self.cell_start[k + 1] as usize]
+        let k = (t.bits[lr] & ((1u64 << bit) - 1)).count_ones();
+        self.cells_ids(t, lr, k, 1)
     }
 
     /// Adds point `id` at `cell` (the caller removes it from any other cell first).
@@ -650,11 +720,8 @@ impl Index {
                     break;
                 }
                 keys.push(key);
-                let t = &self.tiles[start + i];
-                let n = i64::from(
-                    self.cell_start[(t.first_cell() + t.cells()) as usize]
-                        - self.cell_start[t.first_cell() as usize],
-                ) + self.tile_delta.get(&key).copied().unwrap_or(0);
+                let n = i64::from(self.tile_points(start + i))
+                    + self.tile_delta.get(&key).copied().unwrap_or(0);
                 self.emit_tile(key, n, west, east, &mut f);
             }
             for (&key, &d) in &self.tile_delta {
@@ -725,7 +792,7 @@ impl<'a> Visit<'a> {
                         (row % BAND_ROWS) as usize,
                         ((last.min(band * BAND_ROWS + BAND_ROWS - 1)) % BAND_ROWS) as usize,
                     );
-                    touched ^= t.bits[a] ^ t.bits[b] ^ u64::from(t.base[a]);
+                    touched ^= t.bits[a] ^ t.bits[b] ^ u64::from(t.pbase[a] ^ t.cbase[b]);
                 }
                 self.ahead[n] = (key, tile);
                 n += 1;
@@ -760,13 +827,13 @@ impl<'a> Visit<'a> {
                 let bits = t.bits[lr];
                 let mut occ = bits & (u64::MAX >> (63 - b)) & (u64::MAX << a);
                 if occ != 0 {
-                    let mut k = (t.base[lr] + (bits & ((1u64 << a) - 1)).count_ones()) as usize;
+                    let mut k = (bits & ((1u64 << a) - 1)).count_ones();
                     while occ != 0 {
                         let cell = Cell {
                             row,
                             col: base + occ.trailing_zeros(),
                         };
-                        let ids = &ix.ids[ix.cell_start[k] as usize..ix.cell_start[k + 1] as usize];
+                        let ids = ix.cells_ids(t, lr, k, 1);
                         if ix.removed.is_empty() {
                             f(cell, ids);
                         } else {
@@ -811,9 +878,9 @@ impl<'a> Visit<'a> {
             }
             return;
         }
-        // (row, first cell, cells) for each tile a span touches; a span crosses at most a
-        // few tiles at query radii, more only for very large ones.
-        let mut segs = [(0u32, 0u32, 0u32); 48];
+        // (row, tile, first cell in the row, cells) for each tile a span touches; a span
+        // crosses at most a few tiles at query radii, more only for very large ones.
+        let mut segs: [(u32, Option<&Tile>, u32, u32); 48] = [(0, None, 0, 0); 48];
         let mut n = 0;
         for &(row, lo, hi) in spans {
             let lr = (row % BAND_ROWS) as usize;
@@ -825,25 +892,23 @@ impl<'a> Visit<'a> {
                 let b = hi.min(base + TILE_COLS - 1) - base;
                 let bits = t.bits[lr];
                 let occ = bits & (u64::MAX >> (63 - b)) & (u64::MAX << a);
-                let k = t.base[lr] + (bits & ((1u64 << a) - 1)).count_ones();
+                let k = (bits & ((1u64 << a) - 1)).count_ones();
                 if n == segs.len() {
                     Self::emit(ix, &segs[..n], f);
                     n = 0;
                 }
-                segs[n] = (row, k, occ.count_ones());
+                segs[n] = (row, Some(t), k, occ.count_ones());
                 n += usize::from(occ != 0);
             }
         }
         Self::emit(ix, &segs[..n], f);
     }
 
-    fn emit(ix: &Index, segs: &[(u32, u32, u32)], f: &mut impl FnMut(u32, &[u32])) {
-        for &(row, k, cells) in segs {
-            let (s, e) = (
-                ix.cell_start[k as usize],
-                ix.cell_start[(k + cells) as usize],
-            );
-            f(row, &ix.ids[s as usize..e as usize]);
+    fn emit(ix: &Index, segs: &[(u32, Option<&Tile>, u32, u32)], f: &mut impl FnMut(u32, &[u32])) {
+        for &(row, t, k, cells) in segs {
+            if let Some(t) = t {
+                f(row, ix.cells_ids(t, (row % BAND_ROWS) as usize, k, cells));
+            }
         }
     }
 }

@@ -264,3 +264,26 @@ proptest! {
         prop_assert_eq!(ix.count_within(qlat, qlon, r).unwrap(), cells.len());
     }
 }
+
+/// A row of more than 65 535 points keeps its counts in 32 bits.
+#[test]
+fn a_crowded_row_is_counted_in_full() {
+    let g = Grid::new(100.0).unwrap();
+    let c = g.snap(31.23, 121.47).unwrap();
+    let next = Cell {
+        row: c.row,
+        col: c.col + 1,
+    };
+    let mut points: Vec<(Cell, u32)> = (0..70_000).map(|i| (c, i)).collect();
+    points.extend((70_000..70_010).map(|i| (next, i)));
+    let ix = Index::build(g.clone(), points.clone());
+    let (lat, lon) = g.centre(c);
+    assert_eq!(ix.count_within(lat, lon, 50.0).unwrap(), 70_000);
+    assert_eq!(ix.count_within(lat, lon, 150.0).unwrap(), 70_010);
+    let mut cells = Vec::new();
+    ix.within(lat, lon, 150.0, |cell, ids| cells.push((cell, ids.len())))
+        .unwrap();
+    cells.sort();
+    assert_eq!(cells, vec![(c, 70_000), (next, 10)]);
+    assert_eq!(ix.points().len(), points.len());
+}
