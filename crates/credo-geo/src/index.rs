@@ -563,15 +563,17 @@ impl Index {
     ) -> Result<(), GeoError> {
         let q = self.circle(lat, lon, radius_m)?;
         let g = &self.grid;
-        // Rows whose centres can be within the radius, with a row to spare on each side.
-        let dlat = radius_m / lattice::EARTH_RADIUS_M / lattice::to_rad(1.0);
+        // Rows whose centres can be within the radius: a great-circle distance is at least
+        // the meridian distance R·|Δφ|, so a centre more than r/R from the latitude is out
+        // (widened by a lattice step and a relative 1e-9 against rounding).
         let step_deg = (lattice::LAT_MAX - lattice::LAT_MIN) / f64::from(STEPS);
+        let dlat =
+            radius_m / lattice::EARTH_RADIUS_M / lattice::to_rad(1.0) * (1.0 + 1e-9) + step_deg;
         let first =
             lattice::lat_index((lat - dlat).max(lattice::LAT_MIN)).unwrap_or(0) / g.lat_step();
-        let last = lattice::lat_index((lat + dlat + step_deg).min(lattice::LAT_MAX))
-            .unwrap_or(STEPS - 1)
-            / g.lat_step();
-        let (first, last) = (first.saturating_sub(1), (last + 1).min(g.rows() - 1));
+        let last = (lattice::lat_index((lat + dlat).min(lattice::LAT_MAX)).unwrap_or(STEPS - 1)
+            / g.lat_step())
+        .min(g.rows() - 1);
         visit.warm(&q, dlat, first, last);
         // Rows go in chunks, in two passes: the closed form for every row of the chunk with
         // no branches (the compiler vectorises it, and no row waits for another's square
