@@ -205,3 +205,41 @@ fn decisions_the_public_list_and_policy_files() {
         Some(2)
     );
 }
+
+#[test]
+fn nearby_lists_debtors_nearest_first_with_masked_ids() {
+    let (dir, _) = setup();
+    let data = dir.path().join("data");
+    let court = dir.path().join("court.jsonl");
+    let lines = [
+        r#"{"id":"11010519491231002X","kind":"subject","at":"2025-01-01","name":"王芳","lat":45.0,"lon":80.0,"address":"x"}"#,
+        r#"{"id":"440524188001010014","kind":"subject","at":"2025-01-01","name":"李强","lat":45.003,"lon":80.0,"address":"x"}"#,
+        r#"{"id":"j1","source":"court","subject":"11010519491231002X","at":"2025-02-01","kind":"judgment","case":"K1","court":"某法院","amount":1000}"#,
+        r#"{"id":"l1","source":"court","subject":"11010519491231002X","at":"2025-02-01","kind":"listing","case":"K1","court":"某法院","trigger":1,"grace_days":0}"#,
+        r#"{"id":"j2","source":"court","subject":"440524188001010014","at":"2025-02-01","kind":"judgment","case":"K2","court":"某法院","amount":2000}"#,
+        r#"{"id":"l2","source":"court","subject":"440524188001010014","at":"2025-02-01","kind":"listing","case":"K2","court":"某法院","trigger":1,"grace_days":0}"#,
+    ];
+    std::fs::write(&court, lines.join("\n") + "\n").unwrap();
+    let o = credo(&data, &["ingest", court.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = credo(&data, &["nearby", "--lat", "45.0025", "--lon", "80.0", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["count"], 2);
+    assert_eq!(v["level"], "low");
+    let r = v["results"].as_array().unwrap();
+    assert_eq!((r[0]["case"].as_str(), r[1]["case"].as_str()), (Some("K2"), Some("K1")));
+    assert!(r[0]["distance_m"].as_f64() <= r[1]["distance_m"].as_f64());
+    assert_eq!(r[1]["id_masked"], "1101051949****002X");
+    let out = text(&o);
+    assert!(!out.contains("11010519491231002X") && !out.contains("address"), "{out}");
+    // 200 m: only the nearer one; a bad radius is a usage error.
+    let o = credo(&data, &["nearby", "--lat", "45.0025", "--lon", "80.0", "--radius", "200", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["count"], 1);
+    let o = credo(&data, &["nearby", "--lat", "45", "--lon", "80", "--radius", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("radius"));
+    let o = credo(&data, &["nearby", "--lat", "45.0025", "--lon", "80.0"]);
+    assert!(text(&o).contains("2 listed debtors within 500 m"), "{}", text(&o));
+}
