@@ -222,24 +222,45 @@ fn nearby_lists_debtors_nearest_first_with_masked_ids() {
     std::fs::write(&court, lines.join("\n") + "\n").unwrap();
     let o = credo(&data, &["ingest", court.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = credo(&data, &["nearby", "--lat", "45.0025", "--lon", "80.0", "--json"]);
+    let o = credo(
+        &data,
+        &["nearby", "--lat", "45.0025", "--lon", "80.0", "--json"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["count"], 2);
     assert_eq!(v["level"], "low");
     let r = v["results"].as_array().unwrap();
-    assert_eq!((r[0]["case"].as_str(), r[1]["case"].as_str()), (Some("K2"), Some("K1")));
+    assert_eq!(
+        (r[0]["case"].as_str(), r[1]["case"].as_str()),
+        (Some("K2"), Some("K1"))
+    );
     assert!(r[0]["distance_m"].as_f64() <= r[1]["distance_m"].as_f64());
     assert_eq!(r[1]["id_masked"], "1101051949****002X");
     let out = text(&o);
-    assert!(!out.contains("11010519491231002X") && !out.contains("address"), "{out}");
+    assert!(
+        !out.contains("11010519491231002X") && !out.contains("address"),
+        "{out}"
+    );
     // 200 m: only the nearer one; a bad radius is a usage error.
-    let o = credo(&data, &["nearby", "--lat", "45.0025", "--lon", "80.0", "--radius", "200", "--json"]);
+    let o = credo(
+        &data,
+        &[
+            "nearby", "--lat", "45.0025", "--lon", "80.0", "--radius", "200", "--json",
+        ],
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["count"], 1);
-    let o = credo(&data, &["nearby", "--lat", "45", "--lon", "80", "--radius", "0"]);
+    let o = credo(
+        &data,
+        &["nearby", "--lat", "45", "--lon", "80", "--radius", "0"],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("radius"));
     let o = credo(&data, &["nearby", "--lat", "45.0025", "--lon", "80.0"]);
-    assert!(text(&o).contains("2 listed debtors within 500 m"), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 listed debtors within 500 m"),
+        "{}",
+        text(&o)
+    );
 }
