@@ -287,3 +287,33 @@ fn a_crowded_row_is_counted_in_full() {
     assert_eq!(cells, vec![(c, 70_000), (next, 10)]);
     assert_eq!(ix.points().len(), points.len());
 }
+
+/// A tile-row with every one of its 64 cells occupied keeps its counts outside its slot.
+#[test]
+fn a_full_row_of_cells_is_counted_in_full() {
+    let g = Grid::new(100.0).unwrap();
+    let c = g.snap(39.9, 116.4).unwrap();
+    let first = c.col - c.col % 64;
+    let points: Vec<(Cell, u32)> = (0..64)
+        .flat_map(|i| {
+            (0..3).map(move |j| {
+                (
+                    Cell {
+                        row: c.row,
+                        col: first + i,
+                    },
+                    i * 3 + j,
+                )
+            })
+        })
+        .collect();
+    let ix = Index::build(g.clone(), points.clone());
+    let (lat, lon) = g.centre(Cell {
+        row: c.row,
+        col: first + 32,
+    });
+    let want = brute(&g, &points, lat, lon, 1500.0);
+    assert_eq!(query(&ix, lat, lon, 1500.0), want);
+    assert_eq!(ix.count_within(lat, lon, 1500.0).unwrap(), want.len());
+    assert_eq!(ix.points().len(), 192);
+}
