@@ -73,6 +73,15 @@ pub fn run(g: &Global, cmd: BenchCmd) -> Result<ExitCode> {
     }
 }
 
+/// Progress lines on standard error, unless the output is JSON.
+fn progress(g: &Global) -> impl Fn(String) + '_ {
+    move |s| {
+        if !g.json {
+            eprintln!("{s}");
+        }
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)

@@ -289,21 +289,12 @@ impl Engine {
             if !rec.name.eq_ignore_ascii_case(want) {
                 continue;
             }
-            let region = if rec.region != 0 {
-                rec.region
-            } else {
-                id.region().unwrap_or(0)
-            };
             if let Some(p) = &q.province
-                && !credo_model::region::province_matches(region, p)
+                && !credo_model::region::province_matches(region_of(id, &rec), p)
             {
                 continue;
             }
-            for c in &court.cases {
-                if let Some(l) = c.published(config, as_of) {
-                    out.push(entry(id, &rec, region, c, l, as_of));
-                }
-            }
+            out.extend(entries(id, &rec, court, config, as_of));
         }
         out.sort_by(|a, b| (&a.published_on, &a.case).cmp(&(&b.published_on, &b.case)));
         Ok(out)
@@ -316,33 +307,44 @@ impl Engine {
         as_of: Day,
     ) -> Result<Vec<PublicEntry>, EngineError> {
         let core = &self.core;
-        let config = &core.court.config;
         let (Some(court), Some(id)) = (core.court.get(s), core.subjects.id(s)) else {
             return Ok(Vec::new());
         };
         let Some(rec) = self.record(id)? else {
             return Ok(Vec::new());
         };
-        let region = if rec.region != 0 {
-            rec.region
-        } else {
-            id.region().unwrap_or(0)
-        };
-        Ok(court
-            .cases
-            .iter()
-            .filter_map(|c| {
-                Some(entry(
-                    id,
-                    &rec,
-                    region,
-                    c,
-                    c.published(config, as_of)?,
-                    as_of,
-                ))
-            })
-            .collect())
+        Ok(entries(id, &rec, court, &core.court.config, as_of).collect())
     }
+}
+
+/// The region a subject is published under: its record's, else its ID's.
+fn region_of(id: SubjectId, rec: &credo_model::SubjectRecord) -> u32 {
+    if rec.region != 0 {
+        rec.region
+    } else {
+        id.region().unwrap_or(0)
+    }
+}
+
+/// One entry per case of the subject published on `as_of`.
+fn entries<'a>(
+    id: SubjectId,
+    rec: &'a credo_model::SubjectRecord,
+    court: &'a credo_rules::SubjectCourt,
+    config: &'a credo_rules::CourtConfig,
+    as_of: Day,
+) -> impl Iterator<Item = PublicEntry> + 'a {
+    let region = region_of(id, rec);
+    court.cases.iter().filter_map(move |c| {
+        Some(entry(
+            id,
+            rec,
+            region,
+            c,
+            c.published(config, as_of)?,
+            as_of,
+        ))
+    })
 }
 
 fn entry(

@@ -25,4 +25,4 @@ pub use credo_rules::{ACTIONS, Decision, Outcome};
 pub use engine::{Engine, Footprint, OpenReport, ScoreView, Summary};
 pub use error::EngineError;
 pub use ingest::{BatchProgress, IngestOptions, IngestReport, LineError, Sender};
-pub use map::{Level, MapAlert, MapEntry, MapView, Nearby};
+pub use map::{AREA_BINS, Level, MapAlert, MapEntry, MapView, Nearby};

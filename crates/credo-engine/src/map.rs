@@ -108,9 +108,14 @@ pub struct Nearby {
 #[derive(Debug, Clone, PartialEq)]
 pub enum MapView {
     Debtors(Vec<MapEntry>),
-    /// (lat, lon, debtors) per area of about 1.6 × 6.4 km (16 × 64 cells at 100 m).
-    Areas(Vec<(f64, f64, u32)>),
+    /// (lat, lon, debtors) per area: the index's tiles (about 1.6 × 6.4 km at 100 m)
+    /// merged into at most `AREA_BINS` × `AREA_BINS` areas over the box, each at the
+    /// weighted centre of its tiles.
+    Areas(Vec<(f64, f64, u64)>),
 }
+
+/// Areas per side of a box that a map view shows counts for.
+pub const AREA_BINS: f64 = 48.0;
 
 /// What an open session hears.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,11 +138,6 @@ impl Engine {
     /// Debtors on the map.
     pub fn map_len(&self) -> usize {
         self.map.index.len()
-    }
-
-    /// The day the map is as of, if built.
-    pub fn map_day(&self) -> Option<Day> {
-        self.map.day
     }
 
     /// Goes up with every refresh that changed the map (sessions may have alerts waiting).
@@ -301,11 +301,24 @@ impl Engine {
                 return Ok(MapView::Debtors(out));
             }
         }
-        let mut areas = Vec::new();
+        let (dlat, dlon) = ((north - south) / AREA_BINS, (east - west) / AREA_BINS);
+        let mut bins: std::collections::BTreeMap<(i64, i64), (f64, f64, u64)> = Default::default();
         ix.tile_counts(south, west, north, east, |lat, lon, n| {
-            areas.push((lat, lon, n))
+            #[allow(clippy::cast_possible_truncation)]
+            let k = (
+                ((lat - south) / dlat.max(1e-9)) as i64,
+                ((lon - west) / dlon.max(1e-9)) as i64,
+            );
+            let b = bins.entry(k).or_default();
+            b.0 += lat * f64::from(n);
+            b.1 += lon * f64::from(n);
+            b.2 += u64::from(n);
         })?;
-        Ok(MapView::Areas(areas))
+        Ok(MapView::Areas(
+            bins.into_values()
+                .map(|(la, lo, n)| (la / n as f64, lo / n as f64, n))
+                .collect(),
+        ))
     }
 
     /// Opens a geofence session with a radius; it is stepped with positions.
@@ -315,10 +328,6 @@ impl Engine {
 
     pub fn close_session(&self, id: SessionId) -> bool {
         self.map.sessions().close(id)
-    }
-
-    pub fn session_count(&self) -> usize {
-        self.map.sessions().len()
     }
 
     /// Moves a session: debtors that came within its radius (`Enter`, with their cases)

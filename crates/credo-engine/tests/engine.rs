@@ -2,38 +2,19 @@
 //! Ingest end to end on a data folder: idempotence, rejections with line numbers, and the
 //! incremental state against a rebuild from the log.
 
+mod common;
+use common::{ingest, open};
 use credo_access::{AccessOp, Resolution};
+use credo_engine::Engine;
 use credo_engine::Outcome::{Allow, Deny};
 use credo_engine::access::Pending;
-use credo_engine::{Clock, Engine, IngestOptions, IngestReport};
 use credo_model::{Day, SubjectId, Timestamp};
 use credo_score::Model;
 use proptest::prelude::*;
-use std::path::Path;
 
 const A: &str = "11010519491231002X";
 const B: &str = "440524188001010014";
 const C: &str = "91350100M000100Y43";
-
-fn open(dir: &Path) -> Engine {
-    Engine::open(
-        dir,
-        Model::default_model(),
-        Some(Clock::Fixed(Day::from_ymd(2026, 10, 31).unwrap())),
-    )
-    .unwrap()
-    .0
-}
-
-fn ingest(e: &mut Engine, text: &str, chunk: usize) -> IngestReport {
-    let opts = IngestOptions {
-        chunk_bytes: chunk,
-        keep_errors: 100,
-        sender: None,
-    };
-    e.ingest("test.jsonl", text.as_bytes(), &opts, &mut |_| {})
-        .unwrap()
-}
 
 fn subjects() -> String {
     [

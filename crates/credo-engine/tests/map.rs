@@ -3,11 +3,11 @@
 //! court book, after ingest and after reopening; radius queries; sessions hearing about
 //! debtors that come near and about listings that are lifted.
 
-use credo_engine::{Clock, Engine, IngestOptions, MapAlert};
+mod common;
+use common::{ingest_clean as ingest, open};
+use credo_engine::{Engine, MapAlert};
 use credo_model::{Day, SubjectId};
-use credo_score::Model;
 use proptest::prelude::*;
-use std::path::Path;
 
 const A: &str = "11010519491231002X";
 const B: &str = "440524188001010014";
@@ -18,28 +18,6 @@ const PLACES: [(f64, f64); 3] = [
     (39.9114, 116.3975),
     (39.9087, 116.4327),
 ];
-
-fn open(dir: &Path) -> Engine {
-    Engine::open(
-        dir,
-        Model::default_model(),
-        Some(Clock::Fixed(Day::from_ymd(2026, 10, 31).unwrap())),
-    )
-    .unwrap()
-    .0
-}
-
-fn ingest(e: &mut Engine, text: &str, chunk: usize) {
-    let opts = IngestOptions {
-        chunk_bytes: chunk,
-        keep_errors: 100,
-        sender: None,
-    };
-    let r = e
-        .ingest("test.jsonl", text.as_bytes(), &opts, &mut |_| {})
-        .unwrap();
-    assert_eq!(r.rejected, 0, "{:?}", r.errors);
-}
 
 fn subjects() -> String {
     [A, B, C]

@@ -73,11 +73,6 @@ impl Sessions {
         self.fences.is_empty()
     }
 
-    /// The points inside session `s`'s radius, sorted.
-    pub fn inside(&self, s: SessionId) -> Option<&[u32]> {
-        self.fences.get(&s).map(|f| f.inside.as_slice())
-    }
-
     /// Moves session `s` to (`lat`, `lon`) and appends its alerts to `out`: any waiting
     /// ones first, then leaves, then enters (each sorted by id).
     pub fn step(

@@ -32,7 +32,7 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<axum::body::By
     })
 }
 
-pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let bytes = read_body(body, MAX_BODY).await?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("bad_json", e.to_string()))
 }
@@ -47,7 +47,7 @@ pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiErro
         .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
 }
 
-pub(crate) fn subject(s: &str) -> Result<SubjectId, ApiError> {
+fn subject(s: &str) -> Result<SubjectId, ApiError> {
     Ok(SubjectId::parse(s)?)
 }
 
@@ -531,8 +531,8 @@ pub async fn events(
     auth::require(&who, Capability::Ingest)?;
     let bytes = read_body(body, MAX_EVENTS_BODY).await?;
     let out = ingest_lines(&s, &who, bytes.to_vec()).await?.body;
-    // Wake live map sessions if the map changed (a lifted listing sends them a leave).
-    drop(s.map_engine()?);
+    // A lifted listing waits in open map sessions as a `leave`: wake them.
+    s.wake_sessions(&*s.engine()?);
     Ok(Json(out))
 }
 

@@ -37,21 +37,32 @@ pub const MIN_STEP: Duration = Duration::from_millis(200);
 const TICK: Duration = Duration::from_secs(5);
 
 impl AppState {
-    /// The engine for a map read, with the map brought to today first if the day changed.
+    /// The engine for a map read, with the map brought to today first if the day changed
+    /// and open sessions woken if the map changed.
     pub fn map_engine(&self) -> Result<RwLockReadGuard<'_, Engine>, ApiError> {
-        if self.engine()?.map_is_stale() {
-            let mut e = self
-                .engine
-                .write()
-                .map_err(|_| ApiError::internal("state lock poisoned"))?;
-            e.refresh_map()?;
-        }
         let e = self.engine()?;
-        let g = e.map_generation();
-        if g != *self.map_generation.borrow() {
-            self.map_generation.send_replace(g);
+        if !e.map_is_stale() {
+            self.wake_sessions(&e);
+            return Ok(e);
         }
+        drop(e);
+        self.engine
+            .write()
+            .map_err(|_| ApiError::internal("state lock poisoned"))?
+            .refresh_map()?;
+        let e = self.engine()?;
+        self.wake_sessions(&e);
         Ok(e)
+    }
+
+    /// Wakes the live sessions if the map changed since they last looked (a lifted
+    /// listing waits in them as a `leave`).
+    pub fn wake_sessions(&self, e: &Engine) {
+        self.map_generation.send_if_modified(|g| {
+            let changed = *g != e.map_generation();
+            *g = e.map_generation();
+            changed
+        });
     }
 }
 
@@ -119,32 +130,10 @@ pub async fn view(
         MapView::Debtors(list) => json!({
             "debtors": list.iter().map(body::map_entry_json).collect::<Vec<_>>(),
         }),
-        MapView::Areas(tiles) => {
-            // Merge tiles into at most 48 × 48 bins over the box, at their weighted centre.
-            let (dlat, dlon) = ((q.north - q.south) / 48.0, (q.east - q.west) / 48.0);
-            let mut bins: std::collections::BTreeMap<(i64, i64), (f64, f64, u64)> =
-                Default::default();
-            for (lat, lon, n) in tiles {
-                #[allow(clippy::cast_possible_truncation)]
-                let k = (
-                    ((lat - q.south) / dlat.max(1e-9)) as i64,
-                    ((lon - q.west) / dlon.max(1e-9)) as i64,
-                );
-                let b = bins.entry(k).or_default();
-                let w = f64::from(n);
-                b.0 += lat * w;
-                b.1 += lon * w;
-                b.2 += u64::from(n);
-            }
-            let areas: Vec<Value> = bins
-                .values()
-                .map(|&(la, lo, n)| {
-                    let w = n.max(1) as f64;
-                    json!({"lat": la / w, "lon": lo / w, "count": n})
-                })
-                .collect();
-            json!({ "areas": areas, "total": areas.iter().filter_map(|a| a["count"].as_u64()).sum::<u64>() })
-        }
+        MapView::Areas(areas) => json!({
+            "areas": areas.iter().map(|&(lat, lon, n)| json!({"lat": lat, "lon": lon, "count": n})).collect::<Vec<_>>(),
+            "total": areas.iter().map(|a| a.2).sum::<u64>(),
+        }),
     }))
 }
 
@@ -176,8 +165,10 @@ pub async fn live(
             format!("this route is a WebSocket: {}", e.body_text()),
         )
     })?;
-    let id = s.engine()?.open_session(r)?;
-    let cell_m = s.engine()?.map_cell_m();
+    let (id, cell_m) = {
+        let e = s.engine()?;
+        (e.open_session(r)?, e.map_cell_m())
+    };
     // Messages here are a few hundred bytes: small buffers keep 100 000 sessions in memory.
     let ws = ws
         .read_buffer_size(4096)
@@ -201,15 +192,23 @@ struct Position {
     seq: Option<u64>,
 }
 
+/// Sends a JSON message; false when the client is gone.
+async fn send(socket: &mut WebSocket, v: &Value) -> bool {
+    socket
+        .send(Message::Text(v.to_string().into()))
+        .await
+        .is_ok()
+}
+
 /// One session's loop. It owns nothing shared but its session id: a slow client only
 /// delays its own socket writes, and its alerts wait in the engine (at most one per
 /// debtor it has seen), so no other session waits for it.
 async fn session(mut socket: WebSocket, s: &AppState, id: u64, radius_m: f64, cell_m: f64) {
-    let hello = json!({"type": "hello", "radius_m": radius_m, "cell_m": cell_m});
-    if socket
-        .send(Message::Text(hello.to_string().into()))
-        .await
-        .is_err()
+    if !send(
+        &mut socket,
+        &json!({"type": "hello", "radius_m": radius_m, "cell_m": cell_m}),
+    )
+    .await
     {
         return;
     }
@@ -220,10 +219,8 @@ async fn session(mut socket: WebSocket, s: &AppState, id: u64, radius_m: f64, ce
     let mut waiting: Option<Position> = None;
     loop {
         // A position that came too soon waits for its turn, then steps.
-        let due_at = match (&waiting, last_step) {
-            (Some(_), Some(t)) => tokio::time::Instant::from_std(t + MIN_STEP),
-            _ => tokio::time::Instant::now() + TICK,
-        };
+        let due_at =
+            tokio::time::Instant::from_std(last_step.map_or_else(Instant::now, |t| t + MIN_STEP));
         tokio::select! {
             _ = tokio::time::sleep_until(due_at), if waiting.is_some() => {}
             r = changed.changed() => if r.is_err() { return },
@@ -231,8 +228,7 @@ async fn session(mut socket: WebSocket, s: &AppState, id: u64, radius_m: f64, ce
                 Some(Ok(Message::Text(t))) => match serde_json::from_str::<Position>(&t) {
                     Ok(p) => waiting = Some(p),
                     Err(e) => {
-                        let err = json!({"type": "error", "code": "bad_json", "message": e.to_string()});
-                        if socket.send(Message::Text(err.to_string().into())).await.is_err() {
+                        if !send(&mut socket, &json!({"type": "error", "code": "bad_json", "message": e.to_string()})).await {
                             return;
                         }
                         continue;
@@ -260,25 +256,15 @@ async fn session(mut socket: WebSocket, s: &AppState, id: u64, radius_m: f64, ce
             Ok(a) => a,
             Err(err) => {
                 let err = json!({"type": "error", "code": err.code(), "message": err.to_string()});
-                if socket
-                    .send(Message::Text(err.to_string().into()))
-                    .await
-                    .is_err()
-                {
+                if !send(&mut socket, &err).await {
                     return;
                 }
                 continue;
             }
         };
-        for a in &alerts {
-            let text = body::map_alert_json(a).to_string();
-            if socket.send(Message::Text(text.into())).await.is_err() {
-                return;
-            }
-        }
-        if let Some(seq) = ack {
-            let text = json!({"type": "ack", "seq": seq}).to_string();
-            if socket.send(Message::Text(text.into())).await.is_err() {
+        let acks = ack.map(|seq| json!({"type": "ack", "seq": seq}));
+        for m in alerts.iter().map(body::map_alert_json).chain(acks) {
+            if !send(&mut socket, &m).await {
                 return;
             }
         }

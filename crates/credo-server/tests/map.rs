@@ -3,9 +3,10 @@
 //! landing in the court's inbox, and a live session over a real WebSocket on 127.0.0.1
 //! hearing `enter` as it walks up and `leave` when the debt is paid.
 
+mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use credo_engine::{Clock, Engine, IngestOptions};
+use credo_engine::IngestOptions;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -16,32 +17,14 @@ const A: &str = "11010519491231002X";
 const CASE: &str = "(2025)京0105执88号";
 const HOME: (f64, f64) = (39.9087, 116.3975);
 
-fn engine(dir: &std::path::Path) -> Engine {
-    let (mut e, _) = Engine::open(
-        dir,
-        credo_score::Model::default_model(),
-        Some(Clock::Fixed(
-            credo_model::Day::from_ymd(2026, 1, 1).unwrap(),
-        )),
-    )
-    .unwrap();
+fn state(dir: &std::path::Path) -> credo_server::AppState {
     let text = [
         format!(r#"{{"id":"{A}","kind":"subject","at":"2025-01-01","name":"王芳","lat":{},"lon":{},"address":"x"}}"#, HOME.0, HOME.1),
         format!(r#"{{"id":"j","source":"court-1","subject":"{A}","at":"2025-02-01","kind":"judgment","case":"{CASE}","court":"北京市朝阳区人民法院","amount":52000}}"#),
         format!(r#"{{"id":"l","source":"court-1","subject":"{A}","at":"2025-02-01","kind":"listing","case":"{CASE}","court":"北京市朝阳区人民法院","trigger":1}}"#),
     ]
     .join("\n");
-    e.ingest("t", text.as_bytes(), &IngestOptions::default(), &mut |_| {})
-        .unwrap();
-    e
-}
-
-fn state(dir: &std::path::Path) -> credo_server::AppState {
-    let config = credo_server::Config {
-        public_rate: 1e6,
-        public_burst: 1e6,
-    };
-    credo_server::AppState::new(engine(dir), config).unwrap()
+    credo_server::AppState::new(common::engine_with(dir, &text), common::config()).unwrap()
 }
 
 async fn call(app: &axum::Router, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {

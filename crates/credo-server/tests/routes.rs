@@ -2,12 +2,13 @@
 //! The API through its router (no socket): every route under every role, the OpenAPI
 //! document against the route table, and consent, inquiries, disputes and audit end to end.
 
+mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use credo_access::key::{hash_token, token};
 use credo_access::{AccessOp, KeyRecord, Role};
+use credo_engine::Engine;
 use credo_engine::access::Pending;
-use credo_engine::{Clock, Engine, IngestOptions};
 use credo_model::{SubjectId, Timestamp};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -17,14 +18,6 @@ const A: &str = "11010519491231002X";
 const B: &str = "440524188001010014";
 
 fn engine(dir: &std::path::Path) -> Engine {
-    let (mut e, _) = Engine::open(
-        dir,
-        credo_score::Model::default_model(),
-        Some(Clock::Fixed(
-            credo_model::Day::from_ymd(2026, 1, 1).unwrap(),
-        )),
-    )
-    .unwrap();
     let text = format!(
         "{}\n{}\n{}\n{}\n",
         r#"{"id":"11010519491231002X","kind":"subject","at":"2025-01-01","name":"王芳"}"#,
@@ -32,9 +25,7 @@ fn engine(dir: &std::path::Path) -> Engine {
         r#"{"id":"b-1","source":"bank-a","subject":"11010519491231002X","at":"2025-03-01","kind":"bill","ref":"x","amount":800,"status":"unpaid"}"#,
         r#"{"id":"p-1","source":"bank-a","subject":"11010519491231002X","at":"2025-04-01","kind":"payment","amount":50}"#,
     );
-    e.ingest("t", text.as_bytes(), &IngestOptions::default(), &mut |_| {})
-        .unwrap();
-    e
+    common::engine_with(dir, &text)
 }
 
 /// One key per role (the subject's is A's), made with known tokens.
@@ -81,12 +72,8 @@ fn keys(e: &mut Engine) -> Vec<(Role, String)> {
 fn app(dir: &std::path::Path) -> (axum::Router, Vec<(Role, String)>) {
     let mut e = engine(dir);
     let keys = keys(&mut e);
-    let config = credo_server::Config {
-        public_rate: 1e6,
-        public_burst: 1e6,
-    };
     (
-        credo_server::app(credo_server::AppState::new(e, config).unwrap()),
+        credo_server::app(credo_server::AppState::new(e, common::config()).unwrap()),
         keys,
     )
 }

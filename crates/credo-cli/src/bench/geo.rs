@@ -157,11 +157,7 @@ fn ours(ix: &Index, q: &[(f64, f64)], r: f64) -> u64 {
 }
 
 pub fn run(g: &Global, b: GeoBench) -> Result<ExitCode> {
-    let say = |s: String| {
-        if !g.json {
-            eprintln!("{s}");
-        }
-    };
+    let say = super::progress(g);
     let grid = Grid::new(b.cell)?;
     let spread = Spread::new(b.points, b.density);
     let mut rng = Pcg64Mcg::seed_from_u64(b.seed);

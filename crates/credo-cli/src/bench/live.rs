@@ -182,18 +182,11 @@ async fn drive(g: &Global, b: &LiveBench) -> Result<Value> {
     }
     let total: f64 = areas.iter().map(|a| a.2).sum();
     let stats = Arc::new(Stats::new());
-    let stop = Arc::new(tokio::sync::Notify::new());
     let mut rng = Pcg64Mcg::seed_from_u64(b.seed);
     let started = Instant::now();
-    let cpu0 = cpu_seconds("self");
     let pid = b.server_pid.map(|p| p.to_string());
-    let scpu0 = pid.as_deref().and_then(cpu_seconds);
     let mut tasks = Vec::with_capacity(b.sessions);
-    let say = |s: String| {
-        if !g.json {
-            eprintln!("{s}");
-        }
-    };
+    let say = super::progress(g);
     say(format!("opening {} sessions at {}/s", b.sessions, b.ramp));
     for i in 0..b.sessions {
         let mut x = rng.random::<f64>() * total;
@@ -288,12 +281,10 @@ async fn drive(g: &Global, b: &LiveBench) -> Result<Value> {
         (Some(a), Some(b)) => Some((b - a) / dt),
         _ => None,
     };
-    stop.notify_waiters();
     for t in &tasks {
         t.abort();
     }
     let max_b = all_lag.iter().rposition(|&n| n > 0).unwrap_or(0);
-    let _ = (cpu0, scpu0);
     Ok(json!({
         "sessions": b.sessions,
         "connected": connected,

@@ -1,0 +1,35 @@
+//! Helpers shared by the engine's integration tests.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use credo_engine::{Clock, Engine, IngestOptions, IngestReport};
+use credo_model::Day;
+use credo_score::Model;
+use std::path::Path;
+
+/// Opens (creating) a data folder whose "today" is 2026-10-31.
+pub fn open(dir: &Path) -> Engine {
+    Engine::open(
+        dir,
+        Model::default_model(),
+        Some(Clock::Fixed(Day::from_ymd(2026, 10, 31).unwrap())),
+    )
+    .unwrap()
+    .0
+}
+
+/// Ingests JSON lines in chunks of `chunk` bytes, keeping up to 100 rejections.
+pub fn ingest(e: &mut Engine, text: &str, chunk: usize) -> IngestReport {
+    let opts = IngestOptions {
+        chunk_bytes: chunk,
+        keep_errors: 100,
+        sender: None,
+    };
+    e.ingest("test.jsonl", text.as_bytes(), &opts, &mut |_| {})
+        .unwrap()
+}
+
+/// Ingests JSON lines that must all be accepted.
+pub fn ingest_clean(e: &mut Engine, text: &str, chunk: usize) {
+    let r = ingest(e, text, chunk);
+    assert_eq!(r.rejected, 0, "{:?}", r.errors);
+}
