@@ -1,0 +1,125 @@
+//! The fast paths against the naive loops of `credo_graph::reference`.
+
+use credo_graph::{Csr, Layout, Params, Relations, hops, propagate, reference};
+use proptest::prelude::*;
+
+fn graph() -> impl Strategy<Value = (usize, Vec<[u32; 2]>, Vec<f64>, Vec<u32>)> {
+    (1usize..60).prop_flat_map(|n| {
+        (
+            Just(n),
+            prop::collection::vec([0..n as u32, 0..n as u32], 0..200),
+            prop::collection::vec(0.0f64..1.0, n),
+            prop::collection::vec(0u32..4, n),
+        )
+    })
+}
+
+const P: Params = Params {
+    damping: 0.6,
+    tolerance: 1e-13,
+    max_iterations: 10_000,
+};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn propagation_agrees_with_the_naive_loop((n, edges, own, keys) in graph(), threads in 1usize..4, by_key: bool) {
+        let layout = if by_key { Layout::ByKey(&keys) } else { Layout::Given };
+        let g = Csr::build(n, &edges, layout, threads).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let r = propagate(&g, &own, &P, threads, &mut |_| {}).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(r.converged);
+        let adj = reference::adjacency(n, &edges);
+        let (x, mean) = reference::propagate(&adj, &own, P.damping, P.tolerance);
+        for i in 0..n {
+            prop_assert!((r.values[i] - x[i]).abs() <= 1e-9, "node {i}: {} vs {}", r.values[i], x[i]);
+            match (r.contacts_mean(i as u32), mean[i]) {
+                (Some(a), Some(b)) => prop_assert!((a - b).abs() <= 1e-9),
+                (None, None) => {}
+                (a, b) => prop_assert!(false, "node {i}: mean {a:?} vs {b:?}"),
+            }
+            prop_assert_eq!(g.degree(i as u32), adj[i].len());
+        }
+    }
+
+    #[test]
+    fn circles_agree_with_breadth_first_search((n, edges, _own, keys) in graph(), start in 0u32..60, k in 0u8..4, cap in 0usize..80) {
+        let start = start % n as u32;
+        let g = Csr::build(n, &edges, Layout::ByKey(&keys), 2).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let (got, cut) = hops::within_hops(&g, start, k, cap).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let want = reference::within_hops(&reference::adjacency(n, &edges), start, k);
+        // Nearest first, each once, with the right hop count.
+        prop_assert!(got.windows(2).all(|w| w[0].1 <= w[1].1));
+        let mut sorted = got.clone();
+        sorted.sort();
+        let mut all = want.clone();
+        all.sort();
+        if want.len() <= cap {
+            prop_assert!(!cut);
+            prop_assert_eq!(sorted, all);
+        } else {
+            prop_assert!(cut);
+            prop_assert_eq!(got.len(), cap);
+            for p in &got {
+                prop_assert!(all.contains(p));
+            }
+        }
+    }
+
+    #[test]
+    fn settled_terms_stay_within_the_bound_of_a_fresh_job(
+        (n, edges, own, keys) in graph(),
+        changes in prop::collection::vec((0u8..3, 0u32..70, 0u32..70, 0.0f64..1.0), 0..40),
+    ) {
+        let p = Params { tolerance: 1e-10, ..P };
+        let g = Csr::build(n, &edges, Layout::ByKey(&keys), 2).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let (mut rel, _) = Relations::full(g, &own, p, 1e-6, 2, &mut |_| {}).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        // The truth, kept naively: a node beyond n joins with standing 0 until set.
+        let mut own = own;
+        let mut adj = reference::adjacency(n, &edges);
+        for (op, a, b, v) in changes {
+            let need = a.max(b) as usize + 1;
+            if op != 2 && adj.len() < need {
+                adj.resize(need, Default::default());
+                own.resize(need, 0.0);
+            }
+            match op {
+                0 => {
+                    rel.set_own(a, v).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    if adj.len() <= a as usize { adj.resize(a as usize + 1, Default::default()); own.resize(a as usize + 1, 0.0); }
+                    own[a as usize] = v;
+                }
+                1 => {
+                    rel.add_edge(a, b);
+                    if a != b { adj[a as usize].insert(b); adj[b as usize].insert(a); }
+                }
+                _ => {
+                    rel.remove_edge(a, b);
+                    if (a as usize) < adj.len() && (b as usize) < adj.len() {
+                        adj[a as usize].remove(&b);
+                        adj[b as usize].remove(&a);
+                    }
+                }
+            }
+            rel.settle();
+        }
+        let (x, mean) = reference::propagate(&adj, &own, p.damping, 1e-13);
+        let bound = rel.error_bound() + 1e-12;
+        for i in 0..adj.len() {
+            let t = rel.term(i as u32).unwrap_or(own[i]);
+            prop_assert!((t - x[i]).abs() <= bound, "node {i}: {t} vs {} (bound {bound})", x[i]);
+            match (rel.contacts_mean(i as u32), mean[i]) {
+                (Some(a), Some(b)) => prop_assert!((a - b).abs() <= bound),
+                (None, None) => {}
+                (a, b) => prop_assert!(false, "node {i}: mean {a:?} vs {b:?}"),
+            }
+        }
+        // And a rebuild from the edges as they stand agrees with the naive adjacency.
+        let mut listed = rel.edge_list();
+        listed.iter_mut().for_each(|e| e.sort());
+        listed.sort();
+        let mut want: Vec<[u32; 2]> = adj.iter().enumerate().flat_map(|(i, s)| s.iter().filter(move |&&j| j > i as u32).map(move |&j| [i as u32, j])).collect();
+        want.sort();
+        prop_assert_eq!(listed, want);
+    }
+}
