@@ -95,10 +95,16 @@ pub enum Capability {
     Keys,
     /// Verify the audit chain, read the audit log.
     Audit,
+    /// Ask, per call, whether to warn the caller of a listed debtor's number.
+    CallScreen,
+    /// Plan a court notice's audience for a listed debtor (area, region, industry, circle).
+    NoticePlan,
+    /// Run the relationships propagation now.
+    GraphRun,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 17] = [
+    pub const ALL: [Capability; 20] = [
         Capability::PublicInfo,
         Capability::ListSearch,
         Capability::MapView,
@@ -116,6 +122,9 @@ impl Capability {
         Capability::PolicyInstall,
         Capability::Keys,
         Capability::Audit,
+        Capability::CallScreen,
+        Capability::NoticePlan,
+        Capability::GraphRun,
     ];
 }
 
@@ -134,7 +143,9 @@ pub fn allowed(role: Role, cap: Capability) -> bool {
         C::DisputeRead => matches!(role, R::Subject | R::Furnisher | R::Court | R::Admin),
         C::DisputeResolve => matches!(role, R::Furnisher | R::Court),
         C::TipoffRead => matches!(role, R::Court),
-        C::PolicyInstall | C::Keys | C::Audit => matches!(role, R::Admin),
+        C::PolicyInstall | C::Keys | C::Audit | C::GraphRun => matches!(role, R::Admin),
+        C::CallScreen => matches!(role, R::Telco),
+        C::NoticePlan => matches!(role, R::Court),
     }
 }
 

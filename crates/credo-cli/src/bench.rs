@@ -12,6 +12,7 @@ use std::time::Instant;
 
 mod decide;
 mod geo;
+mod graph;
 mod live;
 mod postgres;
 
@@ -29,6 +30,9 @@ pub enum BenchCmd {
     /// Live map sessions over WebSockets against a running `credo serve`: many users, one
     /// position a second each, acknowledged; reports throughput and lag.
     Live(live::LiveBench),
+    /// The relationships propagation on a generated contact graph (10 M people, 200 M
+    /// contacts by default), with the plain CSR loop side by side and igraph as a peer.
+    Graph(graph::GraphBench),
 }
 
 #[derive(Args)]
@@ -70,6 +74,7 @@ pub fn run(g: &Global, cmd: BenchCmd) -> Result<ExitCode> {
         BenchCmd::Decide(b) => decide::run(g, b),
         BenchCmd::Geo(b) => geo::run(g, b),
         BenchCmd::Live(b) => live::run(g, b),
+        BenchCmd::Graph(b) => graph::run(g, b),
     }
 }
 

@@ -11,6 +11,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod cmd;
+mod graph;
 mod render;
 
 use anyhow::Result;
@@ -66,6 +67,9 @@ enum Cmd {
     List(ListCmd),
     /// Listed debtors near a point, nearest first (the debtor map).
     Nearby(NearbyArgs),
+    /// The contact graph: the relationships propagation.
+    #[command(subcommand)]
+    Graph(GraphCmd),
     /// Relying parties' offer policies (see docs/policies.md).
     #[command(subcommand)]
     Policy(PolicyCmd),
@@ -174,6 +178,12 @@ struct NearbyArgs {
 }
 
 #[derive(Subcommand)]
+enum GraphCmd {
+    /// Run the full propagation of contacts' standing now, with progress (see docs/graph.md).
+    Propagate,
+}
+
+#[derive(Subcommand)]
 enum PolicyCmd {
     /// Validate a policy file without installing it.
     Check { file: PathBuf },
@@ -272,6 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Policy(PolicyCmd::Check { file }) => cmd::policy_check(&g, &file, false),
         Cmd::Policy(PolicyCmd::Install { file }) => cmd::policy_check(&g, &file, true),
         Cmd::Policy(PolicyCmd::List) => cmd::policy_list(&g),
+        Cmd::Graph(GraphCmd::Propagate) => graph::propagate(&g),
         Cmd::Nearby(a) => cmd::nearby(&g, a.lat, a.lon, a.radius, a.limit),
         Cmd::Serve(a) => cmd::serve(
             &g,

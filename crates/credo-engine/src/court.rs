@@ -35,7 +35,7 @@ impl Facts<'_> {
         let (core, s, id, as_of) = (self.core, self.s, self.id, self.as_of);
         self.values.get_or_insert_with(|| {
             let mut v = Vec::new();
-            core.state.features_into(&core.model, s, id, as_of, &mut v);
+            core.features_into(s, id, as_of, &mut v);
             v
         })
     }
@@ -240,7 +240,7 @@ impl Engine {
                     .subjects
                     .id(i)
                     .unwrap_or(SubjectId::from_trusted_key(0));
-                core.state.features_into(&core.model, i, id, as_of, buf);
+                core.features_into(i, id, as_of, buf);
                 day_facts(&core.model, buf)
             })
             .collect();

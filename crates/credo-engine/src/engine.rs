@@ -46,6 +46,16 @@ pub(crate) struct Core {
     pub retracted: FxHashSet<u128>,
     /// Subjects whose court record or address changed since the map was refreshed.
     pub map_dirty: Vec<u32>,
+    /// The relationships propagation as of `relations_as_of` plus the updates since
+    /// (`crate::relations`); `None` before the first job or without the feature.
+    pub relations: Option<credo_graph::Relations>,
+    pub relations_as_of: Option<Day>,
+    /// Subjects whose own standing may have changed since the propagation was refreshed.
+    pub graph_dirty: Vec<u32>,
+    /// Contacts added (true) or removed since then.
+    pub graph_edges: Vec<(u32, u32, bool)>,
+    /// Below this many contacts a full job is cheaper than local updates (and exact).
+    pub graph_full_below: u64,
     scratch: Vec<Option<f64>>,
     last_lookup: Option<(SubjectId, u32)>,
 }
@@ -133,6 +143,11 @@ impl Core {
             chain: SubjectChain::default(),
             retracted: FxHashSet::default(),
             map_dirty: Vec::new(),
+            relations: None,
+            relations_as_of: None,
+            graph_dirty: Vec::new(),
+            graph_edges: Vec::new(),
+            graph_full_below: crate::relations::FULL_JOB_BELOW,
             scratch: Vec::new(),
             last_lookup: None,
         }
@@ -245,9 +260,16 @@ impl Core {
                     let add = cop == ContactOp::Add;
                     self.state.adjust_contacts(s, add);
                     self.state.adjust_contacts(o, add);
+                    if self.model.contacts_standing.is_some() {
+                        self.graph_edges.push((s, o, add));
+                        self.graph_dirty.extend([s, o]);
+                    }
                 }
             }
             return;
+        }
+        if self.model.contacts_standing.is_some() {
+            self.graph_dirty.push(s);
         }
         if !op.record
             && let Some(m) = self.state.last_month(s)
@@ -309,6 +331,9 @@ impl Core {
             kept.score = u16::MAX;
         }
         self.map_dirty.push(s);
+        if self.model.contacts_standing.is_some() {
+            self.graph_dirty.push(s);
+        }
         Ok(())
     }
 }
@@ -392,6 +417,10 @@ pub struct Engine {
     journal: Option<Journal>,
     /// The debtor map and its sessions.
     pub(crate) map: crate::map::MapState,
+    /// Call warnings: listed subjects' numbers (kept with the map).
+    pub(crate) calls: crate::calls::CallIndex,
+    /// Courts' call-warning settings (`courts.toml`).
+    pub(crate) courts: rustc_hash::FxHashMap<String, crate::calls::CourtCalls>,
     _lock: File,
 }
 
@@ -440,6 +469,7 @@ impl Engine {
             None => Clock::System,
         };
         let policies = crate::court::load_policies(dir, &model)?;
+        let courts = crate::calls::load_courts(dir)?;
         let clock = clock.unwrap_or(folder_clock);
         // The access journal first: entries retracted after disputes must be known before
         // the events replay, so that they replay without effect.
@@ -513,9 +543,12 @@ impl Engine {
             inquiries_month: None,
             journal: Some(journal),
             map,
+            calls: crate::calls::CallIndex::default(),
+            courts,
             _lock: lock,
         };
         engine.refresh_map()?;
+        engine.refresh_relations()?;
         Ok((engine, report))
     }
 
@@ -575,6 +608,7 @@ impl Engine {
         )?;
         self.clock = as_of.map_or(Clock::System, Clock::Fixed);
         self.refresh_map()?;
+        self.refresh_relations()?;
         Ok(())
     }
 
@@ -630,7 +664,10 @@ impl Engine {
             .get(id)
             .ok_or_else(|| EngineError::UnknownSubject(id.to_string()))?;
         let as_of = as_of.unwrap_or_else(|| self.today());
-        let card = ScoreCard::from_state(&self.core.model, &self.core.state, i, id, as_of);
+        let mut values = Vec::new();
+        self.core.features_into(i, id, as_of, &mut values);
+        let card_as_of = self.core.state.last_day(i).map_or(as_of, |l| l.max(as_of));
+        let card = ScoreCard::from_values(&self.core.model, &values, card_as_of);
         Ok(ScoreView {
             subject: id,
             name: self.record(id)?.map(|r| r.name),
@@ -654,7 +691,7 @@ impl Engine {
             .into_par_iter()
             .map_init(Vec::new, |buf, i| match core.subjects.id(i) {
                 Some(id) => {
-                    core.state.features_into(&core.model, i, id, as_of, buf);
+                    core.features_into(i, id, as_of, buf);
                     ScoreCard::value(&core.model, buf)
                 }
                 None => core.model.min,
@@ -782,6 +819,7 @@ impl Engine {
             ("event lists", a.chain == b.chain),
             ("retracted", a.retracted == b.retracted),
             ("history", hist(a) == hist(b)),
+            ("relations", crate::relations::close(a, b)),
         ];
         checks
             .into_iter()
@@ -884,6 +922,7 @@ impl Engine {
         if !self.core.map_dirty.is_empty() {
             self.refresh_map()?;
         }
+        self.refresh_relations()?;
         Ok(())
     }
 

@@ -35,6 +35,10 @@ pub enum EngineError {
     JournalAway,
     #[error(transparent)]
     Geo(#[from] credo_geo::GeoError),
+    #[error(transparent)]
+    Graph(#[from] credo_graph::GraphError),
+    #[error(transparent)]
+    BadNumber(#[from] crate::calls::BadNumber),
 }
 
 impl EngineError {
@@ -56,6 +60,12 @@ impl EngineError {
             EngineError::Access(e) => e.code(),
             EngineError::JournalAway => "internal",
             EngineError::Geo(e) => e.code(),
+            EngineError::Graph(credo_graph::GraphError::NoNode(_)) => "unknown_subject",
+            EngineError::Graph(
+                credo_graph::GraphError::Damping(_) | credo_graph::GraphError::Tolerance(_),
+            ) => "bad_model",
+            EngineError::Graph(_) => "internal",
+            EngineError::BadNumber(_) => "bad_number",
         }
     }
 }

@@ -352,6 +352,7 @@ impl Engine {
             "ingest pipeline"
         );
         self.refresh_map()?;
+        self.refresh_relations()?;
         Ok(report)
     }
 

@@ -7,6 +7,7 @@
 //! holding it is synced.
 
 pub mod access;
+pub mod calls;
 mod chain;
 mod clock;
 mod court;
@@ -16,6 +17,7 @@ mod history;
 mod ingest;
 mod keyset;
 mod map;
+mod relations;
 mod subjects;
 pub mod wire;
 
@@ -26,3 +28,4 @@ pub use engine::{Engine, Footprint, OpenReport, ScoreView, Summary};
 pub use error::EngineError;
 pub use ingest::{BatchProgress, IngestOptions, IngestReport, LineError, Sender};
 pub use map::{AREA_BINS, Level, MapAlert, MapEntry, MapView, Nearby};
+pub use relations::PropagationReport;

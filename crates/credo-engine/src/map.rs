@@ -173,7 +173,12 @@ impl Engine {
             let listed = court
                 .get(s)
                 .is_some_and(|c| c.published(&court.config, today));
-            let want = if listed { self.subject_cell(s)? } else { None };
+            let rec = match (listed, self.core.subjects.id(s)) {
+                (true, Some(id)) => self.record(id)?,
+                _ => None,
+            };
+            self.refresh_calls(s, rec.as_ref(), today)?;
+            let want = rec.as_ref().and_then(|r| self.cell_of(r));
             let have = self.map.at.get(&s).copied();
             if want == have {
                 continue;
@@ -201,18 +206,38 @@ impl Engine {
         Ok((moved, gone.len()))
     }
 
-    /// The subject's address of record, snapped; `None` without one.
-    fn subject_cell(&self, s: u32) -> Result<Option<Cell>, EngineError> {
-        let Some(id) = self.core.subjects.id(s) else {
-            return Ok(None);
-        };
-        let Some(rec) = self.record(id)? else {
-            return Ok(None);
-        };
+    /// The address of record, snapped; `None` without one.
+    fn cell_of(&self, rec: &credo_model::SubjectRecord) -> Option<Cell> {
         if rec.lat.is_nan() || rec.lon.is_nan() {
-            return Ok(None);
+            return None;
         }
-        Ok(self.map.index.grid().snap(rec.lat, rec.lon).ok())
+        self.map.index.grid().snap(rec.lat, rec.lon).ok()
+    }
+
+    /// A listed subject's numbers warn of its first published case; others warn of none.
+    fn refresh_calls(
+        &mut self,
+        s: u32,
+        rec: Option<&credo_model::SubjectRecord>,
+        today: Day,
+    ) -> Result<(), EngineError> {
+        let entry = match rec {
+            Some(r) if !r.phones.is_empty() => self
+                .published_entries(s, today)?
+                .into_iter()
+                .next()
+                .map(|e| {
+                    let numbers = r
+                        .phones
+                        .iter()
+                        .filter_map(|p| crate::calls::Number::parse(p).ok())
+                        .collect();
+                    (numbers, e.court, e.case)
+                }),
+            _ => None,
+        };
+        self.calls.set(s, entry);
+        Ok(())
     }
 
     /// The published cases of debtor `s` as map entries.

@@ -5,6 +5,7 @@
 //!
 //! Pure: no I/O, no clock and no people. A node is a `u32` the caller gives meaning to.
 
+pub mod audience;
 pub mod csr;
 pub mod hops;
 pub mod live;

@@ -59,9 +59,9 @@ impl Relations {
         let mut s = vec![0.0; n];
         let mut x = vec![0.0; n];
         let mut mean = vec![0.0; n];
-        for ext in 0..n {
+        for (ext, &o) in own.iter().enumerate() {
             let i = csr.to_int[ext] as usize;
-            s[i] = own[ext];
+            s[i] = o;
             x[i] = run.values[ext];
             mean[i] = run.contacts[ext];
         }
@@ -91,6 +91,12 @@ impl Relations {
 
     pub fn nodes(&self) -> usize {
         self.to_int.len()
+    }
+
+    /// Undirected edges as the graph now stands.
+    pub fn edges(&self) -> u64 {
+        let added = self.added.values().map(Vec::len).sum::<usize>() as u64 / 2;
+        self.csr.edges() + added - self.removed.len() as u64
     }
 
     /// Contacts added or removed since the full job.
@@ -267,6 +273,34 @@ impl Relations {
     pub fn error_bound(&self) -> f64 {
         let a = self.params.damping;
         self.local_tolerance.max(a * self.params.tolerance) / (1.0 - a)
+    }
+
+    /// Nodes within `k` hops of `start` as the graph now stands (itself excluded), nearest
+    /// first, by the caller's ids; empty for an unknown node.
+    pub fn within_hops(&self, start: u32, k: u8) -> Vec<(u32, u8)> {
+        let Some(s) = self.int(start) else {
+            return Vec::new();
+        };
+        let mut seen = rustc_hash::FxHashSet::default();
+        seen.insert(s as u32);
+        let mut out = Vec::new();
+        let mut frontier = vec![s as u32];
+        for hop in 1..=k {
+            let mut next = Vec::new();
+            for &v in &frontier {
+                self.for_each_neighbour(v as usize, |w| {
+                    if seen.insert(w) {
+                        next.push(w);
+                    }
+                });
+            }
+            out.extend(next.iter().map(|&w| (self.to_ext[w as usize], hop)));
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        out
     }
 
     /// Every edge as it now stands, by the caller's ids (for a rebuild).

@@ -123,3 +123,64 @@ proptest! {
         prop_assert_eq!(listed, want);
     }
 }
+
+mod audience_props {
+    use super::*;
+    use credo_graph::audience::{Attrs, Criteria, GroupMatch, distance_m, select};
+    use std::collections::BTreeSet;
+
+    fn related(a: u8, b: u8) -> bool {
+        a / 4 == b / 4
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(150))]
+
+        #[test]
+        fn the_audience_is_the_union_of_the_naive_criteria(
+            (n, edges, _own, keys) in graph(),
+            pts in prop::collection::vec((0.0f32..0.05, 0.0f32..0.05), 60),
+            groups in prop::collection::vec(0u8..8, 60),
+            centre in 0u32..60, radius in 0.0f64..4000.0, hops in 0u8..3,
+            same_area: bool, gm in 0u8..3, cap in 0usize..70, odd_only: bool,
+        ) {
+            let centre = centre % n as u32;
+            let pos: Vec<[f32; 2]> = pts[..n].iter().map(|&(a, b)| [30.0 + a, 120.0 + b]).collect();
+            let area: Vec<u32> = keys.iter().map(|k| k + 1).collect();
+            let group = &groups[..n];
+            let eligible = move |i: u32| !odd_only || i % 2 == 1;
+            let attrs = Attrs { pos: &pos, area: &area, group, eligible: &eligible };
+            let g = Csr::build(n, &edges, Layout::ByKey(&keys), 2).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let own = vec![0.5; n];
+            let (rel, _) = Relations::full(g, &own, P, 1e-6, 1, &mut |_| {}).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let group_match = match gm { 0 => GroupMatch::Off, 1 => GroupMatch::Same, _ => GroupMatch::Related(related) };
+            let c = Criteria { radius_m: radius, same_area, group: group_match, hops, cap };
+            let a = select(&attrs, Some(&rel), centre, &c).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            // Naively, criterion by criterion.
+            let ci = centre as usize;
+            let ok = |i: usize| i != ci && eligible(i as u32);
+            let by_radius: BTreeSet<u32> = (0..n).filter(|&i| ok(i) && radius > 0.0 && distance_m(pos[i], pos[ci]) <= radius).map(|i| i as u32).collect();
+            let by_area: BTreeSet<u32> = (0..n).filter(|&i| ok(i) && same_area && area[i] == area[ci]).map(|i| i as u32).collect();
+            let by_group: BTreeSet<u32> = (0..n).filter(|&i| ok(i) && group[ci] != 0 && group[i] != 0 && match gm { 0 => false, 1 => group[i] == group[ci], _ => group[i] == group[ci] || related(group[ci], group[i]) }).map(|i| i as u32).collect();
+            let circle: BTreeSet<u32> = reference::within_hops(&reference::adjacency(n, &edges), centre, hops).into_iter().map(|p| p.0).filter(|&i| ok(i as usize)).collect();
+            prop_assert_eq!(a.by_radius, by_radius.len());
+            prop_assert_eq!(a.by_area, by_area.len());
+            prop_assert_eq!(a.by_group, by_group.len());
+            prop_assert_eq!(a.by_hops, circle.len());
+            let union: BTreeSet<u32> = by_radius.iter().chain(&by_area).chain(&by_group).chain(&circle).copied().collect();
+            let members: BTreeSet<u32> = a.members.iter().copied().collect();
+            prop_assert_eq!(members.len(), a.members.len(), "no repeats");
+            prop_assert!(members.is_subset(&union));
+            if union.len() <= cap {
+                prop_assert!(!a.capped);
+                prop_assert_eq!(members, union);
+            } else {
+                prop_assert!(a.capped);
+                prop_assert_eq!(a.members.len(), cap);
+                // The circle comes first.
+                let first: BTreeSet<u32> = a.members.iter().take(circle.len().min(cap)).copied().collect();
+                prop_assert!(first.is_subset(&circle));
+            }
+        }
+    }
+}

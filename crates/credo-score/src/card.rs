@@ -73,6 +73,22 @@ impl ScoreCard {
             .clamp(f64::from(model.min), f64::from(model.max)) as u16
     }
 
+    /// A subject's own standing for the relationships propagation: the score without the
+    /// `contacts_standing` feature, as a share (0 to 1) of the range. No allocation.
+    pub fn standing(model: &Model, values: &[Option<f64>]) -> f64 {
+        let total: f64 = model.base
+            + model
+                .features
+                .iter()
+                .zip(values)
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != model.contacts_standing)
+                .map(|(_, (f, v))| f.points(*v))
+                .sum::<f64>();
+        let (lo, hi) = (f64::from(model.min), f64::from(model.max));
+        ((total - lo) / (hi - lo)).clamp(0.0, 1.0)
+    }
+
     /// The share (0 to 1) of a dimension's most points that the values earn: no allocation.
     pub fn dimension_share(model: &Model, values: &[Option<f64>], d: Dimension) -> f64 {
         let max = model.dimension_max[d.index()];

@@ -61,6 +61,8 @@ pub fn features(model: &Model, h: &History<'_>, as_of: Day) -> Vec<Option<f64>> 
                 .min()
                 .map(|d| f64::from(am - d.month_index())),
             Aggregate::State(var) => Some(state_var(h, var)),
+            // From the contact graph, not the subject's own events: filled in by the engine.
+            Aggregate::ContactsStanding => None,
             Aggregate::Profile(ProfileVar::Age) => match h.id {
                 SubjectId::Person(r) => Some(f64::from(a.years_since(r.birth()))),
                 SubjectId::Company(_) => None,

@@ -49,6 +49,22 @@ pub struct ModelSpec {
     pub base: f64,
     pub tiers: Vec<TierSpec>,
     pub features: Vec<FeatureSpec>,
+    /// The contact-graph propagation behind a `contacts_standing` feature.
+    pub relationships: Option<RelationshipsSpec>,
+}
+
+/// `[relationships]`: how the contacts' standing is propagated and how much it may cost.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelationshipsSpec {
+    /// The weight of the contacts' mean in a subject's term (0 ≤ damping < 1).
+    pub damping: f64,
+    /// A full job stops when no term moved by more than this in a sweep.
+    pub tolerance: f64,
+    /// Between jobs, a change stops spreading once it moves a term by less than this.
+    pub local_tolerance: f64,
+    /// The most points anyone can lose through contacts, as a share of the score range.
+    pub max_share: f64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -149,6 +165,10 @@ pub enum Aggregate {
         part: usize,
         rest: usize,
     },
+    /// The mean propagated term (0–1) of the subject's contacts, from the contact graph
+    /// (`credo-graph`); none without contacts. The scoring state does not hold it: the
+    /// engine fills it in.
+    ContactsStanding,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +214,10 @@ pub struct Model {
     pub dimension_max: [f64; 5],
     /// A hash of the model text, recorded with every score.
     pub fingerprint: u64,
+    /// The propagation's settings, when a feature is `contacts_standing`.
+    pub relationships: Option<RelationshipsSpec>,
+    /// The index of the `contacts_standing` feature, if any.
+    pub contacts_standing: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -204,6 +228,67 @@ pub enum ModelError {
     Feature { feature: String, problem: String },
     #[error("model: {0}")]
     Model(String),
+}
+
+/// Checks `[relationships]` against the `contacts_standing` feature; returns its index.
+fn relationships(
+    spec: &Option<RelationshipsSpec>,
+    features: &[Feature],
+    range: u16,
+) -> Result<Option<usize>, ModelError> {
+    let mut found = features
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.aggregate == Aggregate::ContactsStanding);
+    let at = found.next();
+    if let Some((_, f)) = found.next() {
+        return Err(ferr(
+            &f.name,
+            "only one feature may be of kind \"contacts_standing\"",
+        ));
+    }
+    let bad = |what: &str, v: f64| {
+        Err(ModelError::Model(format!(
+            "[relationships] {what} {v} is out of range"
+        )))
+    };
+    match (spec, at) {
+        (None, None) => Ok(None),
+        (None, Some((_, f))) => Err(ferr(
+            &f.name,
+            "kind \"contacts_standing\" needs a [relationships] section",
+        )),
+        (Some(_), None) => Err(ModelError::Model(
+            "[relationships] is set but no feature is of kind \"contacts_standing\"".into(),
+        )),
+        (Some(r), Some((i, f))) => {
+            if !(0.0..1.0).contains(&r.damping) {
+                return bad("damping (0 to below 1)", r.damping);
+            }
+            if !(r.tolerance > 0.0 && r.tolerance < 1.0) {
+                return bad("tolerance (above 0, below 1)", r.tolerance);
+            }
+            if !(r.local_tolerance > 0.0 && r.local_tolerance < 1.0) {
+                return bad("local_tolerance (above 0, below 1)", r.local_tolerance);
+            }
+            if !(r.max_share > 0.0 && r.max_share <= 0.5) {
+                return bad("max_share (above 0, at most 0.5)", r.max_share);
+            }
+            let least = f.bins.iter().map(|b| b.1).fold(f.missing, f64::min);
+            let spread = f.max_points - least;
+            let cap = r.max_share * f64::from(range);
+            if spread > cap + 1e-9 {
+                return Err(ferr(
+                    &f.name,
+                    format!(
+                        "its points span {spread}, more than max_share {} of the range ({cap} points): no one may lose more than that through contacts",
+                        r.max_share
+                    ),
+                ));
+            }
+            Ok(Some(i))
+        }
+    }
 }
 
 fn ferr(feature: &str, problem: impl Into<String>) -> ModelError {
@@ -359,11 +444,12 @@ impl Model {
                     part: earlier(&f.part, "part")?,
                     rest: earlier(&f.rest, "rest")?,
                 },
+                "contacts_standing" => Aggregate::ContactsStanding,
                 other => {
                     return Err(ferr(
                         n,
                         format!(
-                            "unknown kind {other:?}; expected window_count, window_sum, decayed_count, decayed_sum, days_since_last, history_months, state, profile or share"
+                            "unknown kind {other:?}; expected window_count, window_sum, decayed_count, decayed_sum, days_since_last, history_months, state, profile, share or contacts_standing"
                         ),
                     ));
                 }
@@ -431,6 +517,11 @@ impl Model {
         for f in &features {
             dimension_max[f.dimension.index()] += f.max_points;
         }
+        let contacts_standing = relationships(
+            &spec.relationships,
+            &features,
+            spec.range.max - spec.range.min,
+        )?;
         Ok(Model {
             name: spec.name,
             version: spec.version,
@@ -442,6 +533,8 @@ impl Model {
             by_signal,
             dimension_max,
             fingerprint,
+            relationships: spec.relationships,
+            contacts_standing,
         })
     }
 
@@ -484,6 +577,36 @@ mod tests {
         format!(
             "name='t'\nversion='1'\nbase=500\nrange={{min=350,max=950}}\ntiers=[{{name='all',min=350}}]\n[[features]]\nname='x'\ndimension='behaviour'\n{f}\nreason={{code='X1',text='x'}}\n"
         )
+    }
+
+    #[test]
+    fn the_contacts_term_is_bounded_by_its_share_of_the_range() {
+        let feature = |bins: &str| {
+            with_feature(&format!(
+                "kind='contacts_standing'\nmissing=30\nbins={bins}"
+            ))
+        };
+        let section =
+            "[relationships]\ndamping=0.5\ntolerance=1e-9\nlocal_tolerance=1e-4\nmax_share=0.05\n";
+        // 30 points is 5 % of 600: allowed.
+        let ok = feature("[{below=0.3,points=0},{points=30}]") + section;
+        let m = Model::parse(&ok).unwrap();
+        assert_eq!(m.contacts_standing, Some(0));
+        // 40 points is more than the cap.
+        let e =
+            Model::parse(&(feature("[{below=0.3,points=-10},{points=30}]") + section)).unwrap_err();
+        assert!(e.to_string().contains("more than max_share 0.05"), "{e}");
+        // The kind needs the section, and the section needs the kind.
+        let e = Model::parse(&feature("[{points=30}]")).unwrap_err();
+        assert!(
+            e.to_string().contains("needs a [relationships] section"),
+            "{e}"
+        );
+        let e = Model::parse(&(with_feature("kind='history_months'\nbins=[{points=1}]") + section))
+            .unwrap_err();
+        assert!(e.to_string().contains("no feature is of kind"), "{e}");
+        let e = Model::parse(&ok.replace("damping=0.5", "damping=1.0")).unwrap_err();
+        assert!(e.to_string().contains("damping"), "{e}");
     }
 
     #[test]

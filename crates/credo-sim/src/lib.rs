@@ -15,6 +15,7 @@
 //! every subject draws from its own generator seeded from `(seed, index)`.
 
 pub mod cities;
+pub mod graph;
 mod names;
 
 use cities::{CITIES, City};

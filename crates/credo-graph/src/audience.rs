@@ -1,0 +1,194 @@
+//! A notice's audience: the nodes near a centre, sharing its area key, in its group (or a
+//! related one), or within k hops of it on the graph; counted per criterion, then merged
+//! without repeats up to a cap, nearest circle first.
+//!
+//! The caller gives the nodes' meaning: positions, an area key and a group byte per node,
+//! and which nodes may be reached at all.
+
+use crate::{GraphError, Relations};
+use rayon::prelude::*;
+
+/// Per-node attributes, indexed by the caller's ids.
+pub struct Attrs<'a> {
+    /// Latitude and longitude in degrees; NaN where unknown.
+    pub pos: &'a [[f32; 2]],
+    /// An area key (0: none).
+    pub area: &'a [u32],
+    /// A group byte (0: none).
+    pub group: &'a [u8],
+    /// Whether the node may be in an audience at all.
+    pub eligible: &'a (dyn Fn(u32) -> bool + Sync),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Criteria {
+    /// Nodes within this many metres of the centre's position (0: off).
+    pub radius_m: f64,
+    /// Nodes with the centre's area key.
+    pub same_area: bool,
+    /// Nodes whose group is the centre's, or related to it by `related`.
+    pub group: GroupMatch,
+    /// Nodes within this many hops on the graph (0: off).
+    pub hops: u8,
+    /// The most nodes in the merged audience.
+    pub cap: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum GroupMatch {
+    Off,
+    Same,
+    /// The same group or one the relation says is related.
+    Related(fn(u8, u8) -> bool),
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Audience {
+    /// The merged audience: circle first (nearest hops first), then area by distance
+    /// order of scan, then same area, then group; no repeats, at most `cap`.
+    pub members: Vec<u32>,
+    /// Whether the cap cut it.
+    pub capped: bool,
+    /// How many nodes each criterion selects on its own (before merging and the cap).
+    pub by_radius: usize,
+    pub by_area: usize,
+    pub by_group: usize,
+    pub by_hops: usize,
+}
+
+/// Great-circle distance in metres (haversine, mean Earth radius).
+pub fn distance_m(a: [f32; 2], b: [f32; 2]) -> f64 {
+    let (la1, lo1) = (f64::from(a[0]).to_radians(), f64::from(a[1]).to_radians());
+    let (la2, lo2) = (f64::from(b[0]).to_radians(), f64::from(b[1]).to_radians());
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6_371_008.8 * h.sqrt().min(1.0).asin()
+}
+
+/// Selects the audience around node `centre`.
+pub fn select(
+    attrs: &Attrs<'_>,
+    graph: Option<&Relations>,
+    centre: u32,
+    c: &Criteria,
+) -> Result<Audience, GraphError> {
+    let n = attrs.pos.len();
+    if attrs.area.len() != n || attrs.group.len() != n {
+        return Err(GraphError::Length {
+            what: "area keys or groups",
+            got: attrs.area.len().min(attrs.group.len()),
+            n,
+        });
+    }
+    let ci = centre as usize;
+    if ci >= n {
+        return Err(GraphError::NoNode(centre));
+    }
+    let (cpos, carea, cgroup) = (attrs.pos[ci], attrs.area[ci], attrs.group[ci]);
+    let radius = c.radius_m > 0.0 && !cpos[0].is_nan();
+    // A box around the centre that holds the circle: a cheap test before the distance.
+    let dlat = (c.radius_m / 111_000.0) as f32;
+    let coslat = f64::from(cpos[0]).to_radians().cos().max(0.01);
+    let dlon = (c.radius_m / (111_000.0 * coslat)) as f32;
+    let group_hit = |g: u8| {
+        g != 0
+            && match c.group {
+                GroupMatch::Off => false,
+                GroupMatch::Same => g == cgroup,
+                GroupMatch::Related(rel) => g == cgroup || rel(cgroup, g),
+            }
+    };
+    let wants_group = cgroup != 0 && !matches!(c.group, GroupMatch::Off);
+    let wants_area = c.same_area && carea != 0;
+    // One parallel pass over the nodes: 1 bit each for radius, area and group.
+    const CHUNK: usize = 1 << 16;
+    let flags: Vec<Vec<(u32, u8)>> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|k| {
+            let mut out = Vec::new();
+            for i in k * CHUNK..((k + 1) * CHUNK).min(n) {
+                if i == ci {
+                    continue;
+                }
+                let mut f = 0u8;
+                if radius {
+                    let p = attrs.pos[i];
+                    if (p[0] - cpos[0]).abs() <= dlat
+                        && (p[1] - cpos[1]).abs() <= dlon
+                        && distance_m(p, cpos) <= c.radius_m
+                    {
+                        f |= 1;
+                    }
+                }
+                if wants_area && attrs.area[i] == carea {
+                    f |= 2;
+                }
+                if wants_group && group_hit(attrs.group[i]) {
+                    f |= 4;
+                }
+                if f != 0 && (attrs.eligible)(i as u32) {
+                    out.push((i as u32, f));
+                }
+            }
+            out
+        })
+        .collect();
+    let mut a = Audience::default();
+    for part in &flags {
+        for &(_, f) in part {
+            a.by_radius += usize::from(f & 1);
+            a.by_area += usize::from(f >> 1 & 1);
+            a.by_group += usize::from(f >> 2 & 1);
+        }
+    }
+    let mut seen = vec![0u64; n.div_ceil(64)];
+    let mut take = |a: &mut Audience, i: u32| {
+        let (w, b) = (i as usize / 64, 1u64 << (i % 64));
+        if seen[w] & b != 0 {
+            return true;
+        }
+        if a.members.len() == c.cap {
+            a.capped = true;
+            return false;
+        }
+        seen[w] |= b;
+        a.members.push(i);
+        true
+    };
+    if c.hops > 0
+        && let Some(g) = graph
+    {
+        let circle = g.within_hops(centre, c.hops);
+        for &(i, _) in &circle {
+            if (attrs.eligible)(i) {
+                a.by_hops += 1;
+            }
+        }
+        for (i, _) in circle {
+            if (attrs.eligible)(i) && !take(&mut a, i) {
+                break;
+            }
+        }
+    }
+    'bits: for bit in [1u8, 2, 4] {
+        for part in &flags {
+            for &(i, f) in part {
+                if f & bit != 0 && !take(&mut a, i) {
+                    break 'bits;
+                }
+            }
+        }
+    }
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kilometre_of_latitude_is_about_a_kilometre() {
+        let d = distance_m([30.0, 120.0], [30.009, 120.0]);
+        assert!((d - 1000.8).abs() < 2.0, "{d}");
+    }
+}
