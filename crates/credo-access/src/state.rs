@@ -43,6 +43,11 @@ pub enum AccessOp {
         case: Option<String>,
         text: String,
     },
+    /// A court notice about a listed case was delivered to this many people.
+    Impressions {
+        case: String,
+        delivered: u64,
+    },
     /// Events were written to the event log (counts only: the events are in their log).
     Ingest {
         accepted: u64,
@@ -72,6 +77,7 @@ impl AccessOp {
             AccessOp::DisputeFile { .. } => "dispute.file",
             AccessOp::DisputeResolve { .. } => "dispute.resolve",
             AccessOp::Tipoff { .. } => "tipoff",
+            AccessOp::Impressions { .. } => "notice.impressions",
             AccessOp::Ingest { .. } => "ingest",
             AccessOp::PolicyInstall { .. } => "policy.install",
             AccessOp::Read { .. } => "read",
@@ -85,6 +91,8 @@ pub struct AccessState {
     pub consents: ConsentBook,
     pub disputes: DisputeBook,
     pub tipoffs: Vec<Tipoff>,
+    /// Delivered impressions of court notices, per case.
+    pub impressions: rustc_hash::FxHashMap<String, u64>,
     /// `(source, id)` of entries deleted or replaced after a dispute: they no longer count.
     pub retracted: FxHashSet<(String, String)>,
     /// The last sequence number applied.
@@ -175,6 +183,21 @@ impl AccessState {
                 self.disputes.check_resolve(*id, by).map(|_| ())
             }
             AccessOp::Tipoff { text, .. } => crate::dispute::check_text("text", text),
+            AccessOp::Impressions { case, delivered } => {
+                if case.is_empty() || case.len() > 100 {
+                    return Err(AccessError::Invalid {
+                        field: "case",
+                        problem: "must be 1 to 100 bytes".into(),
+                    });
+                }
+                if !(1..=1_000_000_000).contains(delivered) {
+                    return Err(AccessError::Invalid {
+                        field: "delivered",
+                        problem: "must be 1 to 1,000,000,000".into(),
+                    });
+                }
+                Ok(())
+            }
             AccessOp::Ingest { .. } | AccessOp::PolicyInstall { .. } | AccessOp::Read { .. } => {
                 Ok(())
             }
@@ -261,6 +284,9 @@ impl AccessState {
                 text: text.clone(),
                 at,
             }),
+            AccessOp::Impressions { case, delivered } => {
+                *self.impressions.entry(case.clone()).or_default() += delivered;
+            }
             AccessOp::Ingest { .. } | AccessOp::PolicyInstall { .. } | AccessOp::Read { .. } => {}
         }
         None

@@ -41,24 +41,7 @@ pub fn propagate(g: &Global) -> Result<ExitCode> {
     if g.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({
-                "propagated": true,
-                "as_of": r.as_of.to_string(),
-                "subjects": r.subjects,
-                "contacts": r.contacts,
-                "iterations": r.iterations,
-                "residual": r.residual,
-                "converged": r.converged,
-                "damping": r.damping,
-                "tolerance": r.tolerance,
-                "edge_visits": r.edge_visits,
-                "seconds": seconds,
-                "edges_per_s": edges_per_s,
-                "costing": r.costing,
-                "max_points_lost": r.max_points_lost,
-                "cap_points": r.cap_points,
-                "contacts_mean_quantiles": {"p10": r.quantiles[0], "p25": r.quantiles[1], "p50": r.quantiles[2], "p75": r.quantiles[3], "p90": r.quantiles[4]},
-            }))?
+            serde_json::to_string_pretty(&credo_server::body::propagation_json(&r, seconds))?
         );
     } else {
         println!(
@@ -90,4 +73,98 @@ pub fn propagate(g: &Global) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    /// A published case number.
+    case: String,
+    /// People within this many km of the debtor's address (0: off; at most 50).
+    #[arg(long, default_value_t = 3.0)]
+    radius_km: f64,
+    /// Leave out the debtor's region code.
+    #[arg(long)]
+    no_region: bool,
+    /// Industry match: same, related or off.
+    #[arg(long, default_value = "related", value_parser = ["same", "related", "off"])]
+    industry: String,
+    /// The debtor's contacts within this many hops (0: off; at most 3).
+    #[arg(long, default_value_t = 2)]
+    hops: u8,
+    /// The most people in the audience.
+    #[arg(long, default_value_t = 100_000)]
+    cap: usize,
+    /// Masked IDs of the first members to print.
+    #[arg(long, default_value_t = 20)]
+    members: usize,
+}
+
+pub fn notices_plan(g: &Global, a: &PlanArgs) -> Result<ExitCode> {
+    let engine = g.open()?;
+    let o = credo_engine::NoticeOptions {
+        radius_km: a.radius_km,
+        same_region: !a.no_region,
+        industry: match a.industry.as_str() {
+            "same" => Some(credo_engine::notices::IndustryMatch::Same),
+            "off" => None,
+            _ => Some(credo_engine::notices::IndustryMatch::Related),
+        },
+        hops: a.hops,
+        cap: a.cap,
+    };
+    let started = Instant::now();
+    let plan = match engine.notice_plan(&a.case, &o) {
+        Ok(p) => p,
+        Err(
+            e @ (credo_engine::EngineError::NoCase(_) | credo_engine::EngineError::BadNotice(_)),
+        ) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut v = credo_server::body::notice_plan_json(&plan, a.members);
+    if g.json {
+        v["ms"] = json!(ms);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "Notice for case {} ({}), debtor {}: {} people{} in {ms:.1} ms.",
+            plan.case,
+            plan.court,
+            plan.debtor.masked(),
+            plan.members.len(),
+            if plan.capped { " (capped)" } else { "" }
+        );
+        println!(
+            "  within {} km: {}; same region: {}; same or related industry: {}; contacts within {} hops: {}",
+            o.radius_km, plan.by_radius, plan.by_region, plan.by_industry, o.hops, plan.by_contacts
+        );
+        println!("  impressions delivered so far: {}", plan.delivered);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn calls_screen(g: &Global, number: &str) -> Result<ExitCode> {
+    let engine = g.open()?;
+    let s = match engine.screen_call(number) {
+        Ok(s) => s,
+        Err(e @ credo_engine::EngineError::BadNumber(_)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if g.json {
+        println!("{}", credo_server::body::screen_json(&s));
+    } else if s.warn {
+        println!("warn: {}", s.message.unwrap_or_default());
+        if let Some(sms) = s.sms {
+            println!("text to the caller: {sms}");
+        }
+    } else {
+        println!("no warning");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -70,6 +70,12 @@ enum Cmd {
     /// The contact graph: the relationships propagation.
     #[command(subcommand)]
     Graph(GraphCmd),
+    /// Court notices targeted by area, region, industry and social circle.
+    #[command(subcommand)]
+    Notices(NoticesCmd),
+    /// Call warnings for telcos.
+    #[command(subcommand)]
+    Calls(CallsCmd),
     /// Relying parties' offer policies (see docs/policies.md).
     #[command(subcommand)]
     Policy(PolicyCmd),
@@ -184,6 +190,18 @@ enum GraphCmd {
 }
 
 #[derive(Subcommand)]
+enum NoticesCmd {
+    /// The audience of a notice about a published case, by criterion.
+    Plan(graph::PlanArgs),
+}
+
+#[derive(Subcommand)]
+enum CallsCmd {
+    /// Whether a call to this number gets a warning, and which.
+    Screen { number: String },
+}
+
+#[derive(Subcommand)]
 enum PolicyCmd {
     /// Validate a policy file without installing it.
     Check { file: PathBuf },
@@ -283,6 +301,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Policy(PolicyCmd::Install { file }) => cmd::policy_check(&g, &file, true),
         Cmd::Policy(PolicyCmd::List) => cmd::policy_list(&g),
         Cmd::Graph(GraphCmd::Propagate) => graph::propagate(&g),
+        Cmd::Notices(NoticesCmd::Plan(a)) => graph::notices_plan(&g, &a),
+        Cmd::Calls(CallsCmd::Screen { number }) => graph::calls_screen(&g, &number),
         Cmd::Nearby(a) => cmd::nearby(&g, a.lat, a.lon, a.radius, a.limit),
         Cmd::Serve(a) => cmd::serve(
             &g,

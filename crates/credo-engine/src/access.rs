@@ -141,6 +141,8 @@ enum OpJson {
         case: Option<String>,
         text: String,
     },
+    #[serde(rename = "notice.impressions")]
+    Impressions { case: String, delivered: u64 },
     #[serde(rename = "ingest")]
     Ingest {
         accepted: u64,
@@ -249,6 +251,10 @@ fn op_json(op: &AccessOp) -> OpJson {
             case: case.clone(),
             text: text.clone(),
         },
+        AccessOp::Impressions { case, delivered } => OpJson::Impressions {
+            case: case.clone(),
+            delivered: *delivered,
+        },
         AccessOp::Ingest {
             accepted,
             duplicates,
@@ -340,6 +346,7 @@ fn op_of(j: OpJson, at: Timestamp) -> Result<AccessOp, String> {
             case,
             text,
         },
+        OpJson::Impressions { case, delivered } => AccessOp::Impressions { case, delivered },
         OpJson::Ingest {
             accepted,
             duplicates,

@@ -118,15 +118,16 @@ pub struct Screen {
 /// A listed subject's numbers, and the court and case its warning names.
 type Warned = (Vec<Number>, Box<str>, Box<str>);
 
+/// Numbers that warn, and the subject each belongs to.
 #[derive(Debug, Default)]
-pub(crate) struct CallIndex {
+pub struct CallIndex {
     by_number: FxHashMap<Number, u32>,
     of_subject: FxHashMap<u32, Warned>,
 }
 
 impl CallIndex {
     /// Sets a subject's entry: its numbers and the listing it warns of, or none.
-    pub(crate) fn set(&mut self, s: u32, entry: Option<(Vec<Number>, String, String)>) {
+    pub fn set(&mut self, s: u32, entry: Option<(Vec<Number>, String, String)>) {
         if let Some((old, _, _)) = self.of_subject.remove(&s) {
             for n in old {
                 if self.by_number.get(&n) == Some(&s) {
@@ -145,14 +146,18 @@ impl CallIndex {
         }
     }
 
-    pub(crate) fn get(&self, n: Number) -> Option<(u32, &str, &str)> {
+    pub fn get(&self, n: Number) -> Option<(u32, &str, &str)> {
         let &s = self.by_number.get(&n)?;
         let (_, court, case) = self.of_subject.get(&s)?;
         Some((s, court, case))
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.by_number.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_number.is_empty()
     }
 }
 

@@ -46,6 +46,8 @@ pub(crate) struct Core {
     pub retracted: FxHashSet<u128>,
     /// Subjects whose court record or address changed since the map was refreshed.
     pub map_dirty: Vec<u32>,
+    /// Each subject's address position, region and industry group (for notices).
+    pub profiles: crate::notices::Profiles,
     /// The relationships propagation as of `relations_as_of` plus the updates since
     /// (`crate::relations`); `None` before the first job or without the feature.
     pub relations: Option<credo_graph::Relations>,
@@ -87,6 +89,8 @@ pub(crate) struct Op {
     /// The whole event, for the rare kinds the court book keeps (judgments, listings,
     /// restrictions, bans): boxed so the common kinds carry one null pointer.
     pub court: Option<Box<EventBody>>,
+    /// Where a subject record puts its subject, for notices.
+    pub profile: Option<crate::notices::Profile>,
 }
 
 impl Op {
@@ -105,6 +109,10 @@ impl Op {
             },
             fact: Fact::of(&e.body),
             court: credo_rules::court::is_court_event(&e.body).then(|| Box::new(e.body.clone())),
+            profile: match &e.body {
+                EventBody::Subject(r) => Some(crate::notices::Profile::of(r)),
+                _ => None,
+            },
         }
     }
 }
@@ -143,6 +151,7 @@ impl Core {
             chain: SubjectChain::default(),
             retracted: FxHashSet::default(),
             map_dirty: Vec::new(),
+            profiles: Default::default(),
             relations: None,
             relations_as_of: None,
             graph_dirty: Vec::new(),
@@ -229,6 +238,9 @@ impl Core {
         }
         if op.record {
             self.subjects.set_record(s, at);
+            if let Some(p) = op.profile {
+                self.profiles.set(s, p);
+            }
             if self.court.get(s).is_some() {
                 self.map_dirty.push(s);
             }
@@ -820,6 +832,7 @@ impl Engine {
             ("retracted", a.retracted == b.retracted),
             ("history", hist(a) == hist(b)),
             ("relations", crate::relations::close(a, b)),
+            ("profiles", a.profiles.same(&b.profiles)),
         ];
         checks
             .into_iter()

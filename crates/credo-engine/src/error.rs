@@ -39,6 +39,10 @@ pub enum EngineError {
     Graph(#[from] credo_graph::GraphError),
     #[error(transparent)]
     BadNumber(#[from] crate::calls::BadNumber),
+    #[error("bad notice plan: {0}")]
+    BadNotice(String),
+    #[error("no published listing has case number {0:?}")]
+    NoCase(String),
 }
 
 impl EngineError {
@@ -66,6 +70,8 @@ impl EngineError {
             ) => "bad_model",
             EngineError::Graph(_) => "internal",
             EngineError::BadNumber(_) => "bad_number",
+            EngineError::BadNotice(_) => "bad_notice",
+            EngineError::NoCase(_) => "no_case",
         }
     }
 }

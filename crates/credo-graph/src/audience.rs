@@ -44,8 +44,8 @@ pub enum GroupMatch {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Audience {
-    /// The merged audience: circle first (nearest hops first), then area by distance
-    /// order of scan, then same area, then group; no repeats, at most `cap`.
+    /// The merged audience: the circle first (nearest hops first), then those within the
+    /// radius, in the area, in the group (each in node order); no repeats, at most `cap`.
     pub members: Vec<u32>,
     /// Whether the cap cut it.
     pub capped: bool,
@@ -99,47 +99,68 @@ pub fn select(
             }
     };
     let wants_group = cgroup != 0 && !matches!(c.group, GroupMatch::Off);
+    // One lookup per node instead of the relation's test.
+    let group_table: [bool; 256] = std::array::from_fn(|g| group_hit(g as u8));
     let wants_area = c.same_area && carea != 0;
-    // One parallel pass over the nodes: 1 bit each for radius, area and group.
+    let hit = |i: usize| -> u8 {
+        if i == ci {
+            return 0;
+        }
+        let mut f = 0u8;
+        if radius {
+            let p = attrs.pos[i];
+            if (p[0] - cpos[0]).abs() <= dlat
+                && (p[1] - cpos[1]).abs() <= dlon
+                && distance_m(p, cpos) <= c.radius_m
+            {
+                f |= 1;
+            }
+        }
+        if wants_area && attrs.area[i] == carea {
+            f |= 2;
+        }
+        if wants_group && group_table[usize::from(attrs.group[i])] {
+            f |= 4;
+        }
+        f
+    };
+    // One parallel pass: counts per criterion, and per chunk the members of each
+    // criterion (at most `cap + 1` of each per chunk: the merge never needs more, and
+    // one over the cap tells it that the cap cut the audience).
     const CHUNK: usize = 1 << 16;
-    let flags: Vec<Vec<(u32, u8)>> = (0..n.div_ceil(CHUNK))
+    struct Part {
+        counts: [usize; 3],
+        hits: [Vec<u32>; 3],
+    }
+    let parts: Vec<Part> = (0..n.div_ceil(CHUNK))
         .into_par_iter()
         .map(|k| {
-            let mut out = Vec::new();
+            let mut p = Part {
+                counts: [0; 3],
+                hits: Default::default(),
+            };
             for i in k * CHUNK..((k + 1) * CHUNK).min(n) {
-                if i == ci {
+                let f = hit(i);
+                if f == 0 || !(attrs.eligible)(i as u32) {
                     continue;
                 }
-                let mut f = 0u8;
-                if radius {
-                    let p = attrs.pos[i];
-                    if (p[0] - cpos[0]).abs() <= dlat
-                        && (p[1] - cpos[1]).abs() <= dlon
-                        && distance_m(p, cpos) <= c.radius_m
-                    {
-                        f |= 1;
+                for b in 0..3 {
+                    if f >> b & 1 != 0 {
+                        p.counts[b] += 1;
+                        if p.hits[b].len() <= c.cap {
+                            p.hits[b].push(i as u32);
+                        }
                     }
                 }
-                if wants_area && attrs.area[i] == carea {
-                    f |= 2;
-                }
-                if wants_group && group_hit(attrs.group[i]) {
-                    f |= 4;
-                }
-                if f != 0 && (attrs.eligible)(i as u32) {
-                    out.push((i as u32, f));
-                }
             }
-            out
+            p
         })
         .collect();
     let mut a = Audience::default();
-    for part in &flags {
-        for &(_, f) in part {
-            a.by_radius += usize::from(f & 1);
-            a.by_area += usize::from(f >> 1 & 1);
-            a.by_group += usize::from(f >> 2 & 1);
-        }
+    for p in &parts {
+        a.by_radius += p.counts[0];
+        a.by_area += p.counts[1];
+        a.by_group += p.counts[2];
     }
     let mut seen = vec![0u64; n.div_ceil(64)];
     let mut take = |a: &mut Audience, i: u32| {
@@ -170,10 +191,11 @@ pub fn select(
             }
         }
     }
-    'bits: for bit in [1u8, 2, 4] {
-        for part in &flags {
-            for &(i, f) in part {
-                if f & bit != 0 && !take(&mut a, i) {
+    // Then the criteria in turn, in node order, until the cap.
+    'bits: for b in 0..3 {
+        for p in &parts {
+            for &i in &p.hits[b] {
+                if !take(&mut a, i) {
                     break 'bits;
                 }
             }

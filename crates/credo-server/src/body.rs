@@ -258,3 +258,70 @@ pub fn map_alert_json(a: &credo_engine::MapAlert) -> Value {
         credo_engine::MapAlert::Leave { key } => json!({"type": "leave", "key": key}),
     }
 }
+
+/// A call-screening answer: never the subject, only what the caller is told.
+pub fn screen_json(s: &credo_engine::calls::Screen) -> Value {
+    let mut v = json!({ "warn": s.warn });
+    if s.warn {
+        v["message"] = json!(s.message);
+        v["court"] = json!(s.court);
+        v["case"] = json!(s.case);
+        if let Some(sms) = &s.sms {
+            v["sms"] = json!(sms);
+        }
+    }
+    v
+}
+
+/// A notice plan: sizes per criterion, the merged size, and up to `members` masked IDs.
+pub fn notice_plan_json(p: &credo_engine::NoticePlan, members: usize) -> Value {
+    let o = &p.options;
+    json!({
+        "case": p.case,
+        "court": p.court,
+        "debtor": p.debtor.masked(),
+        "criteria": {
+            "radius_km": o.radius_km,
+            "same_region": o.same_region,
+            "industry": match o.industry {
+                None => "off",
+                Some(credo_engine::notices::IndustryMatch::Same) => "same",
+                Some(credo_engine::notices::IndustryMatch::Related) => "related",
+            },
+            "hops": o.hops,
+            "cap": o.cap,
+        },
+        "by_criterion": {
+            "radius": p.by_radius,
+            "region": p.by_region,
+            "industry": p.by_industry,
+            "contacts": p.by_contacts,
+        },
+        "size": p.members.len(),
+        "capped": p.capped,
+        "delivered": p.delivered,
+        "members": p.members.iter().take(members).map(|m| m.masked()).collect::<Vec<_>>(),
+    })
+}
+
+/// What a full propagation did.
+pub fn propagation_json(r: &credo_engine::PropagationReport, seconds: f64) -> Value {
+    json!({
+        "propagated": true,
+        "as_of": r.as_of.to_string(),
+        "subjects": r.subjects,
+        "contacts": r.contacts,
+        "iterations": r.iterations,
+        "residual": r.residual,
+        "converged": r.converged,
+        "damping": r.damping,
+        "tolerance": r.tolerance,
+        "edge_visits": r.edge_visits,
+        "seconds": seconds,
+        "edges_per_s": r.edge_visits as f64 / seconds.max(1e-9),
+        "costing": r.costing,
+        "max_points_lost": r.max_points_lost,
+        "cap_points": r.cap_points,
+        "contacts_mean_quantiles": {"p10": r.quantiles[0], "p25": r.quantiles[1], "p50": r.quantiles[2], "p75": r.quantiles[3], "p90": r.quantiles[4]},
+    })
+}

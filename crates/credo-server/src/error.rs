@@ -97,8 +97,8 @@ impl From<EngineError> for ApiError {
         let code = e.code();
         let status = match code {
             "bad_id" | "bad_policy" | "unknown_action" | "bad_position" | "bad_radius"
-            | "bad_box" => StatusCode::BAD_REQUEST,
-            "unknown_subject" | "no_session" => StatusCode::NOT_FOUND,
+            | "bad_box" | "bad_number" | "bad_notice" => StatusCode::BAD_REQUEST,
+            "unknown_subject" | "no_session" | "no_case" => StatusCode::NOT_FOUND,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

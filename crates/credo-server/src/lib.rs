@@ -12,6 +12,7 @@ pub mod auth;
 pub mod body;
 pub mod commit;
 pub mod error;
+pub mod graph;
 pub mod guard;
 pub mod map;
 
@@ -189,6 +190,10 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/v1/keys/{key}", Capability::Keys),
     route("GET", "/v1/audit", Capability::Audit),
     route("GET", "/v1/audit/verify", Capability::Audit),
+    route("GET", "/v1/calls/screen", Capability::CallScreen),
+    route("GET", "/v1/notices/plan", Capability::NoticePlan),
+    route("POST", "/v1/notices/impressions", Capability::NoticePlan),
+    route("POST", "/v1/graph/propagate", Capability::GraphRun),
 ];
 
 #[derive(OpenApi)]
@@ -200,8 +205,9 @@ pub const ROUTES: &[Route] = &[
         api::check, api::score, api::report, api::grant, api::consents, api::revoke,
         api::dispute, api::disputes, api::resolve, api::create_key, api::keys, api::revoke_key,
         api::audit_log, api::audit_verify,
+        graph::screen, graph::plan, graph::impressions, graph::propagate,
     ),
-    components(schemas(ApiError, api::GrantBody, api::DisputeBody, api::ResolutionBody, api::TipoffBody, api::KeyBody)),
+    components(schemas(ApiError, api::GrantBody, api::DisputeBody, api::ResolutionBody, api::TipoffBody, api::KeyBody, graph::ImpressionsBody)),
     modifiers(&KeyScheme),
 )]
 pub struct ApiDoc;
@@ -389,6 +395,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/keys/{key}", delete(api::revoke_key))
         .route("/v1/audit", get(api::audit_log))
         .route("/v1/audit/verify", get(api::audit_verify))
+        .route("/v1/calls/screen", get(graph::screen))
+        .route("/v1/notices/plan", get(graph::plan))
+        .route("/v1/notices/impressions", post(graph::impressions))
+        .route("/v1/graph/propagate", post(graph::propagate))
         .merge(limited)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -14,8 +14,10 @@
 use super::{Global, machine, median};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use credo_graph::{Csr, Layout, Params, propagate};
+use credo_graph::{Csr, Layout, Params, Relations, propagate};
 use credo_sim::graph::{GraphConfig, contact_graph};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -53,6 +55,135 @@ pub struct GraphBench {
     /// The igraph peer script.
     #[arg(long, default_value = "bench/graph-peer.py")]
     script: PathBuf,
+    /// Debtors whose notice audience is planned and timed.
+    #[arg(long, default_value_t = 50)]
+    audiences: usize,
+    /// Numbers looked up for call screening (a tenth of them warn).
+    #[arg(long, default_value_t = 4_000_000)]
+    lookups: usize,
+}
+
+fn normal(r: &mut impl Rng) -> f64 {
+    let u: f64 = r.random::<f64>().max(f64::MIN_POSITIVE);
+    let v: f64 = r.random();
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
+/// Notice audiences on the generated people: each lives around its city's centre (a
+/// normal spread of about 8 km), its region is its city and its group its industry.
+fn audiences(
+    b: &GraphBench,
+    graph: &credo_sim::graph::SynthGraph,
+    rel: &Relations,
+) -> Result<serde_json::Value> {
+    use credo_graph::audience::{Attrs, Criteria, GroupMatch, select};
+    use credo_sim::cities::CITIES;
+    let mut r = Pcg64Mcg::seed_from_u64(b.seed ^ 0xA0D1);
+    let n = b.nodes;
+    let pos: Vec<[f32; 2]> = graph
+        .community
+        .iter()
+        .map(|&c| {
+            let city = &CITIES[(c / 16) as usize];
+            [
+                (city.lat + normal(&mut r) * 0.07) as f32,
+                (city.lon + normal(&mut r) * 0.09) as f32,
+            ]
+        })
+        .collect();
+    let area: Vec<u32> = graph.community.iter().map(|&c| c / 16 + 1).collect();
+    let group: Vec<u8> = graph
+        .community
+        .iter()
+        .map(|&c| (c % 16) as u8 + 1)
+        .collect();
+    fn related(a: u8, b: u8) -> bool {
+        (a - 1) / 4 == (b - 1) / 4
+    }
+    let all = |_: u32| true;
+    let attrs = Attrs {
+        pos: &pos,
+        area: &area,
+        group: &group,
+        eligible: &all,
+    };
+    let c = Criteria {
+        radius_m: 3000.0,
+        same_area: true,
+        group: GroupMatch::Related(related),
+        hops: 2,
+        cap: 100_000,
+    };
+    let (mut ms, mut sizes) = (Vec::new(), 0usize);
+    for _ in 0..b.audiences {
+        let centre = r.random_range(0..n) as u32;
+        let t = Instant::now();
+        let a = select(&attrs, Some(rel), centre, &c)?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        sizes += a.members.len();
+    }
+    let max = ms.iter().copied().fold(0.0, f64::max);
+    Ok(json!({
+        "median_ms": median(&mut ms),
+        "max_ms": max,
+        "debtors": b.audiences,
+        "mean_size": sizes as f64 / b.audiences.max(1) as f64,
+        "criteria": "3 km, same region, related industry, 2 hops, cap 100000",
+    }))
+}
+
+/// Call screening: 1 % of the people listed with one or two mobile numbers each; numbers
+/// looked up as the strings a telco sends, parsed and looked up on one thread.
+fn screening(b: &GraphBench) -> serde_json::Value {
+    use credo_engine::calls::{CallIndex, Number};
+    let mut r = Pcg64Mcg::seed_from_u64(b.seed ^ 0xCA11);
+    let mut index = CallIndex::default();
+    let mobile = |r: &mut Pcg64Mcg| {
+        format!(
+            "1{}{:09}",
+            r.random_range(3..10),
+            r.random_range(0..1_000_000_000u64)
+        )
+    };
+    let mut listed = Vec::new();
+    for s in 0..(b.nodes / 100) as u32 {
+        let k = 1 + r.random_range(0..2);
+        let numbers: Vec<String> = (0..k).map(|_| mobile(&mut r)).collect();
+        let parsed = numbers
+            .iter()
+            .filter_map(|n| Number::parse(n).ok())
+            .collect();
+        listed.extend(numbers);
+        index.set(
+            s,
+            Some((parsed, "某某区人民法院".into(), "(2026)京0101执1号".into())),
+        );
+    }
+    let queries: Vec<String> = (0..b.lookups)
+        .map(|i| {
+            if i % 10 == 0 && !listed.is_empty() {
+                listed[r.random_range(0..listed.len())].clone()
+            } else {
+                mobile(&mut r)
+            }
+        })
+        .collect();
+    let t = Instant::now();
+    let mut hits = 0usize;
+    for q in &queries {
+        if let Ok(n) = Number::parse(q)
+            && index.get(n).is_some()
+        {
+            hits += 1;
+        }
+    }
+    let s = t.elapsed().as_secs_f64();
+    json!({
+        "lookups_per_s": queries.len() as f64 / s,
+        "lookups": queries.len(),
+        "hits": hits,
+        "numbers": index.len(),
+    })
 }
 
 pub fn run(g: &Global, b: GraphBench) -> Result<ExitCode> {
@@ -77,7 +208,7 @@ pub fn run(g: &Global, b: GraphBench) -> Result<ExitCode> {
         b.nodes, b.edges
     ));
     let t = Instant::now();
-    let graph = contact_graph(&GraphConfig {
+    let mut graph = contact_graph(&GraphConfig {
         nodes: b.nodes,
         edges: b.edges,
         seed: b.seed,
@@ -146,7 +277,7 @@ pub fn run(g: &Global, b: GraphBench) -> Result<ExitCode> {
 
     say("one full job to the tolerance…".into());
     let t = Instant::now();
-    let full = propagate(&credo, &graph.own, &params, threads, &mut |s| {
+    let (rel, full) = Relations::full(credo, &graph.own, params, 1e-4, threads, &mut |s| {
         if !g.json && s.iteration % 5 == 0 {
             eprintln!("  sweep {}: residual {:.2e}", s.iteration, s.residual);
         }
@@ -158,12 +289,18 @@ pub fn run(g: &Global, b: GraphBench) -> Result<ExitCode> {
         agree_naive = Some(max_diff(&full.values, &r.values));
     }
     drop(naive);
-    drop(credo);
+
+    say(format!("notice audiences for {} debtors…", b.audiences));
+    let audiences = audiences(&b, &graph, &rel)?;
+    drop(rel);
+    say("call screening…".into());
+    let screening = screening(&b);
 
     let mut igraph = None;
     if b.peer.iter().any(|p| p == "igraph") {
         say("igraph: writing the graph for the peer…".into());
-        igraph = Some(run_igraph(&b, &graph.edges, &graph.own, &full.values)?);
+        let edges = std::mem::take(&mut graph.edges);
+        igraph = Some(run_igraph(&b, edges, &graph.own, &full.values)?);
     }
 
     let out = json!({
@@ -186,6 +323,8 @@ pub fn run(g: &Global, b: GraphBench) -> Result<ExitCode> {
             "max_diff_naive_layout": agree_naive,
         },
         "igraph": igraph,
+        "audience": audiences,
+        "screen": screening,
         "damping": b.damping,
         "tolerance": b.tolerance,
         "generate_s": generate_s,
@@ -222,6 +361,20 @@ pub fn run(g: &Global, b: GraphBench) -> Result<ExitCode> {
                 .map(|d| format!("; naive layout agrees to {d:.1e}"))
                 .unwrap_or_default()
         );
+        println!(
+            "notice audience (3 km, region, related industry, 2 hops, cap 100,000): median {:.1} ms, max {:.1} ms over {} debtors, {:.0} people on average",
+            audiences["median_ms"].as_f64().unwrap_or(0.0),
+            audiences["max_ms"].as_f64().unwrap_or(0.0),
+            b.audiences,
+            audiences["mean_size"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "call screening: {:.2} M lookups/s on one thread ({} numbers warn; {} of {} looked up did)",
+            screening["lookups_per_s"].as_f64().unwrap_or(0.0) / 1e6,
+            screening["numbers"],
+            screening["hits"],
+            screening["lookups"]
+        );
         if let Some(i) = &igraph {
             println!(
                 "igraph {}: build {:.1} s, solve {:.1} s (credo's full job {:.1} s: {:.1}× faster); terms agree to {:.1e}",
@@ -247,7 +400,7 @@ fn max_diff(a: &[f64], b: &[f64]) -> f64 {
 /// Runs the igraph script on the same graph; returns its JSON plus the comparison.
 fn run_igraph(
     b: &GraphBench,
-    edges: &[[u32; 2]],
+    edges: Vec<[u32; 2]>,
     own: &[f64],
     ours: &[f64],
 ) -> Result<serde_json::Value> {
@@ -259,11 +412,13 @@ fn run_igraph(
     );
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 22, std::fs::File::create(&ep)?);
-        for [a, b] in edges {
+        for [a, b] in &edges {
             w.write_all(&a.to_le_bytes())?;
             w.write_all(&b.to_le_bytes())?;
         }
         w.flush()?;
+        // The peer needs the memory more than this process does.
+        drop(edges);
         let mut w = std::io::BufWriter::with_capacity(1 << 22, std::fs::File::create(&op)?);
         for s in own {
             w.write_all(&s.to_le_bytes())?;
