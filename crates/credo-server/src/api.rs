@@ -32,7 +32,7 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<axum::body::By
     })
 }
 
-async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let bytes = read_body(body, MAX_BODY).await?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("bad_json", e.to_string()))
 }

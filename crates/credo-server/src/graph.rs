@@ -5,7 +5,7 @@ use crate::api::query;
 use crate::auth::{self, Caller};
 use crate::{ApiError, AppState, body};
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use credo_access::{AccessOp, Capability, Inquiry};
 use credo_engine::Clock;
@@ -132,10 +132,10 @@ pub struct ImpressionsBody {
 pub async fn impressions(
     State(s): State<AppState>,
     Caller(who): Caller,
-    b: Result<Json<ImpressionsBody>, JsonRejection>,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     auth::require(&who, Capability::NoticePlan)?;
-    let Json(b) = b.map_err(|e| ApiError::bad_request("bad_body", e.body_text()))?;
+    let b: ImpressionsBody = crate::api::json_body(body).await?;
     if s.engine()?.published_case_subject(&b.case).is_none() {
         return Err(ApiError::not_found(
             "no published listing has this case number",
