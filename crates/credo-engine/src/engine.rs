@@ -53,7 +53,7 @@ pub(crate) struct Core {
     pub relations: Option<credo_graph::Relations>,
     pub relations_as_of: Option<Day>,
     /// Subjects whose own standing may have changed since the propagation was refreshed.
-    pub graph_dirty: Vec<u32>,
+    pub graph_dirty: crate::relations::Dirty,
     /// Contacts added (true) or removed since then.
     pub graph_edges: Vec<(u32, u32, bool)>,
     /// Below this many contacts a full job is cheaper than local updates (and exact).
@@ -154,7 +154,7 @@ impl Core {
             profiles: Default::default(),
             relations: None,
             relations_as_of: None,
-            graph_dirty: Vec::new(),
+            graph_dirty: Default::default(),
             graph_edges: Vec::new(),
             graph_full_below: crate::relations::FULL_JOB_BELOW,
             scratch: Vec::new(),
@@ -274,14 +274,15 @@ impl Core {
                     self.state.adjust_contacts(o, add);
                     if self.model.contacts_standing.is_some() {
                         self.graph_edges.push((s, o, add));
-                        self.graph_dirty.extend([s, o]);
+                        self.graph_dirty.mark(s);
+                        self.graph_dirty.mark(o);
                     }
                 }
             }
             return;
         }
         if self.model.contacts_standing.is_some() {
-            self.graph_dirty.push(s);
+            self.graph_dirty.mark(s);
         }
         if !op.record
             && let Some(m) = self.state.last_month(s)
@@ -344,7 +345,7 @@ impl Core {
         }
         self.map_dirty.push(s);
         if self.model.contacts_standing.is_some() {
-            self.graph_dirty.push(s);
+            self.graph_dirty.mark(s);
         }
         Ok(())
     }

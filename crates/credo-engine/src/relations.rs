@@ -43,9 +43,45 @@ pub struct PropagationReport {
 /// contacts than this share of the graph (at least `MIN_CHANGES`).
 const REBUILD_SHARE: u64 = 8;
 const MIN_CHANGES: usize = 10_000;
+/// Likewise more subjects with a changed standing than this share of all (at least
+/// `MIN_DIRTY`).
+const DIRTY_SHARE: usize = 32;
+const MIN_DIRTY: usize = 1_000;
 /// A graph this small is propagated again in full after every ingest: it takes well under
 /// a millisecond, and then equals a rebuild exactly.
 pub(crate) const FULL_JOB_BELOW: u64 = 20_000;
+
+/// Subjects marked since the last refresh: a bit each (one event marks its subject, so
+/// this is on ingest's path: a bit set, no allocation).
+#[derive(Debug, Default)]
+pub(crate) struct Dirty(Vec<u64>);
+
+impl Dirty {
+    pub(crate) fn mark(&mut self, s: u32) {
+        let w = s as usize / 64;
+        if self.0.len() <= w {
+            self.0.resize((w + 1).next_power_of_two(), 0);
+        }
+        self.0[w] |= 1 << (s % 64);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The marked subjects, in order; clears.
+    fn take(self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (w, &bits) in self.0.iter().enumerate() {
+            let mut b = bits;
+            while b != 0 {
+                out.push((w * 64) as u32 + b.trailing_zeros());
+                b &= b - 1;
+            }
+        }
+        out
+    }
+}
 
 impl Core {
     /// The model's feature values for a subject, the contacts' term included.
@@ -215,15 +251,16 @@ impl Engine {
                         > MIN_CHANGES.max((r.edges() / REBUILD_SHARE) as usize)
             }
         };
-        if full {
+        let dirty = std::mem::take(&mut self.core.graph_dirty).take();
+        // Many changed standings spread through most of the graph: sweeps over the rows
+        // do that far faster than a queue of local pushes.
+        let many = dirty.len() > MIN_DIRTY.max(self.core.subjects.len() / DIRTY_SHARE);
+        if full || many {
             self.propagate_relations(&mut |_| {})?;
             return Ok(());
         }
         let core = &mut self.core;
-        let mut dirty = std::mem::take(&mut core.graph_dirty);
         let changes = std::mem::take(&mut core.graph_edges);
-        dirty.sort_unstable();
-        dirty.dedup();
         let mut buf = Vec::new();
         let own: Vec<(u32, f64)> = dirty
             .iter()
