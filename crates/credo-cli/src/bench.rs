@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod decide;
+mod fit;
 mod geo;
 mod graph;
 mod live;
@@ -33,6 +34,9 @@ pub enum BenchCmd {
     /// The relationships propagation on a generated contact graph (10 M people, 200 M
     /// contacts by default), with the plain CSR loop side by side and igraph as a peer.
     Graph(graph::GraphBench),
+    /// Repeated k-fold cross-validation of `credo fit` (germancredit by default): mean
+    /// out-of-fold AUC and fit time; writes the splits for a peer.
+    Fit(fit::FitBench),
 }
 
 #[derive(Args)]
@@ -75,6 +79,7 @@ pub fn run(g: &Global, cmd: BenchCmd) -> Result<ExitCode> {
         BenchCmd::Geo(b) => geo::run(g, b),
         BenchCmd::Live(b) => live::run(g, b),
         BenchCmd::Graph(b) => graph::run(g, b),
+        BenchCmd::Fit(b) => fit::run(g, b),
     }
 }
 

@@ -11,6 +11,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod cmd;
+mod fit;
 mod graph;
 mod render;
 
@@ -70,6 +71,11 @@ enum Cmd {
     /// The contact graph: the relationships propagation.
     #[command(subcommand)]
     Graph(GraphCmd),
+    /// Fit a scorecard on a CSV of labelled outcomes (WOE binning, IV selection,
+    /// logistic regression by IRLS, points scaling).
+    Fit(FitArgs),
+    /// A scorecard's AUC, Gini, KS and bad rate per score band on a labelled CSV.
+    Evaluate(EvaluateArgs),
     /// Court notices targeted by area, region, industry and social circle.
     #[command(subcommand)]
     Notices(NoticesCmd),
@@ -189,6 +195,36 @@ enum GraphCmd {
     Propagate,
 }
 
+#[derive(Args)]
+struct FitArgs {
+    /// The CSV (with a header).
+    file: PathBuf,
+    /// The outcome column.
+    #[arg(long)]
+    target: String,
+    /// The target's value for a good outcome; every other value is bad.
+    #[arg(long)]
+    good: String,
+    /// Write the scorecard here (TOML).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Treat these columns as categories even if they hold numbers.
+    #[arg(long, value_delimiter = ',')]
+    categorical: Vec<String>,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// A scorecard written by `credo fit --out`.
+    card: PathBuf,
+    file: PathBuf,
+    #[arg(long)]
+    target: String,
+    /// The good value (default: the scorecard's).
+    #[arg(long)]
+    good: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum NoticesCmd {
     /// The audience of a notice about a published case, by criterion.
@@ -301,6 +337,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Policy(PolicyCmd::Install { file }) => cmd::policy_check(&g, &file, true),
         Cmd::Policy(PolicyCmd::List) => cmd::policy_list(&g),
         Cmd::Graph(GraphCmd::Propagate) => graph::propagate(&g),
+        Cmd::Fit(a) => fit::fit(
+            &g,
+            &a.file,
+            &a.target,
+            &a.good,
+            a.out.as_deref(),
+            &a.categorical,
+        ),
+        Cmd::Evaluate(a) => fit::evaluate(&g, &a.card, &a.file, &a.target, a.good.as_deref()),
         Cmd::Notices(NoticesCmd::Plan(a)) => graph::notices_plan(&g, &a),
         Cmd::Calls(CallsCmd::Screen { number }) => graph::calls_screen(&g, &number),
         Cmd::Nearby(a) => cmd::nearby(&g, a.lat, a.lon, a.radius, a.limit),
