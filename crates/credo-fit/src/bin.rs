@@ -1,6 +1,7 @@
 //! Binning, weight of evidence and information value.
 //!
-//! Numeric: pre-bins of about equal counts (cut only where the value changes), then
+//! Numeric: pre-bins from a classification tree on the values (the Gini-best splits,
+//! each side holding at least the minimum share, up to `max_prebins` leaves), then
 //! adjacent pre-bins pooled until the bad rate is monotonic in the direction of the
 //! overall trend (pool-adjacent-violators), then bins under the minimum share merged
 //! into their closer neighbour, then the closest adjacent pair merged until at most
@@ -16,6 +17,8 @@ use crate::FitError;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BinOptions {
     pub max_prebins: usize,
+    /// The smallest share of rows a pre-bin (a tree leaf) may hold.
+    pub min_prebin_share: f64,
     /// The smallest share of rows a bin may hold.
     pub min_share: f64,
     pub max_bins: usize,
@@ -25,7 +28,8 @@ impl Default for BinOptions {
     fn default() -> BinOptions {
         BinOptions {
             max_prebins: 20,
-            min_share: 0.05,
+            min_prebin_share: 0.05,
+            min_share: 0.0,
             max_bins: 8,
         }
     }
@@ -136,46 +140,39 @@ pub fn bin_numeric(x: &[f64], bad: &[bool], o: &BinOptions) -> Result<Binned, Fi
             }
         }
     }
-    // Pre-bins of about n / max_prebins rows, cut where the value changes.
-    let target = idx.len().div_ceil(o.max_prebins).max(1);
-    let mut runs: Vec<Run> = Vec::new();
-    let mut cur = Run {
-        good: 0,
-        bad: 0,
-        upper: f64::INFINITY,
-        codes: Vec::new(),
-    };
-    let mut count = 0usize;
-    for (k, &i) in idx.iter().enumerate() {
+    // Distinct values with their counts, in order.
+    let mut groups: Vec<(f64, u64, u64)> = Vec::new();
+    for &i in &idx {
         let i = i as usize;
-        if bad[i] {
-            cur.bad += 1;
-        } else {
-            cur.good += 1;
-        }
-        count += 1;
-        let next = idx.get(k + 1).map(|&j| x[j as usize]);
-        if let Some(nx) = next
-            && count >= target
-            && nx > x[i]
-        {
-            // The cut sits between this value and the next.
-            cur.upper = nx;
-            runs.push(std::mem::replace(
-                &mut cur,
-                Run {
-                    good: 0,
-                    bad: 0,
-                    upper: f64::INFINITY,
-                    codes: Vec::new(),
-                },
-            ));
-            count = 0;
+        match groups.last_mut() {
+            Some(g) if g.0 == x[i] => {
+                if bad[i] {
+                    g.2 += 1
+                } else {
+                    g.1 += 1
+                }
+            }
+            _ => groups.push((x[i], u64::from(!bad[i]), u64::from(bad[i]))),
         }
     }
-    if cur.good + cur.bad > 0 {
-        cur.upper = f64::INFINITY;
-        runs.push(cur);
+    let min_leaf = ((o.min_prebin_share * idx.len() as f64).ceil() as u64).max(1);
+    let cuts = tree_cuts(&groups, o.max_prebins, min_leaf);
+    let mut runs: Vec<Run> = Vec::with_capacity(cuts.len() + 1);
+    let mut lo = 0;
+    for &hi in cuts.iter().chain(std::iter::once(&groups.len())) {
+        if hi <= lo {
+            continue;
+        }
+        let (good, bad_n) = groups[lo..hi]
+            .iter()
+            .fold((0, 0), |a, g| (a.0 + g.1, a.1 + g.2));
+        runs.push(Run {
+            good,
+            bad: bad_n,
+            upper: groups.get(hi).map_or(f64::INFINITY, |g| g.0),
+            codes: Vec::new(),
+        });
+        lo = hi;
     }
     let total = x.len() as u64;
     let runs = merge(runs, total, o, true);
@@ -257,6 +254,64 @@ pub fn bin_categorical(
         counts
     };
     Ok(finish(Bins::Categorical { groups, fallback }, counts))
+}
+
+/// Pre-bins by a classification tree on the sorted distinct values (as optbinning
+/// pre-bins): the leaf whose best split lowers the Gini impurity most is split, each side
+/// keeping at least `min_leaf` rows, until `max_leaves` leaves or no split helps. Returns
+/// the group indices where leaves start (after the first).
+fn tree_cuts(groups: &[(f64, u64, u64)], max_leaves: usize, min_leaf: u64) -> Vec<usize> {
+    // Prefix sums of good and bad over the groups.
+    let mut pg = vec![0u64; groups.len() + 1];
+    let mut pb = vec![0u64; groups.len() + 1];
+    for (k, g) in groups.iter().enumerate() {
+        pg[k + 1] = pg[k] + g.1;
+        pb[k + 1] = pb[k] + g.2;
+    }
+    let gini = |lo: usize, hi: usize| {
+        let (g, b) = ((pg[hi] - pg[lo]) as f64, (pb[hi] - pb[lo]) as f64);
+        if g + b == 0.0 {
+            0.0
+        } else {
+            2.0 * g * b / (g + b)
+        }
+    };
+    let best = |lo: usize, hi: usize| -> Option<(f64, usize)> {
+        let whole = gini(lo, hi);
+        let mut out: Option<(f64, usize)> = None;
+        for m in lo + 1..hi {
+            let left = (pg[m] - pg[lo]) + (pb[m] - pb[lo]);
+            let right = (pg[hi] - pg[m]) + (pb[hi] - pb[m]);
+            if left < min_leaf || right < min_leaf {
+                continue;
+            }
+            let gain = whole - gini(lo, m) - gini(m, hi);
+            if gain > 1e-12 && out.is_none_or(|(g, _)| gain > g) {
+                out = Some((gain, m));
+            }
+        }
+        out
+    };
+    /// A leaf: its group range and its best split (gain, where).
+    type Leaf = (usize, usize, Option<(f64, usize)>);
+    let mut leaves: Vec<Leaf> = vec![(0, groups.len(), best(0, groups.len()))];
+    while leaves.len() < max_leaves {
+        let Some((k, _)) = leaves
+            .iter()
+            .enumerate()
+            .filter_map(|(k, l)| l.2.map(|(g, _)| (k, g)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+        else {
+            break;
+        };
+        let (lo, hi, split) = leaves[k];
+        let Some((_, m)) = split else { break };
+        leaves[k] = (lo, m, best(lo, m));
+        leaves.push((m, hi, best(m, hi)));
+    }
+    let mut cuts: Vec<usize> = leaves.iter().map(|l| l.0).filter(|&s| s > 0).collect();
+    cuts.sort_unstable();
+    cuts
 }
 
 /// Monotonic pooling (numeric only), the minimum share, then at most `max_bins`.

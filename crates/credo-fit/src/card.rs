@@ -3,7 +3,7 @@
 //! regress the outcome on their WOE values, and scale to points.
 
 use crate::bin::{BinOptions, Binned, bin_categorical, bin_numeric};
-use crate::{FitError, Logit, Scaling, Scorecard, fit_logit};
+use crate::{FitError, Logit, Scaling, Scorecard};
 use rayon::prelude::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +45,9 @@ pub struct FitOptions {
     pub scaling: Scaling,
     pub max_iterations: u32,
     pub tolerance: f64,
+    /// L2 penalty on the coefficients, `½·ridge·Σ bⱼ²` (1 by default, as scikit-learn's
+    /// `LogisticRegression`; 0: plain maximum likelihood).
+    pub ridge: f64,
 }
 
 impl Default for FitOptions {
@@ -56,6 +59,7 @@ impl Default for FitOptions {
             scaling: Scaling::default(),
             max_iterations: 50,
             tolerance: 1e-8,
+            ridge: 1.0,
         }
     }
 }
@@ -140,16 +144,18 @@ pub fn fit(chars: &[Characteristic], bad: &[bool], o: &FitOptions) -> Result<Fit
                 .collect()
         })
         .collect();
-    let logit = fit_logit(&columns, bad, o.max_iterations, o.tolerance).map_err(|e| match e {
-        FitError::Singular(cols) => FitError::Singular(
-            cols.split(", ")
-                .filter_map(|c| c.trim_start_matches('#').parse::<usize>().ok())
-                .filter_map(|j| chosen.get(j - 1).map(|&k| chars[k].name.clone()))
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-        e => e,
-    })?;
+    let logit =
+        crate::logit::fit_logit_ridge(&columns, bad, o.max_iterations, o.tolerance, o.ridge)
+            .map_err(|e| match e {
+                FitError::Singular(cols) => FitError::Singular(
+                    cols.split(", ")
+                        .filter_map(|c| c.trim_start_matches('#').parse::<usize>().ok())
+                        .filter_map(|j| chosen.get(j - 1).map(|&k| chars[k].name.clone()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                e => e,
+            })?;
     let refs: Vec<&Binned> = chosen.iter().map(|&k| &binned[k]).collect();
     let scorecard = Scorecard::new(&refs, &logit, &o.scaling);
     let characteristics = chosen

@@ -44,6 +44,24 @@ pub fn fit_logit(
     max_iterations: u32,
     tolerance: f64,
 ) -> Result<Logit, FitError> {
+    fit_logit_ridge(columns, bad, max_iterations, tolerance, 0.0)
+}
+
+/// [`fit_logit`] with an L2 penalty `½·ridge·Σ bⱼ²` on the slopes (not the intercept),
+/// as scikit-learn's `LogisticRegression(C = 1 / ridge)`. Standard errors are then those
+/// of the penalised information matrix.
+pub fn fit_logit_ridge(
+    columns: &[Vec<f64>],
+    bad: &[bool],
+    max_iterations: u32,
+    tolerance: f64,
+    ridge: f64,
+) -> Result<Logit, FitError> {
+    if !(ridge >= 0.0 && ridge.is_finite()) {
+        return Err(FitError::Options(format!(
+            "ridge {ridge} must be 0 or more"
+        )));
+    }
     let n = bad.len();
     let p = columns.len() + 1;
     if let Some(c) = columns.iter().position(|c| c.len() != n) {
@@ -67,7 +85,10 @@ pub fn fit_logit(
     let mut iterations = 0;
     let mut h = vec![0.0; p * p];
     while iterations < max_iterations {
-        let (hn, g, _) = pass(columns, bad, &beta);
+        let (mut hn, g, _) = pass(columns, bad, &beta);
+        for i in 1..p {
+            hn[i * p + i] += ridge;
+        }
         h = hn;
         let next = solve(&h, &g, p).ok_or_else(|| singular(&h, p))?;
         step = next
@@ -81,7 +102,10 @@ pub fn fit_logit(
             break;
         }
     }
-    let (hf, _, deviance) = pass(columns, bad, &beta);
+    let (mut hf, _, deviance) = pass(columns, bad, &beta);
+    for i in 1..p {
+        hf[i * p + i] += ridge;
+    }
     if step.is_finite() && step < tolerance {
         h = hf;
     }

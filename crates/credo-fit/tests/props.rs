@@ -16,7 +16,7 @@ proptest! {
     ) {
         let x: Vec<f64> = rows.iter().map(|r| r.0.unwrap_or(f64::NAN)).collect();
         let bad: Vec<bool> = rows.iter().map(|r| r.1).collect();
-        let o = BinOptions { min_share, max_bins, max_prebins: 20 };
+        let o = BinOptions { min_share, max_bins, max_prebins: 20, min_prebin_share: 0.05 };
         let b = bin_numeric(&x, &bad, &o).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let total: u64 = b.counts.iter().map(|c| c.0 + c.1).sum();
         prop_assert_eq!(total, x.len() as u64);

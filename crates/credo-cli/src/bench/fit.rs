@@ -34,10 +34,16 @@ pub struct FitBench {
     #[arg(long, default_value_t = 0.02)]
     min_iv: f64,
     /// The smallest share of rows in a bin.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.0)]
     min_share: f64,
+    /// The smallest share of rows in a pre-bin.
+    #[arg(long, default_value_t = 0.05)]
+    min_prebin_share: f64,
     #[arg(long, default_value_t = 8)]
     max_bins: usize,
+    /// L2 penalty on the coefficients (scikit-learn's default C = 1 is ridge 1).
+    #[arg(long, default_value_t = 1.0)]
+    ridge: f64,
     /// Instead of cross-validation, time one fit on this many generated rows of 20
     /// characteristics (15 numeric, 5 categorical, outcome from a logistic model).
     #[arg(long)]
@@ -173,8 +179,10 @@ pub fn run(g: &Global, b: FitBench) -> Result<ExitCode> {
             let d = FitOptions::default();
             let o = FitOptions {
                 min_iv: b.min_iv,
+                ridge: b.ridge,
                 bins: credo_fit::BinOptions {
                     min_share: b.min_share,
+                    min_prebin_share: b.min_prebin_share,
                     max_bins: b.max_bins,
                     ..d.bins
                 },
