@@ -104,11 +104,7 @@ pub fn notices_plan(g: &Global, a: &PlanArgs) -> Result<ExitCode> {
     let o = credo_engine::NoticeOptions {
         radius_km: a.radius_km,
         same_region: !a.no_region,
-        industry: match a.industry.as_str() {
-            "same" => Some(credo_engine::notices::IndustryMatch::Same),
-            "off" => None,
-            _ => Some(credo_engine::notices::IndustryMatch::Related),
-        },
+        industry: credo_engine::notices::IndustryMatch::parse(&a.industry)?,
         hops: a.hops,
         cap: a.cap,
     };

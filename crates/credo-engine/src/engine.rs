@@ -560,9 +560,16 @@ impl Engine {
             courts,
             _lock: lock,
         };
-        engine.refresh_map()?;
-        engine.refresh_relations()?;
+        engine.refresh_derived()?;
         Ok((engine, report))
+    }
+
+    /// Brings what is derived from the court book and the scores, but kept apart from
+    /// them, up to date after a change: the debtor map with its call warnings, and the
+    /// relationships propagation. Each does nothing when nothing it depends on changed.
+    pub(crate) fn refresh_derived(&mut self) -> Result<(), EngineError> {
+        self.refresh_map()?;
+        self.refresh_relations()
     }
 
     fn read_meta(dir: &Path) -> Result<Meta, EngineError> {
@@ -620,8 +627,7 @@ impl Engine {
             },
         )?;
         self.clock = as_of.map_or(Clock::System, Clock::Fixed);
-        self.refresh_map()?;
-        self.refresh_relations()?;
+        self.refresh_derived()?;
         Ok(())
     }
 
@@ -933,10 +939,7 @@ impl Engine {
                 }
             }
         }
-        if !self.core.map_dirty.is_empty() {
-            self.refresh_map()?;
-        }
-        self.refresh_relations()?;
+        self.refresh_derived()?;
         Ok(())
     }
 

@@ -351,8 +351,7 @@ impl Engine {
             commit_s = commit_time.as_secs_f64(),
             "ingest pipeline"
         );
-        self.refresh_map()?;
-        self.refresh_relations()?;
+        self.refresh_derived()?;
         Ok(report)
     }
 

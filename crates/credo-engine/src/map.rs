@@ -12,6 +12,7 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use credo_geo::{Alert, Cell, Grid, Index, SessionId, Sessions};
 use credo_model::{Day, SubjectId};
+use credo_rules::court::CaseRecord;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Mutex, MutexGuard};
 
@@ -177,7 +178,7 @@ impl Engine {
                 (true, Some(id)) => self.record(id)?,
                 _ => None,
             };
-            self.refresh_calls(s, rec.as_ref(), today)?;
+            self.refresh_calls(s, rec.as_ref(), today);
             let want = rec.as_ref().and_then(|r| self.cell_of(r));
             let have = self.map.at.get(&s).copied();
             if want == have {
@@ -215,29 +216,26 @@ impl Engine {
     }
 
     /// A listed subject's numbers warn of its first published case; others warn of none.
-    fn refresh_calls(
-        &mut self,
-        s: u32,
-        rec: Option<&credo_model::SubjectRecord>,
-        today: Day,
-    ) -> Result<(), EngineError> {
-        let entry = match rec {
-            Some(r) if !r.phones.is_empty() => self
-                .published_entries(s, today)?
-                .into_iter()
-                .next()
-                .map(|e| {
-                    let numbers = r
-                        .phones
-                        .iter()
-                        .filter_map(|p| crate::calls::Number::parse(p).ok())
-                        .collect();
-                    (numbers, e.court, e.case)
-                }),
+    fn refresh_calls(&mut self, s: u32, rec: Option<&credo_model::SubjectRecord>, today: Day) {
+        // The court book names the case and court: no need to read or format the entry.
+        let court = &self.core.court;
+        let first = court.get(s).and_then(|c| {
+            c.cases
+                .iter()
+                .find(|k| k.published(&court.config, today).is_some())
+        });
+        let entry = match (rec, first) {
+            (Some(r), Some(k)) if !r.phones.is_empty() => {
+                let numbers = r
+                    .phones
+                    .iter()
+                    .filter_map(|p| crate::calls::Number::parse(p).ok())
+                    .collect();
+                Some((numbers, k.court.to_string(), k.case.to_string()))
+            }
             _ => None,
         };
         self.calls.set(s, entry);
-        Ok(())
     }
 
     /// The published cases of debtor `s` as map entries.
@@ -394,16 +392,20 @@ impl Engine {
     /// The debtor with a published case of this number, for tip-offs from the map (which
     /// shows no full ID).
     pub fn published_case_subject(&self, case: &str) -> Option<SubjectId> {
-        let today = self.today();
-        let court = &self.core.court;
-        court
-            .published(today)
-            .find(|(_, c)| {
-                c.cases
-                    .iter()
-                    .any(|k| k.case.as_str() == case && k.published(&court.config, today).is_some())
-            })
+        self.published_case(case)
             .and_then(|(s, _)| self.core.subjects.id(s))
+    }
+
+    /// The subject handle and record of a case published today.
+    pub(crate) fn published_case(&self, case: &str) -> Option<(u32, &CaseRecord)> {
+        let today = self.today();
+        let config = &self.core.court.config;
+        self.core.court.published(today).find_map(|(s, c)| {
+            c.cases
+                .iter()
+                .find(|k| k.case.as_str() == case && k.published(config, today).is_some())
+                .map(|k| (s, k))
+        })
     }
 
     /// Every point on the map with its subject, for tests and `credo fsck`-style checks.

@@ -57,6 +57,11 @@ impl Profiles {
         self.group[i] = p.group;
     }
 
+    /// A subject's region code (0: none known).
+    pub(crate) fn region(&self, s: u32) -> u32 {
+        self.region.get(s as usize).copied().unwrap_or(0)
+    }
+
     fn grow(&mut self, n: usize) {
         if self.pos.len() < n {
             self.pos.resize(n, [f32::NAN; 2]);
@@ -107,6 +112,28 @@ pub enum IndustryMatch {
     Related,
 }
 
+impl IndustryMatch {
+    /// `same`, `related` or `off` (`None`), as the CLI and the API spell them.
+    pub fn parse(s: &str) -> Result<Option<IndustryMatch>, EngineError> {
+        match s {
+            "same" => Ok(Some(IndustryMatch::Same)),
+            "related" => Ok(Some(IndustryMatch::Related)),
+            "off" => Ok(None),
+            x => Err(EngineError::BadNotice(format!(
+                "industry must be same, related or off, not {x:?}"
+            ))),
+        }
+    }
+
+    pub fn name(m: Option<IndustryMatch>) -> &'static str {
+        match m {
+            None => "off",
+            Some(IndustryMatch::Same) => "same",
+            Some(IndustryMatch::Related) => "related",
+        }
+    }
+}
+
 impl Default for NoticeOptions {
     fn default() -> NoticeOptions {
         NoticeOptions {
@@ -155,21 +182,15 @@ impl Engine {
         if o.cap == 0 || o.cap > MAX_CAP {
             return Err(bad(&format!("cap must be 1 to {MAX_CAP}")));
         }
-        let debtor = self
-            .published_case_subject(case)
+        let (s, record) = self
+            .published_case(case)
             .ok_or_else(|| EngineError::NoCase(case.to_string()))?;
-        let today = self.today();
-        let court = self
-            .published_entries(self.core.subjects.get(debtor).unwrap_or(u32::MAX), today)?
-            .into_iter()
-            .find(|e| e.case == case)
-            .map(|e| e.court)
-            .unwrap_or_default();
-        let s = self
+        let court = record.court.to_string();
+        let debtor = self
             .core
             .subjects
-            .get(debtor)
-            .ok_or_else(|| EngineError::UnknownSubject(debtor.to_string()))?;
+            .id(s)
+            .ok_or_else(|| EngineError::UnknownSubject(format!("#{s}")))?;
         let n = self.core.subjects.len();
         // Every subject has a record before anything else is admitted, so the columns
         // are whole; a copy only if not.

@@ -160,9 +160,13 @@ impl Engine {
             .iter()
             .map(|&e| [(e >> 32) as u32, e as u32])
             .collect();
-        // Rows side by side by region code (from the ID): the graph is clustered by city.
+        // Rows side by side by the region of the address of record (else of the ID):
+        // contacts are clustered by where people live.
         let keys: Vec<u32> = (0..n as u32)
-            .map(|s| core.subjects.id(s).and_then(|id| id.region()).unwrap_or(0))
+            .map(|s| match core.profiles.region(s) {
+                0 => core.subjects.id(s).and_then(|id| id.region()).unwrap_or(0),
+                r => r,
+            })
             .collect();
         let csr = Csr::build(n, &edges, Layout::ByKey(&keys), 0)?;
         drop(edges);
@@ -293,10 +297,5 @@ impl Engine {
     #[doc(hidden)]
     pub fn set_graph_full_job_below(&mut self, contacts: u64) {
         self.core.graph_full_below = contacts;
-    }
-
-    /// The day the propagation's standings are as of, if there is one.
-    pub fn relations_as_of(&self) -> Option<Day> {
-        self.core.relations_as_of
     }
 }

@@ -4,18 +4,12 @@
 //! audience counts each criterion as a naive count does and never holds companies.
 
 mod common;
-use common::{ingest_clean as ingest, open};
+use common::{ingest_clean as ingest, open, person};
 use credo_engine::EngineError;
 use credo_engine::notices::{IndustryMatch, NoticeOptions};
 
 const A: &str = "11010519491231002X";
 const COURT: &str = "北京市朝阳区人民法院";
-
-fn person(i: usize) -> String {
-    let body = format!("11010519800101{:03}", i % 1000);
-    let digits: [u8; 17] = std::array::from_fn(|k| body.as_bytes()[k] - b'0');
-    format!("{body}{}", credo_model::id::resident_check(&digits))
-}
 
 fn court_line(n: &str, day: &str, body: &str) -> String {
     format!(r#"{{"id":"{n}","source":"court","subject":"{A}","at":"{day}",{body}}}"#) + "\n"

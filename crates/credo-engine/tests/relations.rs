@@ -4,17 +4,10 @@
 //! reason code, and never more than the model's cap.
 
 mod common;
-use common::{ingest_clean as ingest, open};
+use common::{ingest_clean as ingest, open, person};
 use credo_engine::Engine;
 use credo_model::{Day, SubjectId};
 use proptest::prelude::*;
-
-/// A valid resident ID for person `i` (Beijing, born 1980-01-01).
-fn person(i: usize) -> String {
-    let body = format!("11010519800101{:03}", i % 1000);
-    let digits: [u8; 17] = std::array::from_fn(|k| body.as_bytes()[k] - b'0');
-    format!("{body}{}", credo_model::id::resident_check(&digits))
-}
 
 fn subjects(n: usize) -> String {
     (0..n)

@@ -19,20 +19,6 @@ pub struct Logit {
     pub deviance: f64,
 }
 
-impl Logit {
-    /// The linear predictor of one row.
-    pub fn eta(&self, row: impl Iterator<Item = f64>) -> f64 {
-        self.coef[0]
-            + self
-                .coef
-                .iter()
-                .skip(1)
-                .zip(row)
-                .map(|(b, x)| b * x)
-                .sum::<f64>()
-    }
-}
-
 fn sigmoid(t: f64) -> f64 {
     1.0 / (1.0 + (-t).exp())
 }

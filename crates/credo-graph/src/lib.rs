@@ -1,13 +1,13 @@
 //! The contact graph: compressed sparse rows laid out for locality (`csr`), the
 //! relationships propagation run as a full job (`propagate`) and kept up to date between
-//! jobs by local pushes (`live`), circles of contacts within k hops (`hops`), and the naive
+//! jobs by local pushes (`live`, which also walks circles of contacts within k hops),
+//! notice audiences (`audience`), and the naive
 //! recomputations the tests hold them to (`reference`).
 //!
 //! Pure: no I/O, no clock and no people. A node is a `u32` the caller gives meaning to.
 
 pub mod audience;
 pub mod csr;
-pub mod hops;
 pub mod live;
 pub mod propagate;
 pub mod reference;

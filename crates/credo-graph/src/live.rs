@@ -20,11 +20,10 @@ use crate::{Csr, GraphError, Params, Propagation, Step, propagate};
 pub struct Relations {
     params: Params,
     local_tolerance: f64,
+    /// The rows of the last full job. Nodes that arrived after it are appended with
+    /// internal id = caller's id (the caller's ids are dense), so the CSR's renumbering
+    /// covers everything.
     csr: Csr,
-    /// Caller's id → internal; nodes that arrived after the job are appended.
-    to_int: Vec<u32>,
-    /// Internal → caller's id.
-    to_ext: Vec<u32>,
     s: Vec<f64>,
     x: Vec<f64>,
     mean: Vec<f64>,
@@ -32,8 +31,6 @@ pub struct Relations {
     removed: FxHashSet<u64>,
     queue: Vec<u32>,
     queued: Vec<u64>,
-    /// Terms recomputed by `settle` since the job.
-    pub updates: u64,
 }
 
 fn pair(a: u32, b: u32) -> u64 {
@@ -65,14 +62,10 @@ impl Relations {
             x[i] = run.values[ext];
             mean[i] = run.contacts[ext];
         }
-        let to_int = csr.to_int.clone();
-        let to_ext = csr.to_ext.clone();
         let rel = Relations {
             params,
             local_tolerance,
             csr,
-            to_int,
-            to_ext,
             s,
             x,
             mean,
@@ -80,17 +73,12 @@ impl Relations {
             removed: FxHashSet::default(),
             queue: Vec::new(),
             queued: vec![0; n.div_ceil(64)],
-            updates: 0,
         };
         Ok((rel, run))
     }
 
-    pub fn params(&self) -> Params {
-        self.params
-    }
-
     pub fn nodes(&self) -> usize {
-        self.to_int.len()
+        self.x.len()
     }
 
     /// Undirected edges as the graph now stands.
@@ -99,13 +87,19 @@ impl Relations {
         self.csr.edges() + added - self.removed.len() as u64
     }
 
-    /// Contacts added or removed since the full job.
-    pub fn changed_edges(&self) -> usize {
-        self.added.values().map(Vec::len).sum::<usize>() / 2 + self.removed.len()
+    fn int(&self, ext: u32) -> Option<usize> {
+        match self.csr.internal(ext) {
+            Some(i) => Some(i as usize),
+            None => ((ext as usize) < self.x.len()).then_some(ext as usize),
+        }
     }
 
-    fn int(&self, ext: u32) -> Option<usize> {
-        self.to_int.get(ext as usize).map(|&i| i as usize)
+    fn ext(&self, int: u32) -> u32 {
+        if (int as usize) < self.csr.nodes() {
+            self.csr.external(int)
+        } else {
+            int
+        }
     }
 
     /// The node's term.
@@ -120,19 +114,12 @@ impl Relations {
 
     /// Makes room for the caller's ids up to `ext`: a new node has standing 0 until set.
     fn ensure(&mut self, ext: u32) -> usize {
-        let own = 0.0;
-        while self.to_int.len() <= ext as usize {
-            let i = self.x.len() as u32;
-            self.to_int.push(i);
-            self.to_ext.push(self.to_int.len() as u32 - 1);
-            self.s.push(own);
-            self.x.push(own);
-            self.mean.push(f64::NAN);
-            if self.queued.len() * 64 <= i as usize {
-                self.queued.push(0);
-            }
-        }
-        self.to_int[ext as usize] as usize
+        let n = (ext as usize + 1).max(self.x.len());
+        self.s.resize(n, 0.0);
+        self.x.resize(n, 0.0);
+        self.mean.resize(n, f64::NAN);
+        self.queued.resize(n.div_ceil(64), 0);
+        self.int(ext).unwrap_or(ext as usize)
     }
 
     fn push(&mut self, i: usize) {
@@ -253,7 +240,6 @@ impl Relations {
             } else {
                 (1.0 - a) * self.s[i] + a * mean
             };
-            self.updates += 1;
             if (v - self.x[i]).abs() > self.local_tolerance {
                 self.x[i] = v;
                 let mut nb = Vec::new();
@@ -263,10 +249,7 @@ impl Relations {
                 }
             }
         }
-        touched
-            .into_iter()
-            .map(|i| self.to_ext[i as usize])
-            .collect()
+        touched.into_iter().map(|i| self.ext(i)).collect()
     }
 
     /// The bound on any term's distance from the fixed point once settled.
@@ -294,25 +277,11 @@ impl Relations {
                     }
                 });
             }
-            out.extend(next.iter().map(|&w| (self.to_ext[w as usize], hop)));
+            out.extend(next.iter().map(|&w| (self.ext(w), hop)));
             if next.is_empty() {
                 break;
             }
             frontier = next;
-        }
-        out
-    }
-
-    /// Every edge as it now stands, by the caller's ids (for a rebuild).
-    pub fn edge_list(&self) -> Vec<[u32; 2]> {
-        let to_ext = &self.to_ext;
-        let mut out = Vec::new();
-        for i in 0..self.x.len() {
-            self.for_each_neighbour(i, |t| {
-                if (i as u32) < t {
-                    out.push([to_ext[i], to_ext[t as usize]]);
-                }
-            });
         }
         out
     }

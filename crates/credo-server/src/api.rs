@@ -51,7 +51,7 @@ fn subject(s: &str) -> Result<SubjectId, ApiError> {
     Ok(SubjectId::parse(s)?)
 }
 
-fn pending(p: &Principal, op: AccessOp) -> Pending {
+pub(crate) fn pending(p: &Principal, op: AccessOp) -> Pending {
     Pending {
         at: Clock::now(),
         actor: p.actor(),
@@ -61,7 +61,7 @@ fn pending(p: &Principal, op: AccessOp) -> Pending {
     }
 }
 
-fn read_pending(p: &Principal, id: SubjectId, what: String, answer: String) -> Pending {
+pub(crate) fn read_pending(p: &Principal, id: SubjectId, what: String, answer: String) -> Pending {
     let inquiry = Inquiry {
         at: Clock::now(),
         subject: id,

@@ -283,11 +283,7 @@ pub fn notice_plan_json(p: &credo_engine::NoticePlan, members: usize) -> Value {
         "criteria": {
             "radius_km": o.radius_km,
             "same_region": o.same_region,
-            "industry": match o.industry {
-                None => "off",
-                Some(credo_engine::notices::IndustryMatch::Same) => "same",
-                Some(credo_engine::notices::IndustryMatch::Related) => "related",
-            },
+            "industry": credo_engine::notices::IndustryMatch::name(o.industry),
             "hops": o.hops,
             "cap": o.cap,
         },

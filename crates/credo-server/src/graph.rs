@@ -1,15 +1,13 @@
 //! The social graph's routes: call screening for telcos, notice plans and delivered
 //! impressions for courts, and the relationships propagation for the admin.
 
-use crate::api::query;
+use crate::api::{pending, query, read_pending};
 use crate::auth::{self, Caller};
 use crate::{ApiError, AppState, body};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use credo_access::{AccessOp, Capability, Inquiry};
-use credo_engine::Clock;
-use credo_engine::access::Pending;
+use credo_access::{AccessOp, Capability};
 use credo_engine::notices::{IndustryMatch, NoticeOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -37,21 +35,8 @@ pub async fn screen(
     let q = query(q)?;
     let answer = s.engine()?.screen_call(&q.number)?;
     if let (true, Some(subject)) = (answer.warn, answer.subject) {
-        let inquiry = Inquiry {
-            at: Clock::now(),
-            subject,
-            role: who.role,
-            party: who.party.clone(),
-            what: "call_screen".into(),
-            answer: "warn".into(),
-        };
-        s.commits
-            .submit(vec![Pending::read(
-                who.actor(),
-                who.key_id.clone(),
-                inquiry,
-            )])
-            .await?;
+        let read = read_pending(&who, subject, "call_screen".into(), "warn".into());
+        s.commits.submit(vec![read]).await?;
     }
     Ok(Json(body::screen_json(&answer)))
 }
@@ -75,18 +60,6 @@ pub struct PlanParams {
     members: Option<usize>,
 }
 
-pub(crate) fn industry(s: Option<&str>) -> Result<Option<IndustryMatch>, ApiError> {
-    match s {
-        None | Some("related") => Ok(Some(IndustryMatch::Related)),
-        Some("same") => Ok(Some(IndustryMatch::Same)),
-        Some("off") => Ok(None),
-        Some(x) => Err(ApiError::bad_request(
-            "bad_notice",
-            format!("industry must be same, related or off, not {x:?}"),
-        )),
-    }
-}
-
 /// A court notice's audience for a listed debtor: people within R km, in the same
 /// region, in the same or related industries, and the debtor's contacts within k hops;
 /// sizes per criterion, the merged size (capped), delivered impressions so far, and the
@@ -106,7 +79,10 @@ pub async fn plan(
     let o = NoticeOptions {
         radius_km: q.radius_km.unwrap_or(d.radius_km),
         same_region: q.region.unwrap_or(d.same_region),
-        industry: industry(q.industry.as_deref())?,
+        industry: match q.industry.as_deref() {
+            None => d.industry,
+            Some(m) => IndustryMatch::parse(m)?,
+        },
         hops: q.hops.unwrap_or(d.hops),
         cap: q.cap.unwrap_or(d.cap),
     };
@@ -145,14 +121,7 @@ pub async fn impressions(
         case: b.case.clone(),
         delivered: b.delivered,
     };
-    let pending = Pending {
-        at: Clock::now(),
-        actor: who.actor(),
-        key: who.key_id.clone(),
-        op,
-        inquiry: None,
-    };
-    s.commits.submit(vec![pending]).await?;
+    s.commits.submit(vec![pending(&who, op)]).await?;
     let total = s
         .engine()?
         .access()

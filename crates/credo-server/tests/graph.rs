@@ -4,15 +4,8 @@
 //! admin's propagation.
 
 mod common;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use credo_access::key::{hash_token, token};
-use credo_access::{AccessOp, KeyRecord, Role};
-use credo_engine::access::Pending;
-use credo_model::Timestamp;
-use http_body_util::BodyExt;
-use serde_json::Value;
-use tower::ServiceExt;
+use axum::http::StatusCode;
+use credo_access::Role;
 
 const A: &str = "11010519491231002X";
 const B: &str = "440524188001010014";
@@ -28,65 +21,21 @@ fn app(dir: &std::path::Path) -> (credo_server::AppState, Vec<(Role, String)>) {
     ]
     .join("\n");
     let mut e = common::engine_with(dir, &text);
-    let mut keys = Vec::new();
-    let mut pending = Vec::new();
-    for (i, (role, party)) in [
-        (Role::Telco, "telco-1"),
-        (Role::Court, "court-1"),
-        (Role::Admin, "admin"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let id = format!("{:08x}", i + 1);
-        let tok = token(&id, &[i as u8 + 1; 20]);
-        pending.push(Pending {
-            at: Timestamp(0),
-            actor: "admin:test".into(),
-            key: None,
-            op: AccessOp::KeyCreate(KeyRecord {
-                id,
-                hash: hash_token(&tok),
-                role,
-                party: party.into(),
-                subject: None,
-                created: Timestamp(0),
-                revoked: None,
-            }),
-            inquiry: None,
-        });
-        keys.push((role, tok));
-    }
-    e.log_access(pending).unwrap();
+    let keys = common::keys(
+        &mut e,
+        &[
+            (Role::Telco, "telco-1".into(), None),
+            (Role::Court, "court-1".into(), None),
+            (Role::Admin, "admin".into(), None),
+        ],
+    );
     (
         credo_server::AppState::new(e, common::config()).unwrap(),
         keys,
     )
 }
 
-async fn call(
-    app: &axum::Router,
-    method: &str,
-    uri: &str,
-    key: &str,
-    body: &str,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if !key.is_empty() {
-        req = req.header("authorization", format!("Bearer {key}"));
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
+use common::call;
 
 fn key(keys: &[(Role, String)], r: Role) -> String {
     keys.iter().find(|k| k.0 == r).unwrap().1.clone()

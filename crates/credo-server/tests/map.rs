@@ -4,14 +4,11 @@
 //! hearing `enter` as it walks up and `leave` when the debt is paid.
 
 mod common;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use credo_engine::IngestOptions;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tower::ServiceExt;
 
 const A: &str = "11010519491231002X";
 const CASE: &str = "(2025)京0105执88号";
@@ -28,18 +25,7 @@ fn state(dir: &std::path::Path) -> credo_server::AppState {
 }
 
 async fn call(app: &axum::Router, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    common::call(app, method, uri, "", &body.to_string()).await
 }
 
 #[tokio::test]

@@ -5,11 +5,9 @@
 mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use credo_access::key::{hash_token, token};
-use credo_access::{AccessOp, KeyRecord, Role};
+use credo_access::Role;
 use credo_engine::Engine;
-use credo_engine::access::Pending;
-use credo_model::{SubjectId, Timestamp};
+use credo_model::SubjectId;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -30,41 +28,22 @@ fn engine(dir: &std::path::Path) -> Engine {
 
 /// One key per role (the subject's is A's), made with known tokens.
 fn keys(e: &mut Engine) -> Vec<(Role, String)> {
-    let mut out = Vec::new();
-    let mut pending = Vec::new();
-    for (i, role) in Role::ALL
+    let who: Vec<(Role, String, Option<SubjectId>)> = Role::ALL
         .into_iter()
         .filter(|r| *r != Role::Public)
-        .enumerate()
-    {
-        let id = format!("{:08x}", i + 1);
-        let tok = token(&id, &[i as u8 + 1; 20]);
-        let subject = (role == Role::Subject).then(|| A.parse::<SubjectId>().unwrap());
-        let party = match role {
-            Role::Subject => A.to_string(),
-            Role::Furnisher => "bank-a".into(),
-            Role::Court => "court-1".into(),
-            Role::RelyingParty => "rail-1".into(),
-            _ => role.name().replace('_', "-"),
-        };
-        pending.push(Pending {
-            at: Timestamp(0),
-            actor: "admin:test".into(),
-            key: None,
-            op: AccessOp::KeyCreate(KeyRecord {
-                id,
-                hash: hash_token(&tok),
-                role,
-                party,
-                subject,
-                created: Timestamp(0),
-                revoked: None,
-            }),
-            inquiry: None,
-        });
-        out.push((role, tok));
-    }
-    e.log_access(pending).unwrap();
+        .map(|role| {
+            let party = match role {
+                Role::Subject => A.to_string(),
+                Role::Furnisher => "bank-a".into(),
+                Role::Court => "court-1".into(),
+                Role::RelyingParty => "rail-1".into(),
+                _ => role.name().replace('_', "-"),
+            };
+            let subject = (role == Role::Subject).then(|| A.parse().unwrap());
+            (role, party, subject)
+        })
+        .collect();
+    let mut out = common::keys(e, &who);
     out.push((Role::Public, String::new()));
     out
 }
@@ -78,29 +57,7 @@ fn app(dir: &std::path::Path) -> (axum::Router, Vec<(Role, String)>) {
     )
 }
 
-async fn call(
-    app: &axum::Router,
-    method: &str,
-    uri: &str,
-    key: &str,
-    body: &str,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if !key.is_empty() {
-        req = req.header("authorization", format!("Bearer {key}"));
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
+use common::call;
 
 fn key_of(keys: &[(Role, String)], role: Role) -> String {
     keys.iter().find(|(r, _)| *r == role).unwrap().1.clone()

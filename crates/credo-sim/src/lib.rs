@@ -96,7 +96,8 @@ fn rng_for(seed: u64, stream: u64, i: u64) -> Pcg64Mcg {
     ))
 }
 
-fn normal(r: &mut impl Rng) -> f64 {
+/// A standard normal draw (Box–Muller); the benches draw their spreads with it too.
+pub fn normal(r: &mut impl Rng) -> f64 {
     // Box–Muller.
     let u1: f64 = r.random::<f64>().max(1e-300);
     let u2: f64 = r.random();

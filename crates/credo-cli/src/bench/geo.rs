@@ -16,6 +16,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use credo_geo::{Cell, Grid, Index, Sessions, lattice};
 use credo_sim::cities::CITIES;
+use credo_sim::normal;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rstar::primitives::GeomWithData;
@@ -67,13 +68,6 @@ pub struct GeoBench {
 }
 
 const REDIS_KEY: &str = "credo:bench:geo";
-
-fn normal(r: &mut impl Rng) -> f64 {
-    // Box–Muller.
-    let u: f64 = r.random::<f64>().max(f64::MIN_POSITIVE);
-    let v: f64 = r.random();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-}
 
 /// Draws positions from the population's spread: a city by weight, then a normal offset.
 struct Spread {

@@ -16,6 +16,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use credo_graph::{Csr, Layout, Params, Relations, propagate};
 use credo_sim::graph::{GraphConfig, contact_graph};
+use credo_sim::normal;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use serde_json::json;
@@ -61,12 +62,6 @@ pub struct GraphBench {
     /// Numbers looked up for call screening (a tenth of them warn).
     #[arg(long, default_value_t = 4_000_000)]
     lookups: usize,
-}
-
-fn normal(r: &mut impl Rng) -> f64 {
-    let u: f64 = r.random::<f64>().max(f64::MIN_POSITIVE);
-    let v: f64 = r.random();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
 /// Notice audiences on the generated people: each lives around its city's centre (a

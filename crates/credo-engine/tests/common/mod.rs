@@ -33,3 +33,10 @@ pub fn ingest_clean(e: &mut Engine, text: &str, chunk: usize) {
     let r = ingest(e, text, chunk);
     assert_eq!(r.rejected, 0, "{:?}", r.errors);
 }
+
+/// A valid resident ID for person `i` (Beijing, born 1980-01-01; `i` below 1,000).
+pub fn person(i: usize) -> String {
+    let body = format!("11010519800101{:03}", i % 1000);
+    let digits: [u8; 17] = std::array::from_fn(|k| body.as_bytes()[k] - b'0');
+    format!("{body}{}", credo_model::id::resident_check(&digits))
+}
