@@ -12,7 +12,7 @@ pub mod logit;
 pub mod measure;
 pub mod scale;
 
-pub use bin::{BinOptions, Binned, Bins};
+pub use bin::{BinOptions, Binned, Bins, Trend};
 pub use card::{Characteristic, FitOptions, Fitted, Values, fit};
 pub use logit::{Logit, fit_logit};
 pub use measure::{auc, ks, psi};
