@@ -13,7 +13,9 @@ mod bench;
 mod cmd;
 mod fit;
 mod graph;
+mod model_out;
 mod render;
+mod simulate;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -74,8 +76,19 @@ enum Cmd {
     /// Fit a scorecard on a CSV of labelled outcomes (WOE binning, IV selection,
     /// logistic regression by IRLS, points scaling).
     Fit(FitArgs),
-    /// A scorecard's AUC, Gini, KS and bad rate per score band on a labelled CSV.
+    /// A scorecard's (or model file's) AUC, Gini, KS, bad rate per score band and
+    /// calibration on a labelled CSV.
     Evaluate(EvaluateArgs),
+    /// Population stability of a scorecard or model between two CSVs: the PSI of the
+    /// score and of each characteristic, with the usual thresholds flagged.
+    Monitor(MonitorArgs),
+    /// Every subject's feature values (the model's features) as of a day, as CSV, with
+    /// the generator's outcome labels when the folder has them.
+    Features(simulate::FeaturesArgs),
+    /// Compare the current model and policies with proposed ones (--model, --policies)
+    /// over the whole population: tier changes, actions gained and lost, by province and
+    /// capacity decile, and a chart of the score distributions.
+    Simulate(simulate::SimulateArgs),
     /// Court notices targeted by area, region, industry and social circle.
     #[command(subcommand)]
     Notices(NoticesCmd),
@@ -211,12 +224,41 @@ struct FitArgs {
     /// Treat these columns as categories even if they hold numbers.
     #[arg(long, value_delimiter = ',')]
     categorical: Vec<String>,
+    /// Leave these columns out. (A column of words with a different value in every row,
+    /// an identifier, is left out anyway.)
+    #[arg(long, value_delimiter = ',')]
+    ignore: Vec<String>,
+    /// Also write an engine model file: the features of the base model (--model, or the
+    /// embedded default) with the fitted points. Needs columns named as the model's
+    /// features (`credo features` writes them).
+    #[arg(long)]
+    engine_model: Option<PathBuf>,
+    /// Points at the base odds.
+    #[arg(long, default_value_t = 650.0)]
+    base_points: f64,
+    /// Odds of good to bad at the base points.
+    #[arg(long, default_value_t = 10.0)]
+    base_odds: f64,
+    /// Points to double the odds.
+    #[arg(long, default_value_t = 60.0)]
+    pdo: f64,
+}
+
+#[derive(Args)]
+struct MonitorArgs {
+    /// A scorecard (`credo fit --out`) or a model file.
+    model: PathBuf,
+    /// The population the model was built on.
+    base: PathBuf,
+    /// The population now.
+    now: PathBuf,
 }
 
 #[derive(Args)]
 struct EvaluateArgs {
-    /// A scorecard written by `credo fit --out`.
-    card: PathBuf,
+    /// A scorecard written by `credo fit --out`, or a model file (its features are read
+    /// from the columns of their names).
+    model: PathBuf,
     file: PathBuf,
     #[arg(long)]
     target: String,
@@ -293,6 +335,22 @@ fn parse_day(s: &str) -> Result<Day, String> {
 }
 
 fn main() -> ExitCode {
+    // `credo … | head` closes the pipe early; `println!` then panics. End quietly with a
+    // SIGPIPE's status, as a shell tool does, instead of printing a panic. (Stable Rust
+    // has no flag to restore the default SIGPIPE action without unsafe code.)
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     // Logs go to stderr, filtered by RUST_LOG; CREDO_LOG_FORMAT=json makes them one JSON
     // object per line for a log collector.
@@ -339,13 +397,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Graph(GraphCmd::Propagate) => graph::propagate(&g),
         Cmd::Fit(a) => fit::fit(
             &g,
-            &a.file,
-            &a.target,
-            &a.good,
-            a.out.as_deref(),
-            &a.categorical,
+            &fit::FitArgs {
+                file: &a.file,
+                target: &a.target,
+                good: &a.good,
+                out: a.out.as_deref(),
+                categorical: &a.categorical,
+                ignore: &a.ignore,
+                engine_model: a.engine_model.as_deref(),
+                scaling: credo_fit::Scaling {
+                    base_points: a.base_points,
+                    base_odds: a.base_odds,
+                    pdo: a.pdo,
+                },
+            },
         ),
-        Cmd::Evaluate(a) => fit::evaluate(&g, &a.card, &a.file, &a.target, a.good.as_deref()),
+        Cmd::Evaluate(a) => fit::evaluate(&g, &a.model, &a.file, &a.target, a.good.as_deref()),
+        Cmd::Monitor(a) => fit::monitor(&g, &a.model, &a.base, &a.now),
+        Cmd::Features(a) => simulate::features(&g, &a),
+        Cmd::Simulate(a) => simulate::simulate(&g, &a),
         Cmd::Notices(NoticesCmd::Plan(a)) => graph::notices_plan(&g, &a),
         Cmd::Calls(CallsCmd::Screen { number }) => graph::calls_screen(&g, &number),
         Cmd::Nearby(a) => cmd::nearby(&g, a.lat, a.lon, a.radius, a.limit),

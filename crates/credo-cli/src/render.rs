@@ -26,6 +26,16 @@ pub fn score_text(v: &ScoreView, model: &Model) -> String {
     );
     let _ = writeln!(s);
     for d in &c.dimensions {
+        if d.max_points <= 0.0 {
+            // A fitted model may leave a whole dimension out.
+            let _ = writeln!(
+                s,
+                "  {:<15} {}       (not scored by this model)",
+                d.dimension.as_str().replace('_', " "),
+                "·".repeat(20)
+            );
+            continue;
+        }
         let filled = usize::from(d.percent) / 5;
         let _ = writeln!(
             s,

@@ -22,12 +22,12 @@ pub(crate) fn load_policies(dir: &Path, model: &Model) -> Result<PolicySet, Engi
 }
 
 /// A subject's facts for a decision, computed only when an offer asks for them.
-struct Facts<'a> {
-    core: &'a Core,
-    s: u32,
-    id: SubjectId,
-    as_of: Day,
-    values: Option<Vec<Option<f64>>>,
+pub(crate) struct Facts<'a> {
+    pub(crate) core: &'a Core,
+    pub(crate) s: u32,
+    pub(crate) id: SubjectId,
+    pub(crate) as_of: Day,
+    pub(crate) values: Option<Vec<Option<f64>>>,
 }
 
 impl Facts<'_> {
@@ -173,7 +173,7 @@ impl Engine {
         Ok(self.parse_policies(file, text)?.len())
     }
 
-    fn parse_policies(&self, file: &str, text: &str) -> Result<PolicySet, EngineError> {
+    pub(crate) fn parse_policies(&self, file: &str, text: &str) -> Result<PolicySet, EngineError> {
         let model = &self.core.model;
         Ok(PolicySet::parse(file, text, (model.min, model.max))?)
     }

@@ -45,6 +45,9 @@ pub struct FitOptions {
     pub scaling: Scaling,
     pub max_iterations: u32,
     pub tolerance: f64,
+    /// Drop characteristics whose coefficient has the wrong sign, one at a time, and
+    /// fit again (default true).
+    pub drop_wrong_signs: bool,
     /// L2 penalty on the coefficients, `½·ridge·Σ bⱼ²` (1 by default, as scikit-learn's
     /// `LogisticRegression`; 0: plain maximum likelihood).
     pub ridge: f64,
@@ -60,6 +63,7 @@ impl Default for FitOptions {
             max_iterations: 50,
             tolerance: 1e-8,
             ridge: 1.0,
+            drop_wrong_signs: true,
         }
     }
 }
@@ -86,6 +90,9 @@ pub struct Fitted {
     pub scorecard: Scorecard,
     /// Every characteristic's information value, strongest first.
     pub iv: Vec<(String, f64)>,
+    /// Characteristics selected by IV but dropped for a coefficient of the wrong sign,
+    /// in the order dropped, with that coefficient.
+    pub dropped: Vec<(String, f64)>,
     pub rows: usize,
     pub bads: usize,
 }
@@ -136,26 +143,28 @@ pub fn fit(chars: &[Characteristic], bad: &[bool], o: &FitOptions) -> Result<Fit
     if chosen.is_empty() {
         return Err(FitError::NothingSelected(o.min_iv));
     }
-    let columns: Vec<Vec<f64>> = chosen
-        .par_iter()
-        .map(|&k| {
-            (0..n)
-                .map(|i| binned[k].woe[bin_of(&binned[k], &chars[k].values, i)])
-                .collect()
-        })
-        .collect();
-    let logit =
-        crate::logit::fit_logit_ridge(&columns, bad, o.max_iterations, o.tolerance, o.ridge)
-            .map_err(|e| match e {
-                FitError::Singular(cols) => FitError::Singular(
-                    cols.split(", ")
-                        .filter_map(|c| c.trim_start_matches('#').parse::<usize>().ok())
-                        .filter_map(|j| chosen.get(j - 1).map(|&k| chars[k].name.clone()))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
-                e => e,
-            })?;
+    // A characteristic whose coefficient comes out with the wrong sign (more bad where
+    // its WOE says good: collinear characteristics splitting one effect) would give
+    // points against its own evidence, and reasons that contradict it. Drop the most
+    // clearly wrong one and fit again, until every sign agrees.
+    let mut chosen = chosen;
+    let mut dropped = Vec::new();
+    let logit = loop {
+        let logit = fit_chosen(chars, &binned, &chosen, bad, o)?;
+        let wrong = (0..chosen.len())
+            .filter(|&j| logit.coef[j + 1] >= 0.0)
+            .max_by(|&a, &b| {
+                let z = |j: usize| logit.coef[j + 1] / logit.se[j + 1].max(f64::MIN_POSITIVE);
+                z(a).total_cmp(&z(b))
+            });
+        match wrong {
+            Some(j) if o.drop_wrong_signs && chosen.len() > 1 => {
+                dropped.push((chars[chosen[j]].name.clone(), logit.coef[j + 1]));
+                chosen.remove(j);
+            }
+            _ => break logit,
+        }
+    };
     let refs: Vec<&Binned> = chosen.iter().map(|&k| &binned[k]).collect();
     let scorecard = Scorecard::new(&refs, &logit, &o.scaling);
     let characteristics = chosen
@@ -180,9 +189,41 @@ pub fn fit(chars: &[Characteristic], bad: &[bool], o: &FitOptions) -> Result<Fit
         logit,
         scorecard,
         iv,
+        dropped,
         rows: n,
         bads,
     })
+}
+
+/// The logistic regression of bad on the chosen characteristics' WOE.
+fn fit_chosen(
+    chars: &[Characteristic],
+    binned: &[Binned],
+    chosen: &[usize],
+    bad: &[bool],
+    o: &FitOptions,
+) -> Result<Logit, FitError> {
+    let n = bad.len();
+    let columns: Vec<Vec<f64>> = chosen
+        .par_iter()
+        .map(|&k| {
+            (0..n)
+                .map(|i| binned[k].woe[bin_of(&binned[k], &chars[k].values, i)])
+                .collect()
+        })
+        .collect();
+    crate::logit::fit_logit_ridge(&columns, bad, o.max_iterations, o.tolerance, o.ridge).map_err(
+        |e| match e {
+            FitError::Singular(cols) => FitError::Singular(
+                cols.split(", ")
+                    .filter_map(|c| c.trim_start_matches('#').parse::<usize>().ok())
+                    .filter_map(|j| chosen.get(j - 1).map(|&k| chars[k].name.clone()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            e => e,
+        },
+    )
 }
 
 impl Fitted {

@@ -51,6 +51,27 @@ pub struct ModelSpec {
     pub features: Vec<FeatureSpec>,
     /// The contact-graph propagation behind a `contacts_standing` feature.
     pub relationships: Option<RelationshipsSpec>,
+    /// How a score maps to odds, for a model fitted on outcomes (`credo fit`).
+    pub scaling: Option<ScalingSpec>,
+}
+
+/// `[scaling]`: `score = base_points + pdo/ln 2 · ln(odds of good ÷ base_odds)`. A fitted
+/// model records it so that a score can be read as a predicted bad rate.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingSpec {
+    pub base_points: f64,
+    pub base_odds: f64,
+    pub pdo: f64,
+}
+
+impl ScalingSpec {
+    /// The predicted chance of a bad outcome at a score.
+    pub fn bad_rate(&self, score: f64) -> f64 {
+        let factor = self.pdo / std::f64::consts::LN_2;
+        let offset = self.base_points - factor * self.base_odds.ln();
+        1.0 / (1.0 + ((score - offset) / factor).exp())
+    }
 }
 
 /// `[relationships]`: how the contacts' standing is propagated and how much it may cost.
@@ -218,6 +239,7 @@ pub struct Model {
     pub relationships: Option<RelationshipsSpec>,
     /// The index of the `contacts_standing` feature, if any.
     pub contacts_standing: Option<usize>,
+    pub scaling: Option<ScalingSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -517,6 +539,17 @@ impl Model {
         for f in &features {
             dimension_max[f.dimension.index()] += f.max_points;
         }
+        if let Some(sc) = &spec.scaling
+            && !(sc.base_odds > 0.0
+                && sc.pdo > 0.0
+                && sc.base_points.is_finite()
+                && sc.base_odds.is_finite()
+                && sc.pdo.is_finite())
+        {
+            return Err(ModelError::Model(format!(
+                "[scaling] needs base_odds and pdo above 0 and finite numbers, not {sc:?}"
+            )));
+        }
         let contacts_standing = relationships(
             &spec.relationships,
             &features,
@@ -535,6 +568,7 @@ impl Model {
             fingerprint,
             relationships: spec.relationships,
             contacts_standing,
+            scaling: spec.scaling,
         })
     }
 

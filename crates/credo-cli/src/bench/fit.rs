@@ -148,7 +148,13 @@ pub fn run(g: &Global, b: FitBench) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let t = read_table(&b.data, &b.target, &b.good, &[])?;
+    let t = read_table(
+        &b.data,
+        &crate::fit::Read {
+            target: Some((&b.target, &b.good)),
+            ..Default::default()
+        },
+    )?;
     let n = t.bad.len();
     let mut r = Pcg64Mcg::seed_from_u64(b.seed);
     let mut split_lines = Vec::new();
