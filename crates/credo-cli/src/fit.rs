@@ -520,6 +520,7 @@ pub struct FitArgs<'a> {
     pub ignore: &'a [String],
     pub engine_model: Option<&'a Path>,
     pub scaling: credo_fit::Scaling,
+    pub bins: credo_fit::BinOptions,
 }
 
 pub fn fit(g: &Global, a: &FitArgs) -> Result<ExitCode> {
@@ -543,8 +544,15 @@ pub fn fit(g: &Global, a: &FitArgs) -> Result<ExitCode> {
     {
         bail!("--base-odds and --pdo must be above 0, and all three finite numbers");
     }
+    if !(0.0..0.5).contains(&a.bins.min_share) {
+        bail!("--min-share must be at least 0 and below 0.5");
+    }
+    if a.bins.max_bins < 2 {
+        bail!("--max-bins must be at least 2");
+    }
     let o = FitOptions {
         scaling: sc,
+        bins: a.bins,
         ..FitOptions::default()
     };
     let f = credo_fit::fit(&t.chars, &t.bad, &o)?;

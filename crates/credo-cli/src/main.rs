@@ -242,6 +242,40 @@ struct FitArgs {
     /// Points to double the odds.
     #[arg(long, default_value_t = 60.0)]
     pdo: f64,
+    /// The shape numeric characteristics' bad rates must take: `auto` (optbinning's rule:
+    /// ascending, descending, peak or valley per characteristic), `monotonic`,
+    /// `ascending`, `descending`, `peak` or `valley`.
+    #[arg(long, value_enum, default_value_t = TrendArg::Auto)]
+    trend: TrendArg,
+    /// The smallest share of rows a bin may hold.
+    #[arg(long, default_value_t = 0.0)]
+    min_share: f64,
+    /// At most this many bins per characteristic.
+    #[arg(long, default_value_t = 8)]
+    max_bins: usize,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TrendArg {
+    Auto,
+    Monotonic,
+    Ascending,
+    Descending,
+    Peak,
+    Valley,
+}
+
+impl From<TrendArg> for credo_fit::Trend {
+    fn from(t: TrendArg) -> credo_fit::Trend {
+        match t {
+            TrendArg::Auto => credo_fit::Trend::Auto,
+            TrendArg::Monotonic => credo_fit::Trend::Monotonic,
+            TrendArg::Ascending => credo_fit::Trend::Ascending,
+            TrendArg::Descending => credo_fit::Trend::Descending,
+            TrendArg::Peak => credo_fit::Trend::Peak,
+            TrendArg::Valley => credo_fit::Trend::Valley,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -409,6 +443,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     base_points: a.base_points,
                     base_odds: a.base_odds,
                     pdo: a.pdo,
+                },
+                bins: credo_fit::BinOptions {
+                    trend: a.trend.into(),
+                    min_share: a.min_share,
+                    max_bins: a.max_bins,
+                    ..Default::default()
                 },
             },
         ),
