@@ -246,7 +246,7 @@ pub struct CardBin {
     pub points: f64,
 }
 
-fn card_file(f: &Fitted, target: &str, good: &str, o: &FitOptions) -> CardFile {
+fn card_file(f: &Fitted, target: &str, good: &str) -> CardFile {
     let characteristic = f
         .characteristics
         .iter()
@@ -297,9 +297,9 @@ fn card_file(f: &Fitted, target: &str, good: &str, o: &FitOptions) -> CardFile {
         kind: "credo-scorecard".into(),
         target: target.into(),
         good: good.into(),
-        base_points: o.scaling.base_points,
-        base_odds: o.scaling.base_odds,
-        pdo: o.scaling.pdo,
+        base_points: f.scaling.base_points,
+        base_odds: f.scaling.base_odds,
+        pdo: f.scaling.pdo,
         intercept: f.intercept,
         characteristic,
     }
@@ -519,7 +519,7 @@ pub struct FitArgs<'a> {
     pub categorical: &'a [String],
     pub ignore: &'a [String],
     pub engine_model: Option<&'a Path>,
-    pub scaling: credo_fit::Scaling,
+    pub scaling: Option<credo_fit::Scaling>,
     pub bins: credo_fit::BinOptions,
 }
 
@@ -535,15 +535,17 @@ pub fn fit(g: &Global, a: &FitArgs) -> Result<ExitCode> {
         },
     )?;
     let read_s = started.elapsed().as_secs_f64();
-    let sc = a.scaling;
-    if !(sc.base_odds > 0.0
-        && sc.pdo > 0.0
-        && sc.base_points.is_finite()
-        && sc.base_odds.is_finite()
-        && sc.pdo.is_finite())
+    if let Some(sc) = a.scaling
+        && !(sc.base_odds > 0.0
+            && sc.pdo > 0.0
+            && sc.base_points.is_finite()
+            && sc.base_odds.is_finite()
+            && sc.pdo.is_finite())
     {
         bail!("--base-odds and --pdo must be above 0, and all three finite numbers");
     }
+    // Without a scaling given, scores fill the range of the model the card is for.
+    let model = g.load_model()?;
     if !(0.0..0.5).contains(&a.bins.min_share) {
         bail!("--min-share must be at least 0 and below 0.5");
     }
@@ -551,15 +553,16 @@ pub fn fit(g: &Global, a: &FitArgs) -> Result<ExitCode> {
         bail!("--max-bins must be at least 2");
     }
     let o = FitOptions {
-        scaling: sc,
-        bins: a.bins,
+        scaling: a.scaling,
+        range: (f64::from(model.min), f64::from(model.max)),
+        range_base_points: (f64::from(model.min) + f64::from(model.max)) / 2.0,
         ..FitOptions::default()
     };
     let f = credo_fit::fit(&t.chars, &t.bad, &o)?;
     let fit_s = started.elapsed().as_secs_f64() - read_s;
     let scores = f.score_rows(&t.chars);
     let auc_train = auc(&scores, &t.bad);
-    let card = card_file(&f, a.target, a.good, &o);
+    let card = card_file(&f, a.target, a.good);
     let provenance = format!("{} ({} rows)", a.file.display(), t.rows);
     let mut capped = None;
     let mut engine_text = None;
@@ -603,6 +606,7 @@ pub fn fit(g: &Global, a: &FitArgs) -> Result<ExitCode> {
                 "dropped_wrong_sign": f.dropped.iter().map(|(n, c)| json!({"name": n, "coef": c})).collect::<Vec<_>>(),
                 "skipped": t.skipped.iter().map(|(n, why)| json!({"name": n, "why": why})).collect::<Vec<_>>(),
                 "intercept": f.intercept,
+                "scaling": {"base_points": f.scaling.base_points, "base_odds": f.scaling.base_odds, "pdo": f.scaling.pdo, "given": a.scaling.is_some()},
                 "iterations": f.logit.iterations,
                 "converged": f.logit.converged,
                 "deviance": f.logit.deviance,
@@ -629,6 +633,17 @@ pub fn fit(g: &Global, a: &FitArgs) -> Result<ExitCode> {
                 "NOT converged"
             },
             auc_train
+        );
+        println!(
+            "Points: {:.0} at odds of {:.2} to 1, {:.1} to double the odds{}.",
+            f.scaling.base_points,
+            f.scaling.base_odds,
+            f.scaling.pdo,
+            if a.scaling.is_some() {
+                ""
+            } else {
+                " (the card's lowest and highest possible scores at the ends of the range)"
+            }
         );
         for c in &f.characteristics {
             println!(

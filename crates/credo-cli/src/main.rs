@@ -233,15 +233,18 @@ struct FitArgs {
     /// features (`credo features` writes them).
     #[arg(long)]
     engine_model: Option<PathBuf>,
-    /// Points at the base odds.
-    #[arg(long, default_value_t = 650.0)]
-    base_points: f64,
+    /// Points at the base odds. Without any of --base-points, --base-odds and --pdo, the
+    /// scaling puts the lowest score the card can give at the bottom of the model's range
+    /// (350) and the highest at the top (950), and reports the odds and points to double
+    /// that come out; with any of them, the others default to 650, 10 and 60.
+    #[arg(long)]
+    base_points: Option<f64>,
     /// Odds of good to bad at the base points.
-    #[arg(long, default_value_t = 10.0)]
-    base_odds: f64,
+    #[arg(long)]
+    base_odds: Option<f64>,
     /// Points to double the odds.
-    #[arg(long, default_value_t = 60.0)]
-    pdo: f64,
+    #[arg(long)]
+    pdo: Option<f64>,
     /// The shape numeric characteristics' bad rates must take: `auto` (optbinning's rule:
     /// ascending, descending, peak or valley per characteristic), `monotonic`,
     /// `ascending`, `descending`, `peak` or `valley`.
@@ -439,11 +442,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 categorical: &a.categorical,
                 ignore: &a.ignore,
                 engine_model: a.engine_model.as_deref(),
-                scaling: credo_fit::Scaling {
-                    base_points: a.base_points,
-                    base_odds: a.base_odds,
-                    pdo: a.pdo,
-                },
+                scaling: (a.base_points.is_some() || a.base_odds.is_some() || a.pdo.is_some())
+                    .then(|| {
+                        let d = credo_fit::Scaling::default();
+                        credo_fit::Scaling {
+                            base_points: a.base_points.unwrap_or(d.base_points),
+                            base_odds: a.base_odds.unwrap_or(d.base_odds),
+                            pdo: a.pdo.unwrap_or(d.pdo),
+                        }
+                    }),
                 bins: credo_fit::BinOptions {
                     trend: a.trend.into(),
                     min_share: a.min_share,

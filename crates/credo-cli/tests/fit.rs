@@ -63,6 +63,31 @@ fn germancredit_fits_and_evaluates_to_the_same_auc() {
     let first = bands[0]["bad_rate"].as_f64().unwrap();
     let last = bands[9]["bad_rate"].as_f64().unwrap();
     assert!(first > 0.5 && last < 0.1, "{first} {last}");
+    // The default scaling keeps every score in 350–950, and the lowest and highest the
+    // card can give sit at the ends.
+    let lowest = bands[0]["from"].as_f64().unwrap();
+    let highest = bands[9]["to"].as_f64().unwrap();
+    assert!(
+        lowest >= 350.0 - 1e-6 && highest <= 950.0 + 1e-6,
+        "{lowest} {highest}"
+    );
+    let text = std::fs::read_to_string(&card).unwrap();
+    let file: toml::Table = toml::from_str(&text).unwrap();
+    let (mut least, mut most) = (0.0, 0.0);
+    for c in file["characteristic"].as_array().unwrap() {
+        let pts: Vec<f64> = c["bin"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["points"].as_float().unwrap())
+            .collect();
+        least += pts.iter().copied().fold(f64::INFINITY, f64::min);
+        most += pts.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    }
+    assert!(
+        (least - 350.0).abs() < 1e-6 && (most - 950.0).abs() < 1e-6,
+        "{least} {most}"
+    );
 }
 
 #[test]

@@ -42,7 +42,12 @@ pub struct FitOptions {
     /// Characteristics below this information value are left out (0.02: "not useful").
     pub min_iv: f64,
     pub max_characteristics: usize,
-    pub scaling: Scaling,
+    /// The points scaling; `None` (the default): the one that puts the lowest score the
+    /// card can give at `range.0` and the highest at `range.1`, stated at
+    /// `range_base_points` ([`Scaling::to_range`]).
+    pub scaling: Option<Scaling>,
+    pub range: (f64, f64),
+    pub range_base_points: f64,
     pub max_iterations: u32,
     pub tolerance: f64,
     /// Drop characteristics whose coefficient has the wrong sign, one at a time, and
@@ -59,7 +64,9 @@ impl Default for FitOptions {
             bins: BinOptions::default(),
             min_iv: 0.02,
             max_characteristics: 20,
-            scaling: Scaling::default(),
+            scaling: None,
+            range: (350.0, 950.0),
+            range_base_points: 650.0,
             max_iterations: 50,
             tolerance: 1e-8,
             ridge: 1.0,
@@ -88,6 +95,8 @@ pub struct Fitted {
     pub intercept_se: f64,
     pub logit: Logit,
     pub scorecard: Scorecard,
+    /// The scaling the points were made with.
+    pub scaling: Scaling,
     /// Every characteristic's information value, strongest first.
     pub iv: Vec<(String, f64)>,
     /// Characteristics selected by IV but dropped for a coefficient of the wrong sign,
@@ -166,7 +175,12 @@ pub fn fit(chars: &[Characteristic], bad: &[bool], o: &FitOptions) -> Result<Fit
         }
     };
     let refs: Vec<&Binned> = chosen.iter().map(|&k| &binned[k]).collect();
-    let scorecard = Scorecard::new(&refs, &logit, &o.scaling);
+    let scaling = match o.scaling {
+        Some(s) => s,
+        None => Scaling::to_range(&refs, &logit, o.range.0, o.range.1, o.range_base_points)
+            .unwrap_or_default(),
+    };
+    let scorecard = Scorecard::new(&refs, &logit, &scaling);
     let characteristics = chosen
         .iter()
         .enumerate()
@@ -188,6 +202,7 @@ pub fn fit(chars: &[Characteristic], bad: &[bool], o: &FitOptions) -> Result<Fit
         intercept_se: logit.se[0],
         logit,
         scorecard,
+        scaling,
         iv,
         dropped,
         rows: n,

@@ -26,6 +26,41 @@ impl Default for Scaling {
     }
 }
 
+impl Scaling {
+    /// The scaling that puts the lowest score the card can give at `lo` and the highest
+    /// at `hi` (optbinning's "min_max" scaling), stated as `base_points` and the odds
+    /// and points-to-double that give it: every subject then lands in `lo..=hi`. `None`
+    /// when the card cannot tell subjects apart.
+    pub fn to_range(
+        binned: &[&Binned],
+        m: &Logit,
+        lo: f64,
+        hi: f64,
+        base_points: f64,
+    ) -> Option<Scaling> {
+        // ln(odds of good) = −b₀ − Σ bⱼ·woe; its extremes take each characteristic's
+        // extreme bin.
+        let mut least = -m.coef[0];
+        let mut most = -m.coef[0];
+        for (j, b) in binned.iter().enumerate() {
+            let terms = b.woe.iter().map(|w| -m.coef[j + 1] * w);
+            least += terms.clone().fold(f64::INFINITY, f64::min);
+            most += terms.fold(f64::NEG_INFINITY, f64::max);
+        }
+        let spread = most - least;
+        if !(spread.is_finite() && spread > 1e-12 && hi > lo) {
+            return None;
+        }
+        let factor = (hi - lo) / spread;
+        let offset = lo - factor * least;
+        Some(Scaling {
+            base_points,
+            base_odds: ((base_points - offset) / factor).exp(),
+            pdo: factor * std::f64::consts::LN_2,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scorecard {
     /// Points per bin, per characteristic (in the regression's order).
