@@ -225,3 +225,67 @@ pub fn report(g: &Global, id: &str) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `credo fsck`: every file of the data folder checked offline (read-only, without the
+/// lock); exit 1 when anything is damaged.
+pub fn fsck(g: &Global) -> Result<ExitCode> {
+    let model = g.load_model()?;
+    let r = credo_engine::fsck::fsck(&g.data, (model.min, model.max))?;
+    if g.json {
+        let files: Vec<serde_json::Value> = r
+            .files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "path": f.path,
+                    "ok": f.ok(),
+                    "records": f.records,
+                    "damage": f.damage.iter().map(|d| serde_json::json!({"from": d.from, "to": d.to, "problem": d.problem})).collect::<Vec<_>>(),
+                    "torn_tail": f.torn_tail.map(|(at, bytes)| serde_json::json!({"at": at, "bytes": bytes})),
+                    "problems": f.problems,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"ok": r.ok(), "files": files}))?
+        );
+    } else {
+        for f in &r.files {
+            let status = if f.ok() { "ok" } else { "DAMAGED" };
+            match f.records {
+                Some(n) => println!("{status:<8} {} ({n} records)", f.path),
+                None => println!("{status:<8} {}", f.path),
+            }
+            for d in &f.damage {
+                println!(
+                    "         bytes {}–{} ({} bytes): {}; valid data follows",
+                    d.from,
+                    d.to,
+                    d.to - d.from,
+                    d.problem
+                );
+            }
+            if let Some((at, bytes)) = f.torn_tail {
+                println!(
+                    "         a torn last batch of {bytes} bytes at byte {at} (a crash during a write, never acknowledged): the next open truncates it"
+                );
+            }
+            for p in &f.problems {
+                println!("         {p}");
+            }
+        }
+        if r.ok() {
+            println!("{} files checked: no damage.", r.files.len());
+        } else {
+            println!(
+                "Damage found: credo refuses to open this folder rather than serve wrong data. Restore the damaged files from a backup; the byte ranges above say where."
+            );
+        }
+    }
+    Ok(if r.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -109,6 +109,9 @@ enum Cmd {
     /// A subject's self-access report: all data held, sources, recipients, inquiries of the
     /// last 12 months, consents and disputes.
     Report(ScoreArgs),
+    /// Check every file of the data folder offline (read-only, beside a server too):
+    /// checksums, decoding, duplicates, the audit chain, settings. Exit 1 on damage.
+    Fsck,
     /// The project's own benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -484,6 +487,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Audit(AuditCmd::Verify) => access::audit_verify(&g),
         Cmd::Audit(AuditCmd::Log) => access::audit_log(&g),
         Cmd::Report(a) => access::report(&g, &a.id),
+        Cmd::Fsck => access::fsck(&g),
         Cmd::Bench(b) => bench::run(&g, b),
     }
 }

@@ -375,7 +375,7 @@ fn encode_inquiry(q: &Inquiry) -> Vec<u8> {
     serde_json::to_vec(&j).unwrap_or_default()
 }
 
-fn decode_inquiry(b: &[u8]) -> Result<Inquiry, String> {
+pub(crate) fn decode_inquiry(b: &[u8]) -> Result<Inquiry, String> {
     let j: InquiryJson = serde_json::from_slice(b).map_err(|e| e.to_string())?;
     Ok(Inquiry {
         at: Timestamp::parse(&j.at).map_err(|e| e.to_string())?,
@@ -428,7 +428,7 @@ fn segment_name(m: i32) -> String {
     format!("{}.log", Day::month_label(m))
 }
 
-fn parse_segment(name: &str) -> Option<i32> {
+pub(crate) fn parse_segment(name: &str) -> Option<i32> {
     Day::parse_month_label(name.strip_suffix(".log")?)
 }
 

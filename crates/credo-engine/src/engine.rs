@@ -17,7 +17,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub(crate) const LOG_FILE: &str = "events.log";
-const META_FILE: &str = "credo.toml";
+pub(crate) const META_FILE: &str = "credo.toml";
 const LOCK_FILE: &str = "LOCK";
 const DATA_FORMAT: u32 = 1;
 
@@ -437,6 +437,18 @@ pub struct Engine {
     _lock: File,
 }
 
+/// Whether `credo.toml`'s text is what this build reads (for `credo fsck`).
+pub(crate) fn parse_meta(text: &str) -> Result<(), String> {
+    let meta: Meta = toml::from_str(text).map_err(|e| e.to_string())?;
+    if meta.format != DATA_FORMAT {
+        return Err(format!(
+            "data format {} is not supported (this build: {DATA_FORMAT})",
+            meta.format
+        ));
+    }
+    Ok(())
+}
+
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Meta {
@@ -573,6 +585,7 @@ impl Engine {
     }
 
     fn read_meta(dir: &Path) -> Result<Meta, EngineError> {
+        // (parse_meta below is the same reading, for fsck.)
         let path = dir.join(META_FILE);
         let bad = |problem: String| EngineError::Meta {
             path: path.display().to_string(),

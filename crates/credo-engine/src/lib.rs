@@ -13,6 +13,7 @@ mod clock;
 mod court;
 mod engine;
 mod error;
+pub mod fsck;
 mod history;
 mod ingest;
 mod keyset;

@@ -50,7 +50,7 @@ proptest! {
 
     /// Ingest with local updates only (no full job after the first), then reopen (a full
     /// job on the log): every contacts' term agrees within the bound, and every score
-    /// within a point (a term at a bin's edge may round either way).
+    /// but for the contacts' bin (a term at a bin's edge may fall either way).
     #[test]
     fn local_updates_stay_within_the_bound_of_a_rebuild(
         events in proptest::collection::vec((0u8..6, 0usize..30, 0usize..30, 0u16..600, 1u32..200_000), 1..160),
@@ -72,7 +72,14 @@ proptest! {
         for i in 0..30 {
             let id: SubjectId = person(i).parse().unwrap();
             let (x, y) = (e.score(id, None).unwrap(), rebuilt.score(id, None).unwrap());
-            prop_assert!(x.card.score.abs_diff(y.card.score) <= 1, "{i}: {} vs {}", x.card.score, y.card.score);
+            // The scores agree but for the contacts' bin: a term within the bound of a
+            // bin's edge may fall on either side of it, and then the score moves by the
+            // difference between those bins' points (and by a rounding point).
+            let pts = |v: &credo_engine::ScoreView| v.card.features.iter().find(|f| f.name == "contacts_standing").unwrap().points;
+            let diff = f64::from(x.card.score) - f64::from(y.card.score);
+            let explained = pts(&x) - pts(&y);
+            let clamped = [x.card.score, y.card.score].iter().any(|&s| s == 350 || s == 950);
+            prop_assert!(clamped || (diff - explained).abs() <= 1.0, "{i}: {} vs {} ({explained} points from the contacts' bins)", x.card.score, y.card.score);
             match (feature(&e, &id), feature(&rebuilt, &id)) {
                 (Some(p), Some(q)) => prop_assert!((p - q).abs() < 1e-3, "{p} vs {q}"),
                 (None, None) => {}

@@ -441,3 +441,212 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// A damaged stretch of the log: bytes `from..to` hold no valid batch, and a valid one
+/// starts at `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub from: u64,
+    pub to: u64,
+    pub problem: String,
+}
+
+/// What an offline check of the whole log found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Check {
+    pub size: u64,
+    /// Valid batches and their records (those after a damaged stretch included).
+    pub batches: u64,
+    pub records: u64,
+    /// Damage with valid data after it, in file order: what a normal open refuses.
+    pub damage: Vec<Damage>,
+    /// `(offset, bytes)` of a torn last batch, which the next open truncates.
+    pub torn_tail: Option<(u64, u64)>,
+}
+
+impl Log {
+    /// Checks the whole log without changing it, for `credo fsck`. Unlike [`Log::open`]
+    /// it does not stop at damage: it reports the damaged stretch, finds the next valid
+    /// batch header and goes on, so that every damaged place is named. Every valid batch
+    /// is shown to `visit`.
+    pub fn check(
+        path: &Path,
+        mut visit: impl FnMut(&[(RecordRef, &[u8])]),
+    ) -> Result<Check, StoreError> {
+        let err = io(path);
+        let file = File::open(path).map_err(&err)?;
+        let size = file.metadata().map_err(&err)?.len();
+        let mut out = Check {
+            size,
+            ..Check::default()
+        };
+        if size < FILE_HEADER {
+            if size > 0 {
+                out.torn_tail = Some((0, size));
+            }
+            return Ok(out);
+        }
+        let mut h = [0u8; FILE_HEADER as usize];
+        file.read_exact_at(&mut h, 0).map_err(&err)?;
+        if &h[..8] != FILE_MAGIC {
+            return Err(StoreError::NotALog {
+                path: path.display().to_string(),
+            });
+        }
+        let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+        if version != FORMAT_VERSION {
+            return Err(StoreError::Version {
+                path: path.display().to_string(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let mut pos = FILE_HEADER;
+        while pos < size {
+            match Self::batch_at(&file, pos, size).map_err(&err)? {
+                Ok((count, payload)) => {
+                    let base = pos + BATCH_HEADER as u64;
+                    match Self::records_of(&payload, base, count) {
+                        Ok(records) => {
+                            out.records += records.len() as u64;
+                            out.batches += 1;
+                            visit(&records);
+                            pos = base + payload.len() as u64;
+                            continue;
+                        }
+                        Err(problem) => {
+                            let next = Self::next_batch(&file, pos + 1, size).map_err(&err)?;
+                            match next {
+                                Some(to) => out.damage.push(Damage {
+                                    from: pos,
+                                    to,
+                                    problem,
+                                }),
+                                None => out.torn_tail = Some((pos, size - pos)),
+                            }
+                            match next {
+                                Some(to) => pos = to,
+                                None => break,
+                            }
+                        }
+                    }
+                }
+                Err(problem) => match Self::next_batch(&file, pos + 1, size).map_err(&err)? {
+                    Some(to) => {
+                        out.damage.push(Damage {
+                            from: pos,
+                            to,
+                            problem: problem.to_string(),
+                        });
+                        pos = to;
+                    }
+                    None => {
+                        out.torn_tail = Some((pos, size - pos));
+                        break;
+                    }
+                },
+            }
+        }
+        Ok(out)
+    }
+
+    /// The batch at `pos`: its record count and payload, or why it is not valid.
+    fn batch_at(
+        file: &File,
+        pos: u64,
+        size: u64,
+    ) -> std::io::Result<Result<(u32, Vec<u8>), &'static str>> {
+        if size - pos < BATCH_HEADER as u64 {
+            return Ok(Err("batch header cut short"));
+        }
+        let mut h = [0u8; BATCH_HEADER];
+        file.read_exact_at(&mut h, pos)?;
+        let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        if word(0) != BATCH_MAGIC {
+            return Ok(Err("bad batch magic"));
+        }
+        if crc32fast::hash(&h[..20]) != word(20) {
+            return Ok(Err("batch header checksum mismatch"));
+        }
+        let (count, len, crc) = (word(4), u64::from(word(8)), word(12));
+        if len > size - pos - BATCH_HEADER as u64 {
+            return Ok(Err("batch cut short"));
+        }
+        let mut payload = vec![0u8; len as usize];
+        file.read_exact_at(&mut payload, pos + BATCH_HEADER as u64)?;
+        if crc32fast::hash(&payload) != crc {
+            return Ok(Err("batch checksum mismatch"));
+        }
+        Ok(Ok((count, payload)))
+    }
+
+    /// The records of a batch whose checksum held (their own checksums checked too).
+    fn records_of(
+        payload: &[u8],
+        base: u64,
+        count: u32,
+    ) -> Result<Vec<(RecordRef, &[u8])>, String> {
+        let mut at = 0usize;
+        let mut records = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let hdr = payload.get(at..at + RECORD_HEADER).ok_or_else(|| {
+                format!(
+                    "record header past the batch end at byte {}",
+                    base + at as u64
+                )
+            })?;
+            let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
+            let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+            let body = payload
+                .get(at + RECORD_HEADER..at + RECORD_HEADER + len)
+                .ok_or_else(|| {
+                    format!(
+                        "record body past the batch end at byte {}",
+                        base + at as u64
+                    )
+                })?;
+            if crc32fast::hash(body) != crc {
+                return Err(format!(
+                    "record checksum mismatch at byte {}",
+                    base + at as u64
+                ));
+            }
+            records.push((
+                RecordRef {
+                    offset: base + (at + RECORD_HEADER) as u64,
+                    len: len as u32,
+                },
+                body,
+            ));
+            at += RECORD_HEADER + len;
+        }
+        Ok(records)
+    }
+
+    /// The offset of the first valid batch header at or after `from`, reading the rest of
+    /// the file a window at a time.
+    fn next_batch(file: &File, from: u64, size: u64) -> std::io::Result<Option<u64>> {
+        const WINDOW: usize = 1 << 20;
+        let magic = BATCH_MAGIC.to_le_bytes();
+        let mut start = from;
+        let mut buf = vec![0u8; WINDOW + BATCH_HEADER];
+        while start + BATCH_HEADER as u64 <= size {
+            let n = ((size - start) as usize).min(buf.len());
+            file.read_exact_at(&mut buf[..n], start)?;
+            let mut i = 0;
+            while i + BATCH_HEADER <= n {
+                if buf[i..i + 4] == magic {
+                    let h = &buf[i..i + BATCH_HEADER];
+                    let stored = u32::from_le_bytes([h[20], h[21], h[22], h[23]]);
+                    if crc32fast::hash(&h[..20]) == stored {
+                        return Ok(Some(start + i as u64));
+                    }
+                }
+                i += 1;
+            }
+            // The next window starts where a header could still begin.
+            start += (n - BATCH_HEADER + 1) as u64;
+        }
+        Ok(None)
+    }
+}
