@@ -442,8 +442,9 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A damaged stretch of the log: bytes `from..to` hold no valid batch, and a valid one
-/// starts at `to`.
+/// A damaged stretch of the log: bytes `from..to` hold no usable batch; reading resumed
+/// at `to` (where a valid batch header starts, or past a batch whose checksum held but
+/// whose records do not add up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
     pub from: u64,
@@ -515,19 +516,15 @@ impl Log {
                             continue;
                         }
                         Err(problem) => {
-                            let next = Self::next_batch(&file, pos + 1, size).map_err(&err)?;
-                            match next {
-                                Some(to) => out.damage.push(Damage {
-                                    from: pos,
-                                    to,
-                                    problem,
-                                }),
-                                None => out.torn_tail = Some((pos, size - pos)),
-                            }
-                            match next {
-                                Some(to) => pos = to,
-                                None => break,
-                            }
+                            // The batch's checksum held, so this was written as it is:
+                            // damage (as opening says), never a torn write.
+                            let end = base + payload.len() as u64;
+                            out.damage.push(Damage {
+                                from: pos,
+                                to: end,
+                                problem,
+                            });
+                            pos = end;
                         }
                     }
                 }
