@@ -404,7 +404,16 @@ impl Engine {
             }
         }
         let t1 = std::time::Instant::now();
-        let (start, pending) = self.log.write(batch)?;
+        // A failed write (a full disk) leaves events admitted to the dedupe set that are
+        // not in the log: the engine refuses further work until it is reopened, or a
+        // retry would count them as duplicates though they were never stored.
+        let (start, pending) = match self.log.write(batch) {
+            Ok(w) => w,
+            Err(e) => {
+                self.failed = true;
+                return Err(e.into());
+            }
+        };
         let t2 = std::time::Instant::now();
         // The sync runs on its own thread while this one applies the batch to the derived
         // state; nothing is acknowledged until both are done. If the sync fails, the state

@@ -49,7 +49,7 @@ fn every_kind_of_hostile_line_gets_its_own_error_and_the_good_lines_land() {
         ("bad_field", pay(r#""amount":"12""#)),
         ("bad_field", format!(r#"{{"id":7,"subject":"{a}","at":"2025-01-05","kind":"payment","amount":1}}"#).into_bytes()),
         ("bad_id", format!(r#"{{"id":"h3","subject":"{bad_id}","at":"2025-01-05","kind":"payment","amount":1}}"#).into_bytes()),
-        ("bad_id", format!(r#"{{"id":"h4","subject":"11010519800230001X","at":"2025-01-05","kind":"payment","amount":1}}"#).into_bytes()),
+        ("bad_id", br#"{"id":"h4","subject":"11010519800230001X","at":"2025-01-05","kind":"payment","amount":1}"#.to_vec()),
         ("bad_time", format!(r#"{{"id":"h5","subject":"{a}","at":"2025-02-30","kind":"payment","amount":1}}"#).into_bytes()),
         ("bad_time", format!(r#"{{"id":"h6","subject":"{a}","at":"1999-12-31","kind":"payment","amount":1}}"#).into_bytes()),
         ("bad_time", format!(r#"{{"id":"h7","subject":"{a}","at":"yesterday","kind":"payment","amount":1}}"#).into_bytes()),
@@ -99,7 +99,9 @@ fn every_kind_of_hostile_line_gets_its_own_error_and_the_good_lines_land() {
         keep_errors: 100,
         sender: None,
     };
-    let r = e.ingest("hostile.jsonl", &text[..], &opts, &mut |_| {}).unwrap();
+    let r = e
+        .ingest("hostile.jsonl", &text[..], &opts, &mut |_| {})
+        .unwrap();
     let got: Vec<(u64, &str)> = r.errors.iter().map(|x| (x.line, x.code)).collect();
     assert_eq!(got, want, "{:#?}", r.errors);
     assert_eq!(r.rejected as usize, cases.len());
@@ -117,6 +119,9 @@ fn every_kind_of_hostile_line_gets_its_own_error_and_the_good_lines_land() {
     assert!(diff.iter().all(|d| *d == "event lists"), "{diff:?}");
     for i in 0..3 {
         let id = person(i).parse().unwrap();
-        assert_eq!(e.score(id, None).unwrap().card, c.score(id, None).unwrap().card);
+        assert_eq!(
+            e.score(id, None).unwrap().card,
+            c.score(id, None).unwrap().card
+        );
     }
 }
