@@ -9,7 +9,10 @@ fuzz_target!(|data: &[u8]| {
         (Ok(a), Ok(b)) => assert_eq!(a, b),
         (Err(a), Err(b)) => {
             let lenient = ["bad_json", "bad_field"];
-            assert!(a.code == b.code || (lenient.contains(&a.code) && lenient.contains(&b.code)), "{a:?} vs {b:?}");
+            assert!(
+                a.code == b.code || (lenient.contains(&a.code) && lenient.contains(&b.code)),
+                "{a:?} vs {b:?}"
+            );
         }
         _ => panic!("scanner {fast:?} vs serde {slow:?}"),
     }

@@ -9,7 +9,19 @@ fuzz_target!(|data: &[u8]| {
             Ok(set) => {
                 let config = credo_rules::CourtConfig::default();
                 for o in &set.offers {
-                    let d = credo_rules::decide(&o.id, None, &config, &set, &mut credo_rules::GivenFacts { score: 600, capacity: 0.5, factors: Vec::new(), unreturned_rentals: 1 }, credo_model::Day(20_000));
+                    let d = credo_rules::decide(
+                        &o.id,
+                        None,
+                        &config,
+                        &set,
+                        &mut credo_rules::GivenFacts {
+                            score: 600,
+                            capacity: 0.5,
+                            factors: Vec::new(),
+                            unreturned_rentals: 1,
+                        },
+                        credo_model::Day(20_000),
+                    );
                     assert!(d.is_ok());
                 }
             }
