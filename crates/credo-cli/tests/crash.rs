@@ -185,7 +185,8 @@ fn sigkill_during_ingest_loses_nothing_acknowledged() {
 fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .ok()?;
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -245,7 +246,12 @@ fn sigkill_while_serving_loses_nothing_acknowledged_and_keeps_the_audit_chain() 
     let ids: Vec<String> = std::fs::read_to_string(pop.join("subjects.jsonl"))
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let furnisher = key(&data, "furnisher", "bank");
     let shop = key(&data, "relying_party", "shop");
@@ -283,7 +289,10 @@ fn sigkill_while_serving_loses_nothing_acknowledged_and_keeps_the_audit_chain() 
             .unwrap();
         let t0 = std::time::Instant::now();
         while http(port, "GET", "/healthz", "", "").is_none() {
-            assert!(t0.elapsed().as_secs() < 60, "cycle {cycle}: the server did not start");
+            assert!(
+                t0.elapsed().as_secs() < 60,
+                "cycle {cycle}: the server did not start"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         // The kill comes from another thread at a random moment, mid-request or not.
@@ -315,7 +324,13 @@ fn sigkill_while_serving_loses_nothing_acknowledged_and_keeps_the_audit_chain() 
                 }
             }
             let who = &ids[next(ids.len() as u64) as usize];
-            match http(port, "GET", &format!("/v1/subjects/{who}/check/rail_g"), &shop, "") {
+            match http(
+                port,
+                "GET",
+                &format!("/v1/subjects/{who}/check/rail_g"),
+                &shop,
+                "",
+            ) {
                 Some((200, _)) => answers += 1,
                 Some((status, resp)) => panic!("cycle {cycle}: check {status} {resp}"),
                 None => break,
@@ -333,34 +348,86 @@ fn sigkill_while_serving_loses_nothing_acknowledged_and_keeps_the_audit_chain() 
             acked.len()
         );
         let v = credo(&data).args(["audit", "verify"]).output().unwrap();
-        assert!(v.status.success(), "cycle {cycle}: {}", String::from_utf8_lossy(&v.stdout));
+        assert!(
+            v.status.success(),
+            "cycle {cycle}: {}",
+            String::from_utf8_lossy(&v.stdout)
+        );
         let f = credo(&data).args(["fsck"]).output().unwrap();
-        assert!(f.status.success(), "cycle {cycle}: {}", String::from_utf8_lossy(&f.stdout));
+        assert!(
+            f.status.success(),
+            "cycle {cycle}: {}",
+            String::from_utf8_lossy(&f.stdout)
+        );
     }
     eprintln!(
         "{cycles} server kills: {} events acknowledged, {lost_requests} requests cut by a kill, {answers} audited answers",
         acked.len()
     );
     assert_eq!(kills, cycles);
-    assert!(!acked.is_empty() && answers > 0, "the server answered nothing before the kills");
+    assert!(
+        !acked.is_empty() && answers > 0,
+        "the server answered nothing before the kills"
+    );
     // Deliver the rest offline; then every offered line is there exactly once.
     let rest: String = pending.iter().map(|&n| line(n)).collect();
     let rest_file = dir.path().join("rest.jsonl");
     std::fs::write(&rest_file, rest).unwrap();
-    json(credo(&data).args(["ingest", "--json"]).arg(&rest_file).output().unwrap());
+    json(
+        credo(&data)
+            .args(["ingest", "--json"])
+            .arg(&rest_file)
+            .output()
+            .unwrap(),
+    );
     let all: String = (0..sent_upto).map(line).collect();
     let all_file = dir.path().join("all.jsonl");
     std::fs::write(&all_file, all).unwrap();
-    let again = json(credo(&data).args(["ingest", "--json"]).arg(&all_file).output().unwrap());
-    assert_eq!(again["accepted"], 0, "every offered line was already held: {again}");
+    let again = json(
+        credo(&data)
+            .args(["ingest", "--json"])
+            .arg(&all_file)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        again["accepted"], 0,
+        "every offered line was already held: {again}"
+    );
     assert_eq!(again["duplicates"].as_u64().unwrap(), sent_upto);
     let clean = dir.path().join("clean");
     for f in [pop.join("subjects.jsonl"), all_file.clone()] {
-        json(credo(&clean).args(["ingest", "--json"]).arg(f).output().unwrap());
+        json(
+            credo(&clean)
+                .args(["ingest", "--json"])
+                .arg(f)
+                .output()
+                .unwrap(),
+        );
     }
-    let a = json(credo(&data).args(["summary", "--json", "--as-of", "2026-10-31"]).output().unwrap());
-    let b = json(credo(&clean).args(["summary", "--json", "--as-of", "2026-10-31"]).output().unwrap());
-    for k in ["subjects", "events", "events_by_kind", "score", "bands", "tiers"] {
-        assert_eq!(a[k], b[k], "{k} differs between the crashed and the clean folder");
+    let a = json(
+        credo(&data)
+            .args(["summary", "--json", "--as-of", "2026-10-31"])
+            .output()
+            .unwrap(),
+    );
+    let b = json(
+        credo(&clean)
+            .args(["summary", "--json", "--as-of", "2026-10-31"])
+            .output()
+            .unwrap(),
+    );
+    for k in [
+        "subjects",
+        "events",
+        "events_by_kind",
+        "score",
+        "bands",
+        "tiers",
+    ] {
+        assert_eq!(
+            a[k], b[k],
+            "{k} differs between the crashed and the clean folder"
+        );
     }
 }
