@@ -304,7 +304,7 @@ fn sigkill_while_serving_loses_nothing_acknowledged_and_keeps_the_audit_chain() 
         });
         loop {
             // Retry what was not acknowledged first, then new lines.
-            let mut batch: Vec<u64> = pending.drain(..).collect();
+            let mut batch: Vec<u64> = std::mem::take(&mut pending);
             while batch.len() < 40 {
                 batch.push(sent_upto);
                 sent_upto += 1;
