@@ -212,13 +212,9 @@ impl Group {
     }
 }
 
-/// The comparison of two runs over the same subjects, in the same order.
-pub struct Comparison {
-    pub report: Value,
-}
-
-/// Compares the lots of the same subjects under the current and the proposed model and
-/// policies. `actions` names the answers in each lot; `tier_rank` orders tiers.
+/// Compares the lots of the same subjects (same order) under the current and the
+/// proposed model and policies; `actions` names the answers in each lot. Tiers are
+/// compared by their rank in each model's list.
 pub fn compare(
     before: &[Lot],
     after: &[Lot],
@@ -226,7 +222,7 @@ pub fn compare(
     current: &Model,
     proposed: &Model,
     examples: usize,
-) -> Result<Comparison> {
+) -> Result<Value> {
     ensure!(
         before.len() == after.len(),
         "the folder changed between the two runs ({} subjects, then {}): simulate again",
@@ -351,7 +347,7 @@ pub fn compare(
             v
         }).collect::<Vec<_>>(),
     });
-    Ok(Comparison { report })
+    Ok(report)
 }
 
 pub fn simulate(g: &Global, a: &SimulateArgs) -> Result<ExitCode> {
@@ -404,7 +400,7 @@ pub fn simulate(g: &Global, a: &SimulateArgs) -> Result<ExitCode> {
     let after = engine.lots(as_of, &actions);
     drop(engine);
     pb.finish_and_clear();
-    let mut c = compare(
+    let mut report = compare(
         &before,
         &after,
         &actions,
@@ -414,14 +410,14 @@ pub fn simulate(g: &Global, a: &SimulateArgs) -> Result<ExitCode> {
     )?;
     let svg = chart(&current_model, &proposed_model, &before, &after);
     std::fs::write(&a.chart, svg).with_context(|| format!("writing {}", a.chart.display()))?;
-    c.report["as_of"] = json!(as_of.to_string());
-    c.report["chart"] = json!(a.chart.display().to_string());
-    c.report["seconds"] = json!(started.elapsed().as_secs_f64());
-    c.report["proposed_policies"] = json!(a.policies.as_ref().map(|p| p.display().to_string()));
+    report["as_of"] = json!(as_of.to_string());
+    report["chart"] = json!(a.chart.display().to_string());
+    report["seconds"] = json!(started.elapsed().as_secs_f64());
+    report["proposed_policies"] = json!(a.policies.as_ref().map(|p| p.display().to_string()));
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&c.report)?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_text(&c.report);
+        print_text(&report);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -681,7 +677,7 @@ mod tests {
             let before: Vec<Lot> = pairs.iter().enumerate().map(|(i, p)| lot(i as u32, p.0, p.2, p.3.to_vec())).collect();
             let after: Vec<Lot> = pairs.iter().enumerate().map(|(i, p)| lot(i as u32, p.1, p.2, p.4.to_vec())).collect();
             let actions = vec!["a".to_string(), "b".to_string()];
-            let r = compare(&before, &after, &actions, &m, &m, 3).unwrap().report;
+            let r = compare(&before, &after, &actions, &m, &m, 3).unwrap();
             let rank = |s: u16| m.tiers.iter().rposition(|(_, min)| s >= *min).unwrap();
             let up = pairs.iter().filter(|p| rank(p.1) > rank(p.0)).count();
             let down = pairs.iter().filter(|p| rank(p.1) < rank(p.0)).count();

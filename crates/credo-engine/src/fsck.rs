@@ -61,6 +61,28 @@ fn note(f: &mut FileCheck, problem: String) {
     }
 }
 
+/// A log file read to its end: every record shown to `check_record` (which returns a
+/// problem, if any), damage and a torn tail noted.
+fn check_log(
+    path: &Path,
+    mut check_record: impl FnMut(u64, &[u8]) -> Option<String>,
+) -> Result<FileCheck, EngineError> {
+    let mut f = FileCheck::new(path);
+    let mut problems = Vec::new();
+    let c = Log::check(path, |records| {
+        for &(r, body) in records {
+            problems.extend(check_record(r.offset, body));
+        }
+    })?;
+    for p in problems {
+        note(&mut f, p);
+    }
+    f.records = Some(c.records);
+    f.damage = c.damage;
+    f.torn_tail = c.torn_tail;
+    Ok(f)
+}
+
 /// Checks the data folder at `dir`: the event log (every batch and record checksum, every
 /// record decodes, no event logged twice), the audit log (its hash chain against its
 /// head), the inquiry segments, and the folder's settings files. `score_range` checks
@@ -76,32 +98,16 @@ pub fn fsck(dir: &Path, score_range: (u16, u16)) -> Result<Fsck, EngineError> {
 
     let path = dir.join(LOG_FILE);
     if path.exists() {
-        let mut f = FileCheck::new(&path);
         let mut seen = rustc_hash::FxHashMap::<u128, u64>::default();
-        let mut problems = Vec::new();
-        let c = Log::check(&path, |records| {
-            for &(r, body) in records {
-                match decode_event(body) {
-                    Ok(e) => {
-                        if let Some(first) = seen.insert(dedupe_key(&e), r.offset) {
-                            problems.push(format!(
-                                "byte {}: event {:?} from {:?} is logged again (first at byte {first})",
-                                r.offset, e.id, e.source
-                            ));
-                        }
-                    }
-                    Err(e) => {
-                        problems.push(format!("byte {}: record does not decode: {e}", r.offset))
-                    }
-                }
-            }
+        let f = check_log(&path, |offset, body| match decode_event(body) {
+            Ok(e) => seen.insert(dedupe_key(&e), offset).map(|first| {
+                format!(
+                    "byte {offset}: event {:?} from {:?} is logged again (first at byte {first})",
+                    e.id, e.source
+                )
+            }),
+            Err(e) => Some(format!("byte {offset}: record does not decode: {e}")),
         })?;
-        for p in problems {
-            note(&mut f, p);
-        }
-        f.records = Some(c.records);
-        f.damage = c.damage;
-        f.torn_tail = c.torn_tail;
         out.files.push(f);
     }
 
@@ -135,21 +141,11 @@ pub fn fsck(dir: &Path, score_range: (u16, u16)) -> Result<Fsck, EngineError> {
             .collect();
         names.sort();
         for path in names {
-            let mut f = FileCheck::new(&path);
-            let mut problems = Vec::new();
-            let c = Log::check(&path, |records| {
-                for &(r, body) in records {
-                    if let Err(p) = decode_inquiry(body) {
-                        problems.push(format!("byte {}: inquiry does not decode: {p}", r.offset));
-                    }
-                }
+            let f = check_log(&path, |offset, body| {
+                decode_inquiry(body)
+                    .err()
+                    .map(|p| format!("byte {offset}: inquiry does not decode: {p}"))
             })?;
-            for p in problems {
-                note(&mut f, p);
-            }
-            f.records = Some(c.records);
-            f.damage = c.damage;
-            f.torn_tail = c.torn_tail;
             out.files.push(f);
         }
     }

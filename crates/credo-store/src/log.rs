@@ -247,7 +247,10 @@ impl Log {
                 Scan::End => break,
                 Scan::Torn(problem) => {
                     // Torn only if nothing valid follows; otherwise it is damage in the middle.
-                    if Self::valid_batch_after(file, pos, size).map_err(&err)? {
+                    if Self::next_batch(file, pos + 1, size)
+                        .map_err(&err)?
+                        .is_some()
+                    {
                         return Err(StoreError::Corrupt {
                             path: path.display().to_string(),
                             offset: pos,
@@ -260,35 +263,15 @@ impl Log {
                 }
                 Scan::Batch { count, payload } => {
                     let base = pos + BATCH_HEADER as u64;
-                    let mut at = 0usize;
-                    let mut records: Vec<(RecordRef, &[u8])> = Vec::with_capacity(count as usize);
-                    for _ in 0..count {
-                        let corrupt = |problem: String| StoreError::Corrupt {
-                            path: path.display().to_string(),
-                            offset: base + at as u64,
-                            problem,
-                        };
-                        let hdr = payload
-                            .get(at..at + RECORD_HEADER)
-                            .ok_or_else(|| corrupt("record header past the batch end".into()))?;
-                        let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
-                        let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
-                        let body = payload
-                            .get(at + RECORD_HEADER..at + RECORD_HEADER + len)
-                            .ok_or_else(|| corrupt("record body past the batch end".into()))?;
-                        if crc32fast::hash(body) != crc {
-                            return Err(corrupt("record checksum mismatch".into()));
-                        }
-                        records.push((
-                            RecordRef {
-                                offset: base + (at + RECORD_HEADER) as u64,
-                                len: len as u32,
-                            },
-                            body,
-                        ));
-                        at += RECORD_HEADER + len;
-                        rec.records += 1;
-                    }
+                    let records =
+                        Self::records_of(&payload, base, count).map_err(|(offset, problem)| {
+                            StoreError::Corrupt {
+                                path: path.display().to_string(),
+                                offset,
+                                problem,
+                            }
+                        })?;
+                    rec.records += records.len() as u64;
                     visit(&records)?;
                     pos = base + payload.len() as u64;
                     rec.batches += 1;
@@ -325,26 +308,6 @@ impl Log {
             return Ok(Scan::Torn("batch checksum mismatch"));
         }
         Ok(Scan::Batch { count, payload })
-    }
-
-    /// Whether a valid batch header starts anywhere after `from` (so the damage at
-    /// `from` is not a torn tail).
-    fn valid_batch_after(file: &File, from: u64, size: u64) -> std::io::Result<bool> {
-        let mut buf = vec![0u8; (size - from) as usize];
-        file.read_exact_at(&mut buf, from)?;
-        let magic = BATCH_MAGIC.to_le_bytes();
-        let mut i = 1;
-        while i + BATCH_HEADER <= buf.len() {
-            if buf[i..i + 4] == magic {
-                let h = &buf[i..i + BATCH_HEADER];
-                let stored = u32::from_le_bytes([h[20], h[21], h[22], h[23]]);
-                if crc32fast::hash(&h[..20]) == stored {
-                    return Ok(true);
-                }
-            }
-            i += 1;
-        }
-        Ok(false)
     }
 
     /// Writes the batch and syncs it. Returns the file offset of the batch start; a record
@@ -452,6 +415,9 @@ pub struct Damage {
     pub problem: String,
 }
 
+/// Where in a batch a record is damaged (its byte offset), and how.
+type RecordDamage = (u64, String);
+
 /// What an offline check of the whole log found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Check {
@@ -515,7 +481,8 @@ impl Log {
                             pos = base + payload.len() as u64;
                             continue;
                         }
-                        Err(problem) => {
+                        Err((at, problem)) => {
+                            let problem = format!("{problem} at byte {at}");
                             // The batch's checksum held, so this was written as it is:
                             // damage (as opening says), never a torn write.
                             let end = base + payload.len() as u64;
@@ -582,31 +549,21 @@ impl Log {
         payload: &[u8],
         base: u64,
         count: u32,
-    ) -> Result<Vec<(RecordRef, &[u8])>, String> {
+    ) -> Result<Vec<(RecordRef, &[u8])>, RecordDamage> {
         let mut at = 0usize;
         let mut records = Vec::with_capacity(count as usize);
         for _ in 0..count {
-            let hdr = payload.get(at..at + RECORD_HEADER).ok_or_else(|| {
-                format!(
-                    "record header past the batch end at byte {}",
-                    base + at as u64
-                )
-            })?;
+            let here = base + at as u64;
+            let hdr = payload
+                .get(at..at + RECORD_HEADER)
+                .ok_or_else(|| (here, "record header past the batch end".to_string()))?;
             let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
             let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
             let body = payload
                 .get(at + RECORD_HEADER..at + RECORD_HEADER + len)
-                .ok_or_else(|| {
-                    format!(
-                        "record body past the batch end at byte {}",
-                        base + at as u64
-                    )
-                })?;
+                .ok_or_else(|| (here, "record body past the batch end".to_string()))?;
             if crc32fast::hash(body) != crc {
-                return Err(format!(
-                    "record checksum mismatch at byte {}",
-                    base + at as u64
-                ));
+                return Err((here, "record checksum mismatch".to_string()));
             }
             records.push((
                 RecordRef {
