@@ -536,11 +536,12 @@ pub fn fit(g: &Global, a: &FitArgs) -> Result<ExitCode> {
     )?;
     let read_s = started.elapsed().as_secs_f64();
     if let Some(sc) = a.scaling
-        && !(sc.base_odds > 0.0
-            && sc.pdo > 0.0
-            && sc.base_points.is_finite()
-            && sc.base_odds.is_finite()
-            && sc.pdo.is_finite())
+        && !(ScalingSpec {
+            base_points: sc.base_points,
+            base_odds: sc.base_odds,
+            pdo: sc.pdo,
+        })
+        .is_valid()
     {
         bail!("--base-odds and --pdo must be above 0, and all three finite numbers");
     }

@@ -76,15 +76,11 @@ impl Engine {
                         .map(|d| d.outcome == credo_rules::Outcome::Allow)
                     })
                     .collect();
-                let region = match core.profiles.region(s) {
-                    0 => id.region().unwrap_or(0),
-                    r => r,
-                };
                 Some(Lot {
                     id,
                     score: facts.score(),
                     capacity: facts.capacity(),
-                    region,
+                    region: core.region_of(s),
                     allowed,
                 })
             })

@@ -84,6 +84,14 @@ impl Dirty {
 }
 
 impl Core {
+    /// The region of a subject's address of record, else of its ID; 0 when neither says.
+    pub(crate) fn region_of(&self, s: u32) -> u32 {
+        match self.profiles.region(s) {
+            0 => self.subjects.id(s).and_then(|id| id.region()).unwrap_or(0),
+            r => r,
+        }
+    }
+
     /// The model's feature values for a subject, the contacts' term included.
     pub(crate) fn features_into(
         &self,
@@ -162,12 +170,7 @@ impl Engine {
             .collect();
         // Rows side by side by the region of the address of record (else of the ID):
         // contacts are clustered by where people live.
-        let keys: Vec<u32> = (0..n as u32)
-            .map(|s| match core.profiles.region(s) {
-                0 => core.subjects.id(s).and_then(|id| id.region()).unwrap_or(0),
-                r => r,
-            })
-            .collect();
+        let keys: Vec<u32> = (0..n as u32).map(|s| core.region_of(s)).collect();
         let csr = Csr::build(n, &edges, Layout::ByKey(&keys), 0)?;
         drop(edges);
         let own: Vec<f64> = {

@@ -66,6 +66,15 @@ pub struct ScalingSpec {
 }
 
 impl ScalingSpec {
+    /// Finite numbers, with odds and points-to-double above 0.
+    pub fn is_valid(&self) -> bool {
+        self.base_odds > 0.0
+            && self.pdo > 0.0
+            && self.base_points.is_finite()
+            && self.base_odds.is_finite()
+            && self.pdo.is_finite()
+    }
+
     /// The predicted chance of a bad outcome at a score.
     pub fn bad_rate(&self, score: f64) -> f64 {
         let factor = self.pdo / std::f64::consts::LN_2;
@@ -540,11 +549,7 @@ impl Model {
             dimension_max[f.dimension.index()] += f.max_points;
         }
         if let Some(sc) = &spec.scaling
-            && !(sc.base_odds > 0.0
-                && sc.pdo > 0.0
-                && sc.base_points.is_finite()
-                && sc.base_odds.is_finite()
-                && sc.pdo.is_finite())
+            && !sc.is_valid()
         {
             return Err(ModelError::Model(format!(
                 "[scaling] needs base_odds and pdo above 0 and finite numbers, not {sc:?}"
