@@ -408,10 +408,28 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain_text(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes joined by ": ", as `{:#}` does, but without a cause whose
+/// text the message before it already ends with (the library errors put an I/O error's
+/// text in their own message and also give it as the source).
+fn chain_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -489,5 +507,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Report(a) => access::report(&g, &a.id),
         Cmd::Fsck => access::fsck(&g),
         Cmd::Bench(b) => bench::run(&g, b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_text;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_printed_once() {
+        // The engine's I/O error has the I/O error's text in its message, and as source.
+        let io = credo_engine::EngineError::Io {
+            path: "events.log".into(),
+            source: std::io::Error::other("No space left on device"),
+        };
+        let e = anyhow::Error::new(io).context("ingesting a.jsonl");
+        assert_eq!(
+            chain_text(&e),
+            "ingesting a.jsonl: i/o error on events.log: No space left on device"
+        );
+        // Causes not in the message before them are kept, as `{:#}` keeps them.
+        let e = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(chain_text(&e), "outer: middle: inner");
     }
 }

@@ -581,6 +581,9 @@ impl Journal {
         let mut month = None;
         let mut json = Vec::with_capacity(256);
         let mut rec = Vec::with_capacity(LINK + 256);
+        // The chain moves on only once the entries are on disk: after a failed write (a
+        // full disk) the next group links to the last entry that was written.
+        let (mut seq, mut prev) = (self.seq, self.prev);
         for p in pending {
             let mut op = p.op;
             if let Some(q) = &p.inquiry {
@@ -610,16 +613,15 @@ impl Journal {
                 path: AUDIT_FILE.into(),
                 problem: e.to_string(),
             })?;
-            let seq = self.seq + 1;
-            let hash = credo_access::link(&self.prev, seq, &json);
+            seq += 1;
+            let hash = credo_access::link(&prev, seq, &json);
             rec.clear();
             rec.extend_from_slice(&seq.to_le_bytes());
-            rec.extend_from_slice(&self.prev);
+            rec.extend_from_slice(&prev);
             rec.extend_from_slice(&hash);
             rec.extend_from_slice(&json);
             self.batch.push(&rec);
-            self.seq = seq;
-            self.prev = hash;
+            prev = hash;
             out.push(Sealed {
                 seq,
                 at: p.at,
@@ -632,7 +634,14 @@ impl Journal {
         if !self.batch.is_empty() {
             self.audit.commit(&mut self.batch)?;
         }
-        self.write_head()?;
+        (self.seq, self.prev) = (seq, prev);
+        // The head only says how far the log reached at least (it catches a log cut
+        // short). The entries are on disk already, so a head that could not be written
+        // (a full disk) is a warning, not a failed append: failing here would refuse a
+        // change that a restart then applies.
+        if let Err(e) = self.write_head() {
+            tracing::warn!(error = %e, "the audit head could not be written");
+        }
         Ok(out)
     }
 

@@ -3,7 +3,7 @@ use crate::chain::SubjectChain;
 use crate::clock::Clock;
 use crate::error::{EngineError, io};
 use crate::history::History;
-use crate::keyset::KeySet;
+use crate::keyset::{KeySet, Seen};
 use crate::subjects::Subjects;
 use crate::wire::Reject;
 use credo_access::{AccessOp, AccessState, InquiryLog};
@@ -194,7 +194,10 @@ impl Core {
 
     /// Decides whether an event enters the log: a duplicate, a new event for a known
     /// subject, or a rejection. Registers a new subject on its `subject` record.
-    pub fn admit(&mut self, op: &Op) -> Result<Admit, Reject> {
+    ///
+    /// `sum` is the CRC-32 of the event's encoded record, its content's fingerprint: an
+    /// id seen before is a duplicate only if the content is the same too.
+    pub fn admit(&mut self, op: &Op, sum: u32) -> Result<Admit, Reject> {
         let unknown = |what: &str, id: SubjectId| Reject {
             code: "unknown_subject",
             message: format!("{what}no `subject` record has been seen for {id}"),
@@ -209,8 +212,18 @@ impl Core {
             return Err(unknown("`other`: ", other));
         }
         // One probe of the (large, cache-cold) dedupe set per event.
-        if !self.seen.insert(op.key) {
-            return Ok(Admit::Duplicate);
+        match self.seen.insert(op.key, sum) {
+            Seen::New => {}
+            Seen::Same => return Ok(Admit::Duplicate),
+            Seen::Different => {
+                return Err(Reject {
+                    code: "id_conflict",
+                    message: "this `id` from this `source` was accepted before with different \
+                              content; the first version stands (send a correction under a new \
+                              `id`, or dispute the entry)"
+                        .into(),
+                });
+            }
         }
         let idx = match known {
             Some(i) => i,
@@ -437,6 +450,60 @@ pub struct Engine {
     _lock: File,
 }
 
+/// Rebuilds the derived state from the event log, on all cores: each batch is decoded in
+/// parallel, then admitted and applied in log order. A torn tail is cut off. Entries that
+/// `access` retracted after disputes replay without effect.
+fn replay(
+    dir: &Path,
+    model: Model,
+    access: &AccessState,
+    court: CourtConfig,
+) -> Result<(Log, Core, credo_store::Recovery), EngineError> {
+    let mut core = Core::new(model);
+    core.retracted = access
+        .retracted
+        .iter()
+        .map(|(source, id)| dedupe_key_of(source.as_bytes(), id.as_bytes()))
+        .collect();
+    core.court.config = court;
+    let path = dir.join(LOG_FILE);
+    // Decode each batch on all cores, then admit and apply its records in log order.
+    let (log, recovery) = Log::open_batches(&path, |records| {
+        let decoded: Vec<Result<(Op, u32, RecordRef), credo_store::StoreError>> = records
+            .par_iter()
+            .with_min_len(1024)
+            .map(|&(r, body)| {
+                decode_event(body)
+                    .map(|e| (Op::of(&e), crc32fast::hash(body), r))
+                    .map_err(|source| credo_store::StoreError::Decode {
+                        offset: r.offset,
+                        source,
+                    })
+            })
+            .collect();
+        for d in decoded {
+            let (op, sum, r) = d?;
+            let damage = |problem: String| credo_store::StoreError::Corrupt {
+                path: path.display().to_string(),
+                offset: r.offset,
+                problem,
+            };
+            match core.admit(&op, sum) {
+                Ok(Admit::New(i)) => core.apply(i, &op, r),
+                Ok(Admit::Duplicate) => return Err(damage("an event is logged twice".into())),
+                Err(rej) => {
+                    return Err(damage(format!(
+                        "logged event would be rejected: {}",
+                        rej.message
+                    )));
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok((log, core, recovery))
+}
+
 /// Whether `credo.toml`'s text is what this build reads (for `credo fsck`).
 pub(crate) fn parse_meta(text: &str) -> Result<(), String> {
     let meta: Meta = toml::from_str(text).map_err(|e| e.to_string())?;
@@ -499,51 +566,11 @@ impl Engine {
         // The access journal first: entries retracted after disputes must be known before
         // the events replay, so that they replay without effect.
         let (journal, access, inquiries, journal_report) = Journal::open(dir, clock.today())?;
-        let mut core = Core::new(model);
-        core.retracted = access
-            .retracted
-            .iter()
-            .map(|(source, id)| dedupe_key_of(source.as_bytes(), id.as_bytes()))
-            .collect();
-        core.court.config = CourtConfig {
+        let court = CourtConfig {
             grace_days: meta.grace_days.unwrap_or(0),
             ..CourtConfig::default()
         };
-        let path = dir.join(LOG_FILE);
-        // Decode each batch on all cores, then admit and apply its records in log order.
-        let (log, recovery) = Log::open_batches(&path, |records| {
-            let decoded: Vec<Result<(Op, RecordRef), credo_store::StoreError>> = records
-                .par_iter()
-                .with_min_len(1024)
-                .map(|&(r, body)| {
-                    decode_event(body)
-                        .map(|e| (Op::of(&e), r))
-                        .map_err(|source| credo_store::StoreError::Decode {
-                            offset: r.offset,
-                            source,
-                        })
-                })
-                .collect();
-            for d in decoded {
-                let (op, r) = d?;
-                let damage = |problem: String| credo_store::StoreError::Corrupt {
-                    path: path.display().to_string(),
-                    offset: r.offset,
-                    problem,
-                };
-                match core.admit(&op) {
-                    Ok(Admit::New(i)) => core.apply(i, &op, r),
-                    Ok(Admit::Duplicate) => return Err(damage("an event is logged twice".into())),
-                    Err(rej) => {
-                        return Err(damage(format!(
-                            "logged event would be rejected: {}",
-                            rej.message
-                        )));
-                    }
-                }
-            }
-            Ok(())
-        })?;
+        let (log, core, recovery) = replay(dir, model, &access, court)?;
         let report = OpenReport {
             recovery,
             audit: journal_report,
@@ -574,6 +601,35 @@ impl Engine {
         };
         engine.refresh_derived()?;
         Ok((engine, report))
+    }
+
+    /// After a failed write to the event log (a full disk), rebuilds the state from what
+    /// the log holds, as a reopen would, and clears the failure; `None` if nothing had
+    /// failed. The access state, inquiries, policies and live sessions are kept: none of
+    /// them is derived from the event log, and the audit journal never moves past a failed
+    /// write ([`Journal::append`]). A torn tail left by the failed write is cut off.
+    pub fn recover(&mut self) -> Result<Option<credo_store::Recovery>, EngineError> {
+        if !self.failed {
+            return Ok(None);
+        }
+        let (log, core, recovery) = replay(
+            &self.dir,
+            self.model().clone(),
+            &self.access,
+            self.core.court.config,
+        )?;
+        tracing::warn!(
+            events = core.events,
+            torn_tail_bytes = recovery.truncated_bytes,
+            "recovered the event log after a failed write"
+        );
+        self.log = log;
+        self.core = core;
+        self.map.reset();
+        self.calls = crate::calls::CallIndex::default();
+        self.failed = false;
+        self.refresh_derived()?;
+        Ok(Some(recovery))
     }
 
     /// Brings what is derived from the court book and the scores, but kept apart from

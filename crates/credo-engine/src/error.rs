@@ -23,7 +23,9 @@ pub enum EngineError {
     BadId(#[from] credo_model::IdError),
     #[error("no subject {0} is known")]
     UnknownSubject(String),
-    #[error("an earlier write to the event log failed; reopen the data folder to recover")]
+    #[error(
+        "an earlier write to the event log failed; the next ingest rebuilds the state from the log"
+    )]
     Failed,
     #[error("policy file {0}")]
     Policy(#[from] credo_rules::PolicyError),

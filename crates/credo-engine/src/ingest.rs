@@ -271,6 +271,9 @@ impl Engine {
     /// write or sync the log is an error, and nothing after the last acknowledged batch
     /// counts as ingested.
     ///
+    /// After a failed write, the next ingest first rebuilds the state from the log
+    /// ([`Engine::recover`]), so a server resumes by itself once the disk has room.
+    ///
     /// Pipelined on two levels: while one thread admits, logs and applies chunk *n*, the
     /// other cores parse chunk *n + 1*.
     pub fn ingest(
@@ -280,6 +283,7 @@ impl Engine {
         opts: &IngestOptions,
         progress: &mut dyn FnMut(&BatchProgress<'_>),
     ) -> Result<IngestReport, EngineError> {
+        self.recover()?;
         let mut chunker = Chunker {
             input,
             chunk: opts.chunk_bytes.max(1),
@@ -393,7 +397,7 @@ impl Engine {
                 if let Some((_, ahead, ..)) = seg.items.get(ii + LOOKAHEAD) {
                     self.core.warm(ahead);
                 }
-                match self.core.admit(op) {
+                match self.core.admit(op, *crc) {
                     Ok(Admit::New(s)) => {
                         let body = &seg.bytes[*start as usize..(*start + *len) as usize];
                         admitted.push((s, si, ii, batch.push_checked(body, *crc)));

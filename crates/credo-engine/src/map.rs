@@ -40,6 +40,15 @@ impl MapState {
         })
     }
 
+    /// Forgets where every subject is, for a state rebuilt from the log: the next
+    /// refresh places every listed subject again. Open sessions stay, and see the
+    /// difference as `enter` and `leave` on their next step.
+    pub(crate) fn reset(&mut self) {
+        self.index = Index::new(self.index.grid().clone());
+        self.at.clear();
+        self.day = None;
+    }
+
     fn sessions(&self) -> MutexGuard<'_, Sessions> {
         // A panic while holding the lock leaves valid sessions (each step is whole).
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())

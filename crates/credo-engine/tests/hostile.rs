@@ -65,6 +65,8 @@ fn every_kind_of_hostile_line_gets_its_own_error_and_the_good_lines_land() {
         // A field no kind has is named before the kind is looked at (as serde does).
         ("unknown_field", format!(r#"{{"id":"h9b","subject":"{a}","at":"2025-01-05","kind":"opinion","text":"x"}}"#).into_bytes()),
         ("unknown_subject", format!(r#"{{"id":"h10","subject":"{}","at":"2025-01-05","kind":"payment","amount":1}}"#, person(9)).into_bytes()),
+        // The first good line's id again, with another amount: the first version stands.
+        ("id_conflict", format!(r#"{{"id":"g0","source":"s","subject":"{}","at":"2025-01-01","kind":"payment","amount":999}}"#, person(0)).into_bytes()),
         ("line_too_long", format!(r#"{{"id":"{}"}}"#, "a".repeat(1 << 20)).into_bytes()),
     ];
     let mut text: Vec<u8> = Vec::new();
@@ -122,6 +124,87 @@ fn every_kind_of_hostile_line_gets_its_own_error_and_the_good_lines_land() {
         assert_eq!(
             e.score(id, None).unwrap().card,
             c.score(id, None).unwrap().card
+        );
+    }
+}
+
+/// An id sent again with other content is an `id_conflict` in a later file too, and
+/// after the folder is reopened (the fingerprint is rebuilt from the log); the same
+/// content sent again is a plain duplicate, and the first version stands throughout.
+#[test]
+fn an_id_sent_again_with_other_content_is_a_conflict_across_files_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = credo_engine::IngestOptions {
+        chunk_bytes: 4096,
+        keep_errors: 100,
+        sender: None,
+    };
+    let mut first: Vec<u8> = Vec::new();
+    for line in subjects().into_iter().chain((0..40).map(good)) {
+        first.extend_from_slice(&line);
+        first.push(b'\n');
+    }
+    // Same ids, the content changed in three ways (amount, day, time of day), or written
+    // another way with the same meaning (the same instant, the same amount to the fen),
+    // which is the same content: a duplicate.
+    let again = |i: usize, change: &str| {
+        let g = String::from_utf8(good(i)).unwrap();
+        let day = format!("2025-01-{:02}", 1 + i % 28);
+        match change {
+            "amount" => g.replace(&format!(r#""amount":{}"#, 100 + i), r#""amount":7"#),
+            "day" => g.replace("2025-01-", "2025-03-"),
+            "time" => g.replace(&day, &format!("{day}T08:00:00Z")),
+            _ => g.replace(&day, &format!("{day}T08:00:00+08:00")).replace(
+                &format!(r#""amount":{}"#, 100 + i),
+                &format!(r#""amount":{}.00"#, 100 + i),
+            ),
+        }
+    };
+    let mut second: Vec<u8> = Vec::new();
+    let mut want = Vec::new();
+    for (n, (i, change)) in [
+        (5, "amount"),
+        (6, "same"),
+        (17, "day"),
+        (30, "reworded"),
+        (31, "time"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let line = if change == "same" {
+            String::from_utf8(good(i)).unwrap()
+        } else if change == "reworded" {
+            again(i, "reworded")
+        } else {
+            want.push((n as u64 + 1, "id_conflict"));
+            again(i, change)
+        };
+        second.extend_from_slice(line.as_bytes());
+        second.push(b'\n');
+    }
+
+    let mut e = open(dir.path());
+    let r = e
+        .ingest("first.jsonl", &first[..], &opts, &mut |_| {})
+        .unwrap();
+    assert_eq!((r.accepted, r.rejected), (43, 0), "{:#?}", r.errors);
+    let before = e.score(person(2).parse().unwrap(), None).unwrap().card;
+    for reopened in [false, true] {
+        if reopened {
+            drop(e);
+            e = open(dir.path());
+        }
+        let r = e
+            .ingest("second.jsonl", &second[..], &opts, &mut |_| {})
+            .unwrap();
+        let got: Vec<(u64, &str)> = r.errors.iter().map(|x| (x.line, x.code)).collect();
+        assert_eq!(got, want, "reopened {reopened}: {:#?}", r.errors);
+        assert_eq!((r.accepted, r.duplicates), (0, 2));
+        assert_eq!(e.event_count(), 43);
+        assert_eq!(
+            e.score(person(2).parse().unwrap(), None).unwrap().card,
+            before
         );
     }
 }

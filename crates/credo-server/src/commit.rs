@@ -101,11 +101,10 @@ fn commit_group(engine: &RwLock<Engine>, journal: &mut Journal, jobs: Vec<Job>) 
     let sealed = match journal.append(all) {
         Ok(s) => s,
         Err(err) => {
-            tracing::error!(error = %err, "audit log write failed");
+            // Logged by the conversion; a full disk is `storage_io` (503), to retry.
+            let err = ApiError::from(err);
             for r in replies {
-                let _ = r.send(Err(ApiError::internal(format!(
-                    "the audit log could not be written: {err}"
-                ))));
+                let _ = r.send(Err(err.clone()));
             }
             return;
         }

@@ -99,9 +99,11 @@ impl From<EngineError> for ApiError {
             "bad_id" | "bad_policy" | "unknown_action" | "bad_position" | "bad_radius"
             | "bad_box" | "bad_number" | "bad_notice" => StatusCode::BAD_REQUEST,
             "unknown_subject" | "no_session" | "no_case" => StatusCode::NOT_FOUND,
+            // A full disk or a failed write: retry later, as docs/errors.md says.
+            "storage_io" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
+        if status.is_server_error() {
             tracing::error!(code, error = %e, "engine error");
         }
         ApiError::new(status, code, e.to_string())

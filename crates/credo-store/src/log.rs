@@ -312,9 +312,17 @@ impl Log {
 
     /// Writes the batch and syncs it. Returns the file offset of the batch start; a record
     /// pushed at batch position `p` lies at `start + p`. The batch is cleared.
+    ///
+    /// If the write or the sync fails, the log's end stays where it was: the next batch is
+    /// written over whatever of this one reached the file, so a failed batch never sits
+    /// between two acknowledged ones (what is left of it past the next batch's end is a
+    /// torn tail, cut off on open).
     pub fn commit(&mut self, batch: &mut Batch) -> Result<u64, StoreError> {
         let (start, pending) = self.write(batch)?;
-        pending.sync()?;
+        if let Err(e) = pending.sync() {
+            self.end = start;
+            return Err(e);
+        }
         Ok(start)
     }
 
