@@ -35,8 +35,7 @@ fn weight(node: &str, p: u32) -> u64 {
 
 fn check_name(n: &str) -> Result<(), ClusterError> {
     let ok = (1..=64).contains(&n.len())
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
@@ -193,7 +192,10 @@ mod tests {
         let shares: Vec<usize> = names(3).iter().map(|n| a.partitions_of(n).len()).collect();
         assert_eq!(shares.iter().sum::<usize>(), 256);
         // The mean is 85.3; rendezvous hashing's spread is about ±9.
-        assert!(shares.iter().all(|&s| (60..=110).contains(&s)), "{shares:?}");
+        assert!(
+            shares.iter().all(|&s| (60..=110).contains(&s)),
+            "{shares:?}"
+        );
     }
 
     #[test]

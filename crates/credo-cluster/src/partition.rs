@@ -72,7 +72,11 @@ mod tests {
         // If this fails, the partitioning rule changed, and every deployment's subjects
         // would move: a data format change, not a refactor.
         let p = Partitioning::new(256).unwrap();
-        let ids = ["11010519800101001", "44030419900215123", "31011519751231456"];
+        let ids = [
+            "11010519800101001",
+            "44030419900215123",
+            "31011519751231456",
+        ];
         let got: Vec<u32> = ids.iter().map(|b| p.of(person(b))).collect();
         let want: Vec<u32> = ids
             .iter()

@@ -1,0 +1,406 @@
+//! The cluster's event transport (issue 9) on NATS JetStream. An edge: this crate talks
+//! to the network; what goes where is decided by the pure `credo-cluster`.
+//!
+//! - **One stream is the cluster's log.** Its subjects are `<prefix>.<partition>`, one per
+//!   partition, kept on file storage with the configured number of replicas (3 in a
+//!   three-server cluster, so that a server can die without losing an acknowledged
+//!   message).
+//! - **Publishing** ([`Bus::publish`]): an input is routed by subject ([`route`]), each
+//!   partition's lines are cut into messages of at most [`MAX_MESSAGE`] bytes at line
+//!   breaks, and every message is published with a `Nats-Msg-Id` that is the hash of its
+//!   partition and content. All are sent before any acknowledgement is awaited, and the
+//!   call returns only when every one is acknowledged: then they are on the replicas'
+//!   disks. A message sent again (a retry after a timeout, a furnisher resending a file)
+//!   is dropped by the stream's duplicate window, and past the window the nodes' engines
+//!   drop its events, which are idempotent by `(source, id)`.
+//! - **Consuming** ([`Bus::feed`]): one durable pull consumer per partition, named after
+//!   it, with explicit acknowledgement. Whichever node owns the partition pulls from it,
+//!   applies the events durably, then acknowledges; a new owner resumes where the old one
+//!   acknowledged.
+//! - **The assignment** of partitions to nodes is kept in a key-value bucket, written with
+//!   compare-and-set on the revision ([`Bus::put_assignment`]).
+
+pub mod route;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use bytes::Bytes;
+use credo_cluster::{Assignment, Partitioning};
+use futures::StreamExt;
+use std::time::Duration;
+
+pub use route::{Refused, Routed, route};
+
+/// The largest message the bus publishes (the NATS server's default limit is 1 MiB).
+pub const MAX_MESSAGE: usize = 512 << 10;
+
+/// The key of the assignment in the cluster's bucket.
+const ASSIGNMENT_KEY: &str = "assignment";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("cannot reach NATS at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("NATS JetStream: {what}: {message}")]
+    JetStream { what: &'static str, message: String },
+    #[error("the assignment changed under us (expected revision {expected}): {message}")]
+    Conflict { expected: u64, message: String },
+    #[error("the stored assignment is unreadable: {0}")]
+    Assignment(#[from] credo_cluster::ClusterError),
+}
+
+impl BusError {
+    /// A stable code, as every credo error has.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BusError::Connect { .. } | BusError::JetStream { .. } => "bus_unavailable",
+            BusError::Conflict { .. } => "assignment_conflict",
+            BusError::Assignment(_) => "bad_assignment",
+        }
+    }
+}
+
+fn js_err(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> BusError {
+    move |e| BusError::JetStream {
+        what,
+        message: e.to_string(),
+    }
+}
+
+/// How a bus is set up.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// Comma-separated server URLs, e.g. `nats://127.0.0.1:4222,nats://127.0.0.1:4223`.
+    pub urls: String,
+    /// The stream's name and its subjects' prefix.
+    pub stream: String,
+    pub prefix: String,
+    /// The key-value bucket holding the assignment.
+    pub bucket: String,
+    /// Copies of every message (and of the bucket): 1 for one server, 3 for a cluster.
+    pub replicas: usize,
+    /// How long a message id is remembered for deduplication.
+    pub duplicate_window: Duration,
+}
+
+impl BusConfig {
+    pub fn new(urls: impl Into<String>, replicas: usize) -> BusConfig {
+        BusConfig {
+            urls: urls.into(),
+            stream: "CREDO_EVENTS".into(),
+            prefix: "credo.ev".into(),
+            bucket: "credo-cluster".into(),
+            replicas,
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What [`Bus::publish`] did with an input.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// Lines routed and acknowledged by the stream.
+    pub lines: u64,
+    /// Messages acknowledged, and of those, how many the stream already had.
+    pub messages: u64,
+    pub duplicate_messages: u64,
+    /// Lines the engine's parser refused (not published).
+    pub refused: Vec<Refused>,
+}
+
+/// One message pulled from a partition's consumer.
+pub struct Delivery {
+    /// The stream's sequence number of the message.
+    pub sequence: u64,
+    /// JSON lines, each ending in `\n`.
+    pub lines: Bytes,
+    message: jetstream::Message,
+}
+
+impl Delivery {
+    /// Tells the stream this message is applied; it waits for the server's confirmation,
+    /// so that a message is never both applied and delivered again to the next owner
+    /// without the engine's idempotency catching it.
+    pub async fn ack(&self) -> Result<(), BusError> {
+        self.message
+            .double_ack()
+            .await
+            .map_err(|e| js_err("ack")(&e))
+    }
+}
+
+/// A partition's durable consumer.
+pub struct Feed {
+    pub partition: u32,
+    consumer: consumer::Consumer<consumer::pull::Config>,
+}
+
+impl Feed {
+    /// Up to `max` messages, waiting at most `wait` for the first.
+    pub async fn next(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let mut batch = self
+            .consumer
+            .fetch()
+            .max_messages(max)
+            .expires(wait)
+            .messages()
+            .await
+            .map_err(|e| js_err("fetch")(&e))?;
+        let mut out = Vec::new();
+        while let Some(m) = batch.next().await {
+            let m = m.map_err(|e| js_err("fetch")(&e))?;
+            let sequence = m
+                .info()
+                .map_err(|e| js_err("message info")(&e))?
+                .stream_sequence;
+            out.push(Delivery {
+                sequence,
+                lines: m.payload.clone(),
+                message: m,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A connection to the cluster's stream and bucket.
+pub struct Bus {
+    config: BusConfig,
+    partitioning: Partitioning,
+    js: jetstream::Context,
+    stream: stream::Stream,
+    kv: kv::Store,
+}
+
+impl Bus {
+    /// Connects, and creates the stream and the bucket if they do not exist yet.
+    pub async fn connect(config: BusConfig, partitioning: Partitioning) -> Result<Bus, BusError> {
+        let bad = |message: String| BusError::Connect {
+            url: config.urls.clone(),
+            message,
+        };
+        let servers = config
+            .urls
+            .split(',')
+            .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(servers)
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: config.stream.clone(),
+                subjects: vec![format!("{}.*", config.prefix)],
+                storage: stream::StorageType::File,
+                num_replicas: config.replicas,
+                duplicate_window: config.duplicate_window,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err("create stream")(&e))?;
+        let kv = match js.get_key_value(config.bucket.as_str()).await {
+            Ok(kv) => kv,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: config.bucket.clone(),
+                    history: 16,
+                    storage: stream::StorageType::File,
+                    num_replicas: config.replicas,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| js_err("create bucket")(&e))?,
+        };
+        Ok(Bus {
+            config,
+            partitioning,
+            js,
+            stream,
+            kv,
+        })
+    }
+
+    pub fn partitioning(&self) -> Partitioning {
+        self.partitioning
+    }
+
+    /// The subject of partition `p`.
+    pub fn subject(&self, p: u32) -> String {
+        format!("{}.{p}", self.config.prefix)
+    }
+
+    /// Routes `input` and publishes it; returns once every message is acknowledged.
+    pub async fn publish(&self, input: &[u8]) -> Result<Published, BusError> {
+        let routed = route(self.partitioning, input);
+        let mut pending = Vec::new();
+        for (&p, lines) in &routed.parts {
+            for chunk in cut(lines, MAX_MESSAGE) {
+                let id = message_id(p, chunk);
+                let ack = self
+                    .js
+                    .send_publish(
+                        self.subject(p),
+                        jetstream::message::PublishMessage::build()
+                            .payload(Bytes::copy_from_slice(chunk))
+                            .message_id(id),
+                    )
+                    .await
+                    .map_err(|e| js_err("publish")(&e))?;
+                pending.push(ack);
+            }
+        }
+        let mut out = Published {
+            lines: routed.routed,
+            refused: routed.refused,
+            ..Default::default()
+        };
+        for ack in pending {
+            let ack = ack
+                .await
+                .map_err(|e| js_err("publish acknowledgement")(&e))?;
+            out.messages += 1;
+            out.duplicate_messages += u64::from(ack.duplicate);
+        }
+        Ok(out)
+    }
+
+    /// The durable consumer of partition `p`, created if needed.
+    pub async fn feed(&self, p: u32) -> Result<Feed, BusError> {
+        let name = format!("p{p}");
+        let consumer = self
+            .stream
+            .get_or_create_consumer(
+                &name,
+                consumer::pull::Config {
+                    durable_name: Some(name.clone()),
+                    filter_subject: self.subject(p),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    deliver_policy: consumer::DeliverPolicy::All,
+                    ack_wait: Duration::from_secs(60),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| js_err("create consumer")(&e))?;
+        Ok(Feed {
+            partition: p,
+            consumer,
+        })
+    }
+
+    /// Messages in the stream, and the last sequence number.
+    pub async fn stream_state(&self) -> Result<(u64, u64), BusError> {
+        let mut s = self
+            .js
+            .get_stream(self.config.stream.as_str())
+            .await
+            .map_err(|e| js_err("stream info")(&e))?;
+        let info = s.info().await.map_err(|e| js_err("stream info")(&e))?;
+        Ok((info.state.messages, info.state.last_sequence))
+    }
+
+    /// The stored assignment and its revision, if one was stored.
+    pub async fn assignment(&self) -> Result<Option<(Assignment, u64)>, BusError> {
+        let entry = self
+            .kv
+            .entry(ASSIGNMENT_KEY)
+            .await
+            .map_err(|e| js_err("read assignment")(&e))?;
+        match entry {
+            Some(e) if e.operation == kv::Operation::Put => {
+                let text = String::from_utf8_lossy(&e.value);
+                Ok(Some((Assignment::parse(&text)?, e.revision)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Stores `a` if the stored assignment is still at revision `expected` (`None`: none
+    /// stored yet); returns the new revision. Two nodes deciding at once cannot both win.
+    pub async fn put_assignment(
+        &self,
+        a: &Assignment,
+        expected: Option<u64>,
+    ) -> Result<u64, BusError> {
+        let value = Bytes::from(a.to_text());
+        let conflict = |e: &dyn std::fmt::Display| BusError::Conflict {
+            expected: expected.unwrap_or(0),
+            message: e.to_string(),
+        };
+        match expected {
+            None => self
+                .kv
+                .create(ASSIGNMENT_KEY, value)
+                .await
+                .map_err(|e| conflict(&e)),
+            Some(rev) => self
+                .kv
+                .update(ASSIGNMENT_KEY, value, rev)
+                .await
+                .map_err(|e| conflict(&e)),
+        }
+    }
+}
+
+/// Cuts `lines` (each ending in `\n`) into pieces of at most `max` bytes at line breaks;
+/// a single line longer than `max` is a piece of its own.
+pub fn cut(lines: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < lines.len() {
+        let limit = (start + max).min(lines.len());
+        let end = if limit == lines.len() {
+            limit
+        } else {
+            match lines[start..limit].iter().rposition(|&b| b == b'\n') {
+                Some(i) => start + i + 1,
+                None => {
+                    // One line longer than max: up to its end.
+                    lines[start..]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(lines.len(), |i| start + i + 1)
+                }
+            }
+        };
+        out.push(&lines[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// A message's id: its partition and the hash of its content, so that the same message
+/// sent again has the same id.
+fn message_id(p: u32, chunk: &[u8]) -> String {
+    format!(
+        "{p}-{:032x}",
+        xxhash_rust::xxh3::xxh3_128_with_seed(chunk, u64::from(p))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::cut;
+
+    #[test]
+    fn cut_keeps_lines_whole_and_loses_nothing() {
+        let text: Vec<u8> = (0..200)
+            .flat_map(|i| format!("{}\n", "x".repeat(i % 37)).into_bytes())
+            .collect();
+        for max in [1, 5, 36, 37, 38, 100, 10_000] {
+            let pieces = cut(&text, max);
+            assert_eq!(pieces.concat(), text, "max {max}");
+            for p in &pieces {
+                assert!(p.ends_with(b"\n"));
+                // Over max only when it is one line.
+                assert!(p.len() <= max || p.iter().filter(|&&b| b == b'\n').count() == 1);
+            }
+        }
+        assert!(cut(b"", 10).is_empty());
+    }
+}
