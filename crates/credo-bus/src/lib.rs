@@ -120,11 +120,21 @@ impl Delivery {
     /// Tells the stream this message is applied; it waits for the server's confirmation,
     /// so that a message is never both applied and delivered again to the next owner
     /// without the engine's idempotency catching it.
+    ///
+    /// A confirmation that times out (a busy server) is asked for again, up to five times:
+    /// acknowledging twice is harmless.
     pub async fn ack(&self) -> Result<(), BusError> {
-        self.message
-            .double_ack()
-            .await
-            .map_err(|e| js_err("ack")(&e))
+        let mut tries = 0;
+        loop {
+            match self.message.double_ack().await {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < 4 => {
+                    tries += 1;
+                    tracing::debug!(error = %e, sequence = self.sequence, "ack retried");
+                }
+                Err(e) => return Err(js_err("ack")(&e)),
+            }
+        }
     }
 }
 
@@ -135,13 +145,39 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// Up to `max` messages, waiting at most `wait` for the first.
+    /// Up to `max` messages, waiting at most about `wait` for the first: each pull waits
+    /// up to 200 ms, and an empty one is tried again until `wait` is up.
     pub async fn next(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let start = tokio::time::Instant::now();
+        loop {
+            let got = self.fetch(max).await?;
+            if !got.is_empty() || start.elapsed() >= wait {
+                return Ok(got);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// One fetch, bounded: a pull request the server never answers (a server that died,
+    /// or one too busy) is an error to retry, not a hang.
+    async fn fetch(&self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        tokio::time::timeout(Duration::from_secs(10), self.fetch_unbounded(max))
+            .await
+            .map_err(|_| BusError::JetStream {
+                what: "fetch",
+                message: "no answer in 10 s".into(),
+            })?
+    }
+
+    async fn fetch_unbounded(&self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        // A waiting pull that ends after 200 ms: what is there comes at once, and the
+        // server's answer to a pull that found nothing is not a race with the inbox (a
+        // non-waiting pull now and then came back empty with messages pending).
         let mut batch = self
             .consumer
-            .fetch()
+            .batch()
             .max_messages(max)
-            .expires(wait)
+            .expires(Duration::from_millis(200))
             .messages()
             .await
             .map_err(|e| js_err("fetch")(&e))?;
@@ -224,6 +260,26 @@ impl Bus {
         })
     }
 
+    /// [`Bus::connect`], retried for up to `wait`: a server that has just started, or a
+    /// cluster electing its JetStream leader, refuses for a few seconds.
+    pub async fn connect_within(
+        config: BusConfig,
+        partitioning: Partitioning,
+        wait: Duration,
+    ) -> Result<Bus, BusError> {
+        let start = tokio::time::Instant::now();
+        loop {
+            match Bus::connect(config.clone(), partitioning).await {
+                Ok(b) => return Ok(b),
+                Err(e) if start.elapsed() < wait => {
+                    tracing::debug!(error = %e, "waiting for JetStream");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     pub fn partitioning(&self) -> Partitioning {
         self.partitioning
     }
@@ -290,6 +346,19 @@ impl Bus {
             partition: p,
             consumer,
         })
+    }
+
+    /// Deletes the stream and the bucket (for benchmarks and tests that made their own).
+    pub async fn destroy(self) -> Result<(), BusError> {
+        self.js
+            .delete_stream(self.config.stream.as_str())
+            .await
+            .map_err(|e| js_err("delete stream")(&e))?;
+        self.js
+            .delete_key_value(self.config.bucket.as_str())
+            .await
+            .map_err(|e| js_err("delete bucket")(&e))?;
+        Ok(())
     }
 
     /// Messages in the stream, and the last sequence number.

@@ -13,23 +13,14 @@ use std::time::{Duration, Instant};
 const PARTITIONS: u32 = 16;
 
 async fn connect(urls: String, replicas: usize) -> Bus {
-    // A new cluster elects its JetStream leader in a few seconds: retry until then.
-    let t = Instant::now();
-    loop {
-        match Bus::connect(
-            BusConfig::new(urls.clone(), replicas),
-            Partitioning::new(PARTITIONS).unwrap(),
-        )
-        .await
-        {
-            Ok(b) => return b,
-            Err(e) if t.elapsed() < Duration::from_secs(30) => {
-                eprintln!("waiting for JetStream: {e}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+    // A new cluster elects its JetStream leader in a few seconds.
+    Bus::connect_within(
+        BusConfig::new(urls, replicas),
+        Partitioning::new(PARTITIONS).unwrap(),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap()
 }
 
 /// Retries `f` for up to 30 s: right after a server dies, requests can time out until

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod bus;
 mod decide;
 mod fit;
 mod geo;
@@ -37,6 +38,9 @@ pub enum BenchCmd {
     /// Repeated k-fold cross-validation of `credo fit` (germancredit by default): mean
     /// out-of-fold AUC and fit time; writes the splits for a peer.
     Fit(fit::FitBench),
+    /// The cluster's transport on a running NATS server or cluster: events routed by
+    /// partition, published and acknowledged, then pulled back by durable consumers.
+    Bus(bus::BusBench),
 }
 
 #[derive(Args)]
@@ -80,6 +84,7 @@ pub fn run(g: &Global, cmd: BenchCmd) -> Result<ExitCode> {
         BenchCmd::Live(b) => live::run(g, b),
         BenchCmd::Graph(b) => graph::run(g, b),
         BenchCmd::Fit(b) => fit::run(g, b),
+        BenchCmd::Bus(b) => bus::run(g, b),
     }
 }
 
