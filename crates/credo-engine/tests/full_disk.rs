@@ -31,23 +31,8 @@ fn limit_file_size(bytes: Option<u64>) {
 }
 
 fn population() -> Vec<Vec<u8>> {
-    let (mut s, mut e, mut c, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    credo_sim::generate(
-        &credo_sim::Config {
-            people: 1500,
-            seed: 3,
-            ..Default::default()
-        },
-        credo_sim::Sinks {
-            subjects: &mut s,
-            events: &mut e,
-            contacts: &mut c,
-            labels: &mut l,
-        },
-        &|_, _| {},
-    )
-    .unwrap();
-    vec![s, e, c]
+    let g = credo_sim::generate_in_memory(1500, 3).unwrap();
+    vec![g.subjects, g.events, g.contacts]
 }
 
 fn lines(text: &[u8]) -> u64 {

@@ -10,22 +10,8 @@ use credo_model::Day;
 use credo_score::ScoreCard;
 
 fn generated(dir: &std::path::Path, people: usize) -> Engine {
-    let (mut s, mut e, mut c, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    credo_sim::generate(
-        &credo_sim::Config {
-            people,
-            seed: 11,
-            ..Default::default()
-        },
-        credo_sim::Sinks {
-            subjects: &mut s,
-            events: &mut e,
-            contacts: &mut c,
-            labels: &mut l,
-        },
-        &|_, _| {},
-    )
-    .unwrap();
+    let g = credo_sim::generate_in_memory(people, 11).unwrap();
+    let (s, e, c) = (g.subjects, g.events, g.contacts);
     let mut engine = common::open(dir);
     for text in [&s, &e, &c] {
         common::ingest_clean(&mut engine, std::str::from_utf8(text).unwrap(), 1 << 16);

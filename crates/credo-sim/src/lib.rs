@@ -549,6 +549,43 @@ fn subject_line(r: &mut impl Rng, s: &Subject, ctx: &Ctx<'_>) -> String {
     line
 }
 
+/// A generated population held in memory: the four files' bytes and the summary.
+pub struct InMemory {
+    pub subjects: Vec<u8>,
+    pub events: Vec<u8>,
+    pub contacts: Vec<u8>,
+    pub labels: Vec<u8>,
+    pub summary: Summary,
+}
+
+/// [`generate`] for `people` and `seed` over the default period, into memory, without
+/// progress (tests and small runs).
+pub fn generate_in_memory(people: usize, seed: u64) -> Result<InMemory, SimError> {
+    let (mut subjects, mut events, mut contacts, mut labels) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let summary = generate(
+        &Config {
+            people,
+            seed,
+            ..Default::default()
+        },
+        Sinks {
+            subjects: &mut subjects,
+            events: &mut events,
+            contacts: &mut contacts,
+            labels: &mut labels,
+        },
+        &|_, _| {},
+    )?;
+    Ok(InMemory {
+        subjects,
+        events,
+        contacts,
+        labels,
+        summary,
+    })
+}
+
 /// Writes the population. `progress(done, total)` is called as subjects are generated.
 pub fn generate(
     cfg: &Config,

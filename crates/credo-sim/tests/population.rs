@@ -1,7 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The population's realism claims, measured on a generated population.
 
-use credo_sim::{Config, Sinks, generate};
 use std::collections::{HashMap, HashSet};
 
 struct Out {
@@ -13,29 +12,13 @@ struct Out {
 }
 
 fn run(people: usize, seed: u64) -> Out {
-    let (mut s, mut e, mut c, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let cfg = Config {
-        people,
-        seed,
-        ..Default::default()
-    };
-    let summary = generate(
-        &cfg,
-        Sinks {
-            subjects: &mut s,
-            events: &mut e,
-            contacts: &mut c,
-            labels: &mut l,
-        },
-        &|_, _| {},
-    )
-    .unwrap();
+    let g = credo_sim::generate_in_memory(people, seed).unwrap();
     Out {
-        subjects: String::from_utf8(s).unwrap(),
-        events: String::from_utf8(e).unwrap(),
-        contacts: String::from_utf8(c).unwrap(),
-        labels: String::from_utf8(l).unwrap(),
-        summary,
+        subjects: String::from_utf8(g.subjects).unwrap(),
+        events: String::from_utf8(g.events).unwrap(),
+        contacts: String::from_utf8(g.contacts).unwrap(),
+        labels: String::from_utf8(g.labels).unwrap(),
+        summary: g.summary,
     }
 }
 

@@ -151,21 +151,6 @@ impl Cluster {
 
 /// A generated population as JSON lines: subjects, then events, then contacts.
 pub fn population(people: usize, seed: u64) -> Vec<u8> {
-    let (mut s, mut e, mut c, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    credo_sim::generate(
-        &credo_sim::Config {
-            people,
-            seed,
-            ..Default::default()
-        },
-        credo_sim::Sinks {
-            subjects: &mut s,
-            events: &mut e,
-            contacts: &mut c,
-            labels: &mut l,
-        },
-        &|_, _| {},
-    )
-    .unwrap();
-    [s, e, c].concat()
+    let g = credo_sim::generate_in_memory(people, seed).unwrap();
+    [g.subjects, g.events, g.contacts].concat()
 }
