@@ -13,11 +13,11 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&path, &bytes).unwrap();
     let mut checked = Vec::new();
     let check = credo_store::Log::check(&path, |records| {
-        checked.extend(records.iter().map(|(_, b)| b.to_vec()));
+        checked.extend(records.iter().map(|r| r.body.to_vec()));
     });
     let mut scanned = Vec::new();
     let scan = credo_store::Log::scan(&path, |records| {
-        scanned.extend(records.iter().map(|(_, b)| b.to_vec()));
+        scanned.extend(records.iter().map(|r| r.body.to_vec()));
         Ok(())
     });
     match (scan, check) {

@@ -111,12 +111,15 @@ pub struct Published {
 pub struct Delivery {
     /// The stream's sequence number of the message.
     pub sequence: u64,
-    /// JSON lines, each ending in `\n`.
-    pub lines: Bytes,
     message: jetstream::Message,
 }
 
 impl Delivery {
+    /// The message's JSON lines, each ending in `\n`.
+    pub fn lines(&self) -> &Bytes {
+        &self.message.payload
+    }
+
     /// Tells the stream this message is applied; it waits for the server's confirmation,
     /// so that a message is never both applied and delivered again to the next owner
     /// without the engine's idempotency catching it.
@@ -146,30 +149,25 @@ pub struct Feed {
 
 impl Feed {
     /// Up to `max` messages, waiting at most about `wait` for the first: each pull waits
-    /// up to 200 ms, and an empty one is tried again until `wait` is up.
+    /// up to 200 ms, and an empty one is made again until `wait` is up.
     pub async fn next(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
         let start = tokio::time::Instant::now();
         loop {
-            let got = self.fetch(max).await?;
+            // A pull the server never answers (it died, or is too busy) is an error to
+            // retry, not a hang.
+            let got = tokio::time::timeout(Duration::from_secs(10), self.pull(max))
+                .await
+                .map_err(|_| BusError::JetStream {
+                    what: "fetch",
+                    message: "no answer in 10 s".into(),
+                })??;
             if !got.is_empty() || start.elapsed() >= wait {
                 return Ok(got);
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    /// One fetch, bounded: a pull request the server never answers (a server that died,
-    /// or one too busy) is an error to retry, not a hang.
-    async fn fetch(&self, max: usize) -> Result<Vec<Delivery>, BusError> {
-        tokio::time::timeout(Duration::from_secs(10), self.fetch_unbounded(max))
-            .await
-            .map_err(|_| BusError::JetStream {
-                what: "fetch",
-                message: "no answer in 10 s".into(),
-            })?
-    }
-
-    async fn fetch_unbounded(&self, max: usize) -> Result<Vec<Delivery>, BusError> {
+    async fn pull(&self, max: usize) -> Result<Vec<Delivery>, BusError> {
         // A waiting pull that ends after 200 ms: what is there comes at once, and the
         // server's answer to a pull that found nothing is not a race with the inbox (a
         // non-waiting pull now and then came back empty with messages pending).
@@ -190,7 +188,6 @@ impl Feed {
                 .stream_sequence;
             out.push(Delivery {
                 sequence,
-                lines: m.payload.clone(),
                 message: m,
             });
         }
@@ -293,15 +290,17 @@ impl Bus {
     pub async fn publish(&self, input: &[u8]) -> Result<Published, BusError> {
         let routed = route(self.partitioning, input);
         let mut pending = Vec::new();
-        for (&p, lines) in &routed.parts {
-            for chunk in cut(lines, MAX_MESSAGE) {
+        for (p, lines) in routed.parts {
+            // Messages are slices of the partition's buffer, not copies.
+            let lines = Bytes::from(lines);
+            for chunk in cut(&lines, MAX_MESSAGE) {
                 let id = message_id(p, chunk);
                 let ack = self
                     .js
                     .send_publish(
                         self.subject(p),
                         jetstream::message::PublishMessage::build()
-                            .payload(Bytes::copy_from_slice(chunk))
+                            .payload(lines.slice_ref(chunk))
                             .message_id(id),
                     )
                     .await

@@ -56,7 +56,7 @@ async fn drain(bus: &Bus) -> BTreeMap<(u32, Vec<u8>), u32> {
                 // Counted once acknowledged: a message whose ack failed comes again, and
                 // must then be counted once, as the engine would apply it once.
                 retry("ack", || d.ack()).await;
-                for line in d.lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                for line in d.lines().split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                     *got.entry((p, line.to_vec())).or_insert(0) += 1;
                 }
             }

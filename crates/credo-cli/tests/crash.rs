@@ -6,7 +6,7 @@
 //! CREDO_CRASH_CYCLES sets the number of kill cycles (default 8; the reliability run uses 100).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn credo(data: &Path) -> Command {
@@ -137,47 +137,60 @@ fn sigkill_during_ingest_loses_nothing_acknowledged() {
         fin["accepted"].as_u64().unwrap() + fin["duplicates"].as_u64().unwrap(),
         total
     );
-    let clean = dir.path().join("clean");
-    json(
-        credo(&clean)
-            .arg("ingest")
-            .arg("--json")
-            .args(files.iter().map(|f| pop.join(f)))
-            .output()
-            .unwrap(),
-    );
-    let a = json(
-        credo(&data)
-            .args(["summary", "--json", "--as-of", "2026-10-31"])
-            .output()
-            .unwrap(),
-    );
-    let b = json(
-        credo(&clean)
-            .args(["summary", "--json", "--as-of", "2026-10-31"])
-            .output()
-            .unwrap(),
+    let a = same_as_clean(
+        &data,
+        &dir.path().join("clean"),
+        &files.iter().map(|f| pop.join(f)).collect::<Vec<_>>(),
+        &[
+            "subjects",
+            "events",
+            "events_by_kind",
+            "contact_edges",
+            "score",
+            "bands",
+            "tiers",
+            "with_unpaid_judgments",
+        ],
     );
     assert_eq!(
         a["events"].as_u64().unwrap(),
         total,
         "every event exactly once"
     );
-    for k in [
-        "subjects",
-        "events",
-        "events_by_kind",
-        "contact_edges",
-        "score",
-        "bands",
-        "tiers",
-        "with_unpaid_judgments",
-    ] {
+}
+
+/// Ingests `inputs` into the fresh folder `clean`, then requires `data`'s summary (as of
+/// 2026-10-31) to equal `clean`'s on `keys`: a folder that was killed again and again
+/// must hold what one that never was holds. Returns `data`'s summary.
+fn same_as_clean(
+    data: &Path,
+    clean: &Path,
+    inputs: &[PathBuf],
+    keys: &[&str],
+) -> serde_json::Value {
+    json(
+        credo(clean)
+            .args(["ingest", "--json"])
+            .args(inputs)
+            .output()
+            .unwrap(),
+    );
+    let summary = |d: &Path| {
+        json(
+            credo(d)
+                .args(["summary", "--json", "--as-of", "2026-10-31"])
+                .output()
+                .unwrap(),
+        )
+    };
+    let (a, b) = (summary(data), summary(clean));
+    for k in keys {
         assert_eq!(
             a[k], b[k],
             "{k} differs between the crashed and the clean folder"
         );
     }
+    a
 }
 
 /// One HTTP/1.1 request over a fresh connection (`Connection: close`): the status and
@@ -395,39 +408,17 @@ fn sigkill_while_serving_loses_nothing_acknowledged_and_keeps_the_audit_chain() 
         "every offered line was already held: {again}"
     );
     assert_eq!(again["duplicates"].as_u64().unwrap(), sent_upto);
-    let clean = dir.path().join("clean");
-    for f in [pop.join("subjects.jsonl"), all_file.clone()] {
-        json(
-            credo(&clean)
-                .args(["ingest", "--json"])
-                .arg(f)
-                .output()
-                .unwrap(),
-        );
-    }
-    let a = json(
-        credo(&data)
-            .args(["summary", "--json", "--as-of", "2026-10-31"])
-            .output()
-            .unwrap(),
+    same_as_clean(
+        &data,
+        &dir.path().join("clean"),
+        &[pop.join("subjects.jsonl"), all_file],
+        &[
+            "subjects",
+            "events",
+            "events_by_kind",
+            "score",
+            "bands",
+            "tiers",
+        ],
     );
-    let b = json(
-        credo(&clean)
-            .args(["summary", "--json", "--as-of", "2026-10-31"])
-            .output()
-            .unwrap(),
-    );
-    for k in [
-        "subjects",
-        "events",
-        "events_by_kind",
-        "score",
-        "bands",
-        "tiers",
-    ] {
-        assert_eq!(
-            a[k], b[k],
-            "{k} differs between the crashed and the clean folder"
-        );
-    }
 }

@@ -2,7 +2,6 @@
 
 use crate::ClusterError;
 use credo_model::SubjectId;
-use std::fmt::Write;
 
 /// The fixed number of partitions and the rule that puts a subject in one.
 ///
@@ -36,10 +35,7 @@ impl Partitioning {
 
     /// The partition of `id`, in `0..count`.
     pub fn of(&self, id: SubjectId) -> u32 {
-        let mut text = String::with_capacity(18);
-        // Writing to a String cannot fail.
-        let _ = write!(text, "{id}");
-        self.of_hash(xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+        self.of_hash(xxhash_rust::xxh3::xxh3_64(&id.text()))
     }
 
     /// The partition of a 64-bit hash: its share of the hash range.

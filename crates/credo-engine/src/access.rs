@@ -469,7 +469,7 @@ impl Journal {
             problem,
         };
         let (audit, recovery) = Log::open_batches(&path, |records| {
-            for &(r, body) in records {
+            for &credo_store::Record { at: r, body, .. } in records {
                 let (link, json) =
                     split(body).ok_or_else(|| corrupt(r.offset, "short audit record".into()))?;
                 chain
@@ -543,7 +543,7 @@ impl Journal {
             }
             let p = path.clone();
             Log::scan(&path, |records| {
-                for &(r, body) in records {
+                for &credo_store::Record { at: r, body, .. } in records {
                     let q = decode_inquiry(body).map_err(|problem| StoreError::Corrupt {
                         path: p.display().to_string(),
                         offset: r.offset,
@@ -691,7 +691,7 @@ pub fn verify_audit(dir: &Path) -> Result<AuditVerify, EngineError> {
     let mut chain = Chain::new(head);
     let (mut entries, mut broken, mut short) = (0u64, None, None);
     let recovery = match Log::scan(&path, |records| {
-        for &(r, body) in records {
+        for &credo_store::Record { at: r, body, .. } in records {
             entries += 1;
             match split(body) {
                 None => short = short.or(Some(r.offset)),
@@ -732,7 +732,7 @@ pub fn read_audit(dir: &Path) -> Result<Vec<AuditEntry>, EngineError> {
     let path = dir.join(AUDIT_FILE);
     let mut out = Vec::new();
     Log::scan(&path, |records| {
-        for &(r, body) in records {
+        for &credo_store::Record { at: r, body, .. } in records {
             let bad = |problem: String| StoreError::Corrupt {
                 path: path.display().to_string(),
                 offset: r.offset,

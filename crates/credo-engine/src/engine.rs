@@ -429,7 +429,8 @@ pub struct Engine {
     pub(crate) log: Log,
     pub(crate) core: Core,
     clock: Clock,
-    /// Set when a sync of the log failed: the derived state may be ahead of the disk.
+    /// Set when a write or sync of the log failed: the dedupe set and the derived state
+    /// may be ahead of the disk. The next ingest rebuilds them ([`Engine::recover`]).
     pub(crate) failed: bool,
     /// Relying parties' offers in force (the folder's `policies.toml`, or the shipped file).
     pub(crate) policies: PolicySet,
@@ -472,9 +473,10 @@ fn replay(
         let decoded: Vec<Result<(Op, u32, RecordRef), credo_store::StoreError>> = records
             .par_iter()
             .with_min_len(1024)
-            .map(|&(r, body)| {
+            .map(|&credo_store::Record { at: r, crc, body }| {
+                // The record's CRC, checked by the read, is its content's fingerprint.
                 decode_event(body)
-                    .map(|e| (Op::of(&e), crc32fast::hash(body), r))
+                    .map(|e| (Op::of(&e), crc, r))
                     .map_err(|source| credo_store::StoreError::Decode {
                         offset: r.offset,
                         source,

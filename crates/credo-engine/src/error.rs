@@ -24,7 +24,7 @@ pub enum EngineError {
     #[error("no subject {0} is known")]
     UnknownSubject(String),
     #[error(
-        "an earlier write to the event log failed; the next ingest rebuilds the state from the log"
+        "the event log's sync stopped unexpectedly; the next ingest rebuilds the state from the log"
     )]
     Failed,
     #[error("policy file {0}")]

@@ -70,7 +70,7 @@ fn check_log(
     let mut f = FileCheck::new(path);
     let mut problems = Vec::new();
     let c = Log::check(path, |records| {
-        for &(r, body) in records {
+        for &credo_store::Record { at: r, body, .. } in records {
             problems.extend(check_record(r.offset, body));
         }
     })?;

@@ -228,10 +228,23 @@ impl ResidentId {
     }
 }
 
+impl ResidentId {
+    /// The 18 characters as printed.
+    fn chars(self) -> [u8; 18] {
+        let digits = Self::split(self.0);
+        let mut out = [0u8; 18];
+        for (o, d) in out.iter_mut().zip(digits) {
+            *o = b'0' + d;
+        }
+        out[17] = resident_check(&digits) as u8;
+        out
+    }
+}
+
 impl fmt::Display for ResidentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits = Self::split(self.0);
-        write!(f, "{:017}{}", self.0, resident_check(&digits))
+        let c = self.chars();
+        f.write_str(std::str::from_utf8(&c).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -418,6 +431,14 @@ impl SubjectId {
         matches!(self, SubjectId::Company(_))
     }
 
+    /// The canonical 18 characters, as printed, without allocating.
+    pub fn text(self) -> [u8; 18] {
+        match self {
+            SubjectId::Person(r) => r.chars(),
+            SubjectId::Company(c) => c.chars(),
+        }
+    }
+
     pub fn masked(self) -> String {
         match self {
             SubjectId::Person(r) => r.masked(),
@@ -584,6 +605,7 @@ mod tests {
         fn resident_roundtrip(s in arb_resident()) {
             let id = ResidentId::parse(&s).unwrap();
             prop_assert_eq!(id.to_string(), s.clone());
+            prop_assert_eq!(&SubjectId::Person(id).text(), s.as_bytes());
             prop_assert_eq!(SubjectId::from_key(SubjectId::Person(id).key()).unwrap(), SubjectId::Person(id));
             let m = id.masked();
             prop_assert_eq!(&m[..10], &s[..10]);
@@ -603,6 +625,7 @@ mod tests {
         fn credit_roundtrip(s in arb_credit()) {
             let c = CreditCode::parse(&s).unwrap();
             prop_assert_eq!(c.to_string(), s.clone());
+            prop_assert_eq!(&SubjectId::Company(c).text(), s.as_bytes());
             prop_assert_eq!(SubjectId::from_key(SubjectId::Company(c).key()).unwrap(), SubjectId::Company(c));
         }
 

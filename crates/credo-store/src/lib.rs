@@ -12,7 +12,7 @@ pub mod codec;
 mod log;
 
 pub use codec::{CodecError, decode_event, encode_event};
-pub use log::{Batch, Check, Damage, Log, RecordRef, Recovery};
+pub use log::{Batch, Check, Damage, Log, Record, RecordRef, Recovery};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

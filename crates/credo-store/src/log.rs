@@ -30,6 +30,15 @@ pub struct RecordRef {
     pub len: u32,
 }
 
+/// A checked record as a read of the log hands it over: where it lies, its CRC-32 (as
+/// stored, and verified against the body), and its body.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub at: RecordRef,
+    pub crc: u32,
+    pub body: &'a [u8],
+}
+
 /// An append-only, checksummed, group-committed log.
 pub struct Log {
     file: File,
@@ -138,8 +147,8 @@ impl Log {
         mut visit: impl FnMut(RecordRef, &[u8]) -> Result<(), StoreError>,
     ) -> Result<(Log, Recovery), StoreError> {
         Self::open_batches(path, |records| {
-            for &(r, body) in records {
-                visit(r, body)?;
+            for r in records {
+                visit(r.at, r.body)?;
             }
             Ok(())
         })
@@ -149,7 +158,7 @@ impl Log {
     /// caller can decode them on several cores and still apply them in order.
     pub fn open_batches(
         path: &Path,
-        mut visit: impl FnMut(&[(RecordRef, &[u8])]) -> Result<(), StoreError>,
+        mut visit: impl FnMut(&[Record<'_>]) -> Result<(), StoreError>,
     ) -> Result<(Log, Recovery), StoreError> {
         let err = io(path);
         let mut file = OpenOptions::new()
@@ -202,7 +211,7 @@ impl Log {
     /// tail is reported in the [`Recovery`] but left in place. For offline checks.
     pub fn scan(
         path: &Path,
-        mut visit: impl FnMut(&[(RecordRef, &[u8])]) -> Result<(), StoreError>,
+        mut visit: impl FnMut(&[Record<'_>]) -> Result<(), StoreError>,
     ) -> Result<Recovery, StoreError> {
         let err = io(path);
         let mut file = File::open(path).map_err(&err)?;
@@ -219,7 +228,7 @@ impl Log {
         file: &mut File,
         path: &Path,
         size: u64,
-        visit: &mut impl FnMut(&[(RecordRef, &[u8])]) -> Result<(), StoreError>,
+        visit: &mut impl FnMut(&[Record<'_>]) -> Result<(), StoreError>,
     ) -> Result<(Recovery, u64), StoreError> {
         let err = io(path);
         file.seek(SeekFrom::Start(0)).map_err(&err)?;
@@ -444,10 +453,7 @@ impl Log {
     /// it does not stop at damage: it reports the damaged stretch, finds the next valid
     /// batch header and goes on, so that every damaged place is named. Every valid batch
     /// is shown to `visit`.
-    pub fn check(
-        path: &Path,
-        mut visit: impl FnMut(&[(RecordRef, &[u8])]),
-    ) -> Result<Check, StoreError> {
+    pub fn check(path: &Path, mut visit: impl FnMut(&[Record<'_>])) -> Result<Check, StoreError> {
         let err = io(path);
         let file = File::open(path).map_err(&err)?;
         let size = file.metadata().map_err(&err)?.len();
@@ -553,11 +559,7 @@ impl Log {
     }
 
     /// The records of a batch whose checksum held (their own checksums checked too).
-    fn records_of(
-        payload: &[u8],
-        base: u64,
-        count: u32,
-    ) -> Result<Vec<(RecordRef, &[u8])>, RecordDamage> {
+    fn records_of(payload: &[u8], base: u64, count: u32) -> Result<Vec<Record<'_>>, RecordDamage> {
         let mut at = 0usize;
         let mut records = Vec::with_capacity(count as usize);
         for _ in 0..count {
@@ -573,13 +575,14 @@ impl Log {
             if crc32fast::hash(body) != crc {
                 return Err((here, "record checksum mismatch".to_string()));
             }
-            records.push((
-                RecordRef {
+            records.push(Record {
+                at: RecordRef {
                     offset: base + (at + RECORD_HEADER) as u64,
                     len: len as u32,
                 },
+                crc,
                 body,
-            ));
+            });
             at += RECORD_HEADER + len;
         }
         Ok(records)

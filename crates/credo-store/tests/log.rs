@@ -277,7 +277,7 @@ fn fuzz_log_record_days_on_a_bill_that_is_not_late_is_damage() {
 fn check_all(path: &Path) -> (Vec<Vec<u8>>, credo_store::Check) {
     let mut out = Vec::new();
     let c = Log::check(path, |records| {
-        out.extend(records.iter().map(|(_, b)| b.to_vec()));
+        out.extend(records.iter().map(|r| r.body.to_vec()));
     })
     .unwrap();
     (out, c)

@@ -118,7 +118,7 @@ pub fn run(g: &Global, b: BusBench) -> Result<ExitCode> {
                         "partition {p}: {got} of {want} lines, then nothing"
                     );
                     for d in &batch {
-                        got += d.lines.iter().filter(|&&x| x == b'\n').count() as u64;
+                        got += d.lines().iter().filter(|&&x| x == b'\n').count() as u64;
                     }
                     // Each acknowledgement confirmed by the server, as a node does after
                     // applying a message.
