@@ -167,6 +167,17 @@ impl Feed {
         }
     }
 
+    /// Messages of this partition not yet delivered, plus those delivered but not yet
+    /// acknowledged: a drain is done only when this is zero (an empty pull is not proof).
+    pub async fn pending(&self) -> Result<u64, BusError> {
+        let info = self
+            .consumer
+            .get_info()
+            .await
+            .map_err(|e| js_err("consumer info")(&e))?;
+        Ok(info.num_pending + info.num_ack_pending as u64)
+    }
+
     async fn pull(&self, max: usize) -> Result<Vec<Delivery>, BusError> {
         // A waiting pull that ends after 200 ms: what is there comes at once, and the
         // server's answer to a pull that found nothing is not a race with the inbox (a
@@ -190,6 +201,56 @@ impl Feed {
                 sequence,
                 message: m,
             });
+        }
+        Ok(out)
+    }
+}
+
+/// A partition's messages in stream order from a given sequence, without
+/// acknowledgements: the reader keeps its own position (a node records the last sequence
+/// it applied in the partition's folder, with the state it produced). An ordered consumer
+/// underneath recreates itself after a server fails, from where it was.
+pub struct Reader {
+    pub partition: u32,
+    messages: consumer::pull::Ordered,
+}
+
+/// One message read by a [`Reader`].
+pub struct Read {
+    pub sequence: u64,
+    /// Messages of the partition after this one, as the server saw it.
+    pub pending: u64,
+    pub lines: Bytes,
+}
+
+impl Reader {
+    /// Up to `max` messages: waits up to `wait` for the first, then takes what arrives
+    /// without waiting more than a few milliseconds between messages.
+    pub async fn next(&mut self, max: usize, wait: Duration) -> Result<Vec<Read>, BusError> {
+        let mut out = Vec::new();
+        let mut limit = wait;
+        while out.len() < max {
+            let got = match tokio::time::timeout(limit, self.messages.next()).await {
+                Err(_) => break,
+                Ok(None) => {
+                    return Err(BusError::JetStream {
+                        what: "read",
+                        message: "the ordered consumer ended".into(),
+                    });
+                }
+                Ok(Some(m)) => m.map_err(|e| js_err("read")(&e))?,
+            };
+            let info = got.info().map_err(|e| js_err("message info")(&e))?;
+            let (sequence, pending) = (info.stream_sequence, info.pending);
+            out.push(Read {
+                sequence,
+                pending,
+                lines: got.message.payload.clone(),
+            });
+            if pending == 0 {
+                break;
+            }
+            limit = Duration::from_millis(5);
         }
         Ok(out)
     }
@@ -347,6 +408,48 @@ impl Bus {
         })
     }
 
+    /// Reads partition `p` in order from stream sequence `from` (1 is the start).
+    pub async fn reader(&self, p: u32, from: u64) -> Result<Reader, BusError> {
+        let consumer = self
+            .stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: self.subject(p),
+                deliver_policy: if from <= 1 {
+                    consumer::DeliverPolicy::All
+                } else {
+                    consumer::DeliverPolicy::ByStartSequence {
+                        start_sequence: from,
+                    }
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err("create reader")(&e))?;
+        let messages = consumer.messages().await.map_err(|e| js_err("read")(&e))?;
+        Ok(Reader {
+            partition: p,
+            messages,
+        })
+    }
+
+    /// The stream's last sequence number holding a message of partition `p` (0: none).
+    pub async fn last_sequence(&self, p: u32) -> Result<u64, BusError> {
+        match self
+            .stream
+            .get_last_raw_message_by_subject(&self.subject(p))
+            .await
+        {
+            Ok(m) => Ok(m.sequence),
+            Err(e)
+                if e.kind()
+                    == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+            {
+                Ok(0)
+            }
+            Err(e) => Err(js_err("last message")(&e)),
+        }
+    }
+
     /// Deletes the stream and the bucket (for benchmarks and tests that made their own).
     pub async fn destroy(self) -> Result<(), BusError> {
         self.js
@@ -411,6 +514,28 @@ impl Bus {
                 .await
                 .map_err(|e| conflict(&e)),
         }
+    }
+}
+
+/// Liveness: each node counts up its own key, `alive.<node>`, in the bucket.
+impl Bus {
+    /// Stores `count` as `node`'s heartbeat.
+    pub async fn beat(&self, node: &str, count: u64) -> Result<(), BusError> {
+        self.kv
+            .put(format!("alive.{node}"), Bytes::from(count.to_string()))
+            .await
+            .map_err(|e| js_err("heartbeat")(&e))?;
+        Ok(())
+    }
+
+    /// `node`'s last heartbeat count, if it ever beat.
+    pub async fn beat_of(&self, node: &str) -> Result<Option<u64>, BusError> {
+        let v = self
+            .kv
+            .get(format!("alive.{node}"))
+            .await
+            .map_err(|e| js_err("read heartbeat")(&e))?;
+        Ok(v.and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok()))
     }
 }
 

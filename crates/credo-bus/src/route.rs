@@ -1,6 +1,7 @@
 //! JSON lines to partitions: each line is checked by the engine's own parser (so a line
 //! the nodes would refuse is refused here, with the same code and its line number) and
-//! goes, as sent, to the partition of its `subject`.
+//! goes, as sent, to the partition of its `subject`; a contact also goes to the partition
+//! of its `other`, when that is another one.
 
 use credo_cluster::Partitioning;
 use std::collections::BTreeMap;
@@ -34,10 +35,21 @@ pub fn route(partitioning: Partitioning, input: &[u8]) -> Routed {
         }
         match parser.parse(line) {
             Ok(e) => {
-                let part = out.parts.entry(partitioning.of(e.subject)).or_default();
+                let home = partitioning.of(e.subject);
+                let part = out.parts.entry(home).or_default();
                 part.extend_from_slice(line);
                 part.push(b'\n');
                 out.routed += 1;
+                // A contact counts for both ends: the other end's partition gets the
+                // same line too (its engine keeps it as a half-edge).
+                if let credo_model::EventBody::Contact { other, .. } = &e.body {
+                    let there = partitioning.of(*other);
+                    if there != home {
+                        let part = out.parts.entry(there).or_default();
+                        part.extend_from_slice(line);
+                        part.push(b'\n');
+                    }
+                }
             }
             Err(r) => out.refused.push(Refused {
                 line: i as u64 + 1,

@@ -49,8 +49,13 @@ async fn drain(bus: &Bus) -> BTreeMap<(u32, Vec<u8>), u32> {
         let feed = retry("consumer", || bus.feed(p)).await;
         loop {
             let batch = retry("fetch", || feed.next(64, Duration::from_millis(300))).await;
+            // An empty pull is not the end (a pull now and then comes back empty with
+            // messages pending): the consumer's own count says when it is.
             if batch.is_empty() {
-                break;
+                if retry("pending", || feed.pending()).await == 0 {
+                    break;
+                }
+                continue;
             }
             for d in batch {
                 // Counted once acknowledged: a message whose ack failed comes again, and

@@ -29,6 +29,11 @@ pub(crate) struct Core {
     pub seen: KeySet,
     /// Undirected contact edges as (low index << 32 | high index).
     pub edges: FxHashSet<u64>,
+    /// In a cluster partition's folder: whether a contact may have one end in another
+    /// partition (that end is only an ID here), and those half-edges as (local end, the
+    /// other end's ID). Always empty on a single machine.
+    pub foreign_contacts: bool,
+    pub remote_edges: FxHashSet<(u32, SubjectId)>,
     pub state: ScoreState,
     pub history: History,
     /// Court cases, listings, restrictions and bans of the subjects that have any.
@@ -141,6 +146,8 @@ impl Core {
             subjects: Subjects::default(),
             seen: KeySet::default(),
             edges: FxHashSet::default(),
+            foreign_contacts: false,
+            remote_edges: FxHashSet::default(),
             state,
             history: History::default(),
             court: CourtBook::default(),
@@ -203,14 +210,19 @@ impl Core {
             message: format!("{what}no `subject` record has been seen for {id}"),
         };
         let known = self.lookup(op.subject);
-        if known.is_none() && !op.record {
-            return Err(unknown("", op.subject));
-        }
-        if let Some((other, _)) = op.contact
-            && self.subjects.get(other).is_none()
-        {
-            return Err(unknown("`other`: ", other));
-        }
+        // The local end the event is filed under: its subject, or for a contact whose
+        // subject is in another partition, its `other` (a cluster partition only).
+        let local = match op.contact {
+            Some((other, _)) => match (known, self.subjects.get(other)) {
+                (Some(s), Some(_)) => Some(s),
+                (Some(s), None) if self.foreign_contacts => Some(s),
+                (None, Some(o)) if self.foreign_contacts => Some(o),
+                (None, _) => return Err(unknown("", op.subject)),
+                (Some(_), None) => return Err(unknown("`other`: ", other)),
+            },
+            None if known.is_none() && !op.record => return Err(unknown("", op.subject)),
+            None => known,
+        };
         // One probe of the (large, cache-cold) dedupe set per event.
         match self.seen.insert(op.key, sum) {
             Seen::New => {}
@@ -225,7 +237,7 @@ impl Core {
                 });
             }
         }
-        let idx = match known {
+        let idx = match local {
             Some(i) => i,
             None => {
                 let (i, _) = self.subjects.insert(op.subject);
@@ -275,22 +287,30 @@ impl Core {
             kept.score = u16::MAX;
         }
         if let Some((other, cop)) = op.contact {
-            if let Some(o) = self.subjects.get(other) {
-                let edge = (u64::from(s.min(o)) << 32) | u64::from(s.max(o));
-                let changed = match cop {
-                    ContactOp::Add => self.edges.insert(edge),
-                    ContactOp::Remove => self.edges.remove(&edge),
-                };
-                if changed {
-                    let add = cop == ContactOp::Add;
-                    self.state.adjust_contacts(s, add);
-                    self.state.adjust_contacts(o, add);
-                    if self.model.contacts_standing.is_some() {
-                        self.graph_edges.push((s, o, add));
-                        self.graph_dirty.mark(s);
-                        self.graph_dirty.mark(o);
+            let add = cop == ContactOp::Add;
+            match (self.subjects.get(op.subject), self.subjects.get(other)) {
+                (Some(s), Some(o)) => {
+                    let edge = (u64::from(s.min(o)) << 32) | u64::from(s.max(o));
+                    let changed = if add {
+                        self.edges.insert(edge)
+                    } else {
+                        self.edges.remove(&edge)
+                    };
+                    if changed {
+                        self.state.adjust_contacts(s, add);
+                        self.state.adjust_contacts(o, add);
+                        if self.model.contacts_standing.is_some() {
+                            self.graph_edges.push((s, o, add));
+                            self.graph_dirty.mark(s);
+                            self.graph_dirty.mark(o);
+                        }
                     }
                 }
+                // A half-edge (a cluster partition): only the local end's count moves.
+                // The other end's partition has the same contact and counts its side.
+                (Some(l), None) => self.half_edge(l, other, add),
+                (None, Some(l)) => self.half_edge(l, op.subject, add),
+                (None, None) => {}
             }
             return;
         }
@@ -315,6 +335,17 @@ impl Core {
         self.state.apply(&self.model, s, day, &op.fact);
     }
 
+    fn half_edge(&mut self, local: u32, foreign: SubjectId, add: bool) {
+        let changed = if add {
+            self.remote_edges.insert((local, foreign))
+        } else {
+            self.remote_edges.remove(&(local, foreign))
+        };
+        if changed {
+            self.state.adjust_contacts(local, add);
+        }
+    }
+
     /// Recomputes subject `s`'s score state, history and court record from its events in
     /// the log, leaving out retracted ones: what a replay of the log would give. Its contact
     /// count is replayed from its contacts (both directions) as it stood at each event.
@@ -323,23 +354,38 @@ impl Core {
         self.history.reset(s);
         self.court.reset(s);
         let mut neighbours: FxHashSet<u32> = FxHashSet::default();
+        let mut remote: FxHashSet<SubjectId> = FxHashSet::default();
         for offset in self.chain.of(s) {
             let body = log.read_at(offset)?;
             let e = decode_event(&body)
                 .map_err(|source| credo_store::StoreError::Decode { offset, source })?;
             let op = Op::of(&e);
             if let Some((other, cop)) = op.contact {
-                let (Some(a), Some(b)) = (self.subjects.get(op.subject), self.subjects.get(other))
-                else {
-                    continue;
-                };
-                let n = if a == s { b } else { a };
                 let add = cop == ContactOp::Add;
-                let changed = if add {
-                    neighbours.insert(n)
-                } else {
-                    neighbours.remove(&n)
+                let changed = match (self.subjects.get(op.subject), self.subjects.get(other)) {
+                    (Some(a), Some(b)) => {
+                        let n = if a == s { b } else { a };
+                        if add {
+                            neighbours.insert(n)
+                        } else {
+                            neighbours.remove(&n)
+                        }
+                    }
+                    (Some(_), None) | (None, Some(_)) => {
+                        let foreign = if self.subjects.get(other).is_none() {
+                            other
+                        } else {
+                            op.subject
+                        };
+                        if add {
+                            remote.insert(foreign)
+                        } else {
+                            remote.remove(&foreign)
+                        }
+                    }
+                    (None, None) => continue,
                 };
+                let (a, b) = (self.subjects.get(op.subject), self.subjects.get(other));
                 if changed {
                     self.state.adjust_contacts(s, add);
                     if a == b {
@@ -448,6 +494,8 @@ pub struct Engine {
     pub(crate) calls: crate::calls::CallIndex,
     /// Courts' call-warning settings (`courts.toml`).
     pub(crate) courts: rustc_hash::FxHashMap<String, crate::calls::CourtCalls>,
+    /// The cluster partition this folder holds (`p` of `P`), if it is one.
+    partition: Option<(u32, u32)>,
     _lock: File,
 }
 
@@ -459,8 +507,10 @@ fn replay(
     model: Model,
     access: &AccessState,
     court: CourtConfig,
+    foreign_contacts: bool,
 ) -> Result<(Log, Core, credo_store::Recovery), EngineError> {
     let mut core = Core::new(model);
+    core.foreign_contacts = foreign_contacts;
     core.retracted = access
         .retracted
         .iter()
@@ -531,6 +581,15 @@ struct Meta {
     /// The debtor map's grid cell in metres (addresses are snapped to its centres).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     map_cell_m: Option<f64>,
+    /// In a cluster: the partition this folder holds, as `p/P` (see docs/cluster.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    partition: Option<String>,
+}
+
+fn parse_partition(text: &str) -> Option<(u32, u32)> {
+    let (p, n) = text.split_once('/')?;
+    let (p, n) = (p.parse().ok()?, n.parse().ok()?);
+    (p < n).then_some((p, n))
 }
 
 impl Engine {
@@ -572,7 +631,14 @@ impl Engine {
             grace_days: meta.grace_days.unwrap_or(0),
             ..CourtConfig::default()
         };
-        let (log, core, recovery) = replay(dir, model, &access, court)?;
+        let partition = match &meta.partition {
+            None => None,
+            Some(t) => Some(parse_partition(t).ok_or_else(|| EngineError::Meta {
+                path: dir.join(META_FILE).display().to_string(),
+                problem: format!("partition: {t:?} is not `p/P` with p < P"),
+            })?),
+        };
+        let (log, core, recovery) = replay(dir, model, &access, court, partition.is_some())?;
         let report = OpenReport {
             recovery,
             audit: journal_report,
@@ -599,6 +665,7 @@ impl Engine {
             map,
             calls: crate::calls::CallIndex::default(),
             courts,
+            partition,
             _lock: lock,
         };
         engine.refresh_derived()?;
@@ -619,6 +686,7 @@ impl Engine {
             self.model().clone(),
             &self.access,
             self.core.court.config,
+            self.partition.is_some(),
         )?;
         tracing::warn!(
             events = core.events,
@@ -666,6 +734,7 @@ impl Engine {
                     as_of: None,
                     grace_days: None,
                     map_cell_m: None,
+                    partition: None,
                 };
                 Self::write_meta(dir, &meta)?;
                 Ok(meta)
@@ -686,6 +755,44 @@ impl Engine {
         Ok(())
     }
 
+    /// The cluster partition this folder holds (`p` of `P`), if it is one.
+    pub fn partition(&self) -> Option<(u32, u32)> {
+        self.partition
+    }
+
+    /// Makes this folder partition `p` of `n` of a cluster: a contact may then have one
+    /// end in another partition (a half-edge). Only an empty folder may become one, and a
+    /// partition's folder stays the same partition.
+    pub fn set_partition(&mut self, p: u32, n: u32) -> Result<(), EngineError> {
+        if self.partition == Some((p, n)) {
+            return Ok(());
+        }
+        let bad = |problem: String| EngineError::Meta {
+            path: self.dir.join(META_FILE).display().to_string(),
+            problem,
+        };
+        if p >= n {
+            return Err(bad(format!("partition {p} of {n} does not exist")));
+        }
+        if let Some((q, m)) = self.partition {
+            return Err(bad(format!(
+                "this folder holds partition {q}/{m}, not {p}/{n}"
+            )));
+        }
+        if self.core.events != 0 {
+            return Err(bad(
+                "only an empty folder can become a cluster partition".into()
+            ));
+        }
+        self.partition = Some((p, n));
+        self.core.foreign_contacts = true;
+        let as_of = match self.clock {
+            Clock::Fixed(d) => Some(d),
+            Clock::System => None,
+        };
+        self.set_folder_as_of(as_of)
+    }
+
     /// Fixes this folder's "now" (for synthetic data), or returns it to the system clock.
     pub fn set_folder_as_of(&mut self, as_of: Option<Day>) -> Result<(), EngineError> {
         Self::write_meta(
@@ -695,6 +802,7 @@ impl Engine {
                 as_of: as_of.map(|d| d.to_string()),
                 grace_days: Some(self.core.court.config.grace_days).filter(|&g| g != 0),
                 map_cell_m: Some(self.map_cell_m()).filter(|&m| m != crate::map::DEFAULT_CELL_M),
+                partition: self.partition.map(|(p, n)| format!("{p}/{n}")),
             },
         )?;
         self.clock = as_of.map_or(Clock::System, Clock::Fixed);
@@ -900,7 +1008,10 @@ impl Engine {
             ),
             ("dedupe keys", a.seen == b.seen),
             ("court book", a.court == b.court),
-            ("edges", a.edges == b.edges),
+            (
+                "edges",
+                a.edges == b.edges && a.remote_edges == b.remote_edges,
+            ),
             ("score state", a.state == b.state),
             (
                 "event counts",

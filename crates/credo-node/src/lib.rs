@@ -1,0 +1,465 @@
+//! A cluster node (docs/cluster.md).
+//!
+//! - **Ownership.** The node joins the assignment kept in the bus's key-value bucket
+//!   (compare-and-set) and owns the partitions that rendezvous hashing gives its name.
+//!   It reads the assignment again every [`POLL`] and starts or stops partitions to match.
+//! - **Data.** Each owned partition has its own credo data folder, `DIR/p<p>/`, marked as
+//!   that partition (`Engine::set_partition`), with the same engine, log and checks as a
+//!   single machine. Beside the log, `stream.seq` holds the last stream sequence whose
+//!   events the folder holds.
+//! - **Applying.** A partition reads its stream subject in order from `stream.seq + 1`
+//!   ([`credo_bus::Reader`]), ingests each batch (written and synced to the folder's log),
+//!   then records the batch's last sequence. A crash between the two reads the batch
+//!   again, and the engine counts its events as duplicates: nothing acknowledged by the
+//!   stream is lost, and nothing is applied twice.
+//! - **Failure.** Every node counts up its heartbeat each [`BEAT`]. The lowest-named node
+//!   whose heartbeat moves removes from the assignment any node whose count has not moved
+//!   for [`SILENT`]; the others then take its partitions, each rebuilt from its folder if
+//!   the node had it before, else from the start of the stream.
+
+use credo_bus::{Bus, BusError};
+use credo_cluster::{Assignment, ClusterError, Partitioning};
+use credo_engine::{Clock, Engine, EngineError, IngestOptions};
+use credo_model::Day;
+use credo_score::Model;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How often a node reads the assignment.
+pub const POLL: Duration = Duration::from_millis(250);
+/// How often a node beats.
+pub const BEAT: Duration = Duration::from_millis(500);
+/// A node whose heartbeat has not moved for this long is removed from the assignment.
+pub const SILENT: Duration = Duration::from_secs(5);
+/// Messages per ingested batch.
+const BATCH: usize = 64;
+const SEQ_FILE: &str = "stream.seq";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a stream sequence: {text:?}")]
+    BadSequence { path: String, text: String },
+    #[error(
+        "partition {partition}: no messages after sequence {applied} although the stream has more; reading again"
+    )]
+    Stalled { partition: u32, applied: u64 },
+    #[error("the assignment has {found} partitions; this node was started for {expected}")]
+    Partitions { found: u32, expected: u32 },
+}
+
+impl NodeError {
+    /// The stable error code (docs/errors.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            NodeError::Bus(e) => e.code(),
+            NodeError::Engine(e) => e.code(),
+            NodeError::Cluster(_) => "bad_assignment",
+            NodeError::Io { .. } => "storage_io",
+            NodeError::BadSequence { .. } => "bad_data_folder",
+            NodeError::Partitions { .. } => "bad_assignment",
+            NodeError::Stalled { .. } => "bus_unavailable",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct NodeConfig {
+    pub name: String,
+    /// The node's folder; partition `p` lives in `dir/p<p>`.
+    pub dir: PathBuf,
+    pub model: Model,
+    /// A fixed "now" for every partition's folder (synthetic data), as a single machine's
+    /// `set_folder_as_of`.
+    pub as_of: Option<Day>,
+}
+
+/// One owned partition: its engine and the last stream sequence it holds.
+pub struct Part {
+    pub partition: u32,
+    pub engine: RwLock<Engine>,
+    applied: AtomicU64,
+}
+
+impl Part {
+    /// The last stream sequence whose events this partition's folder holds.
+    pub fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
+    }
+}
+
+struct Running {
+    part: Arc<Part>,
+    task: JoinHandle<()>,
+}
+
+/// A running node. Dropping it without [`Node::stop`] leaves its tasks running.
+pub struct Node {
+    config: NodeConfig,
+    bus: Arc<Bus>,
+    parts: Arc<Mutex<BTreeMap<u32, Running>>>,
+    /// Partitions being opened (their folders are locked by the opening task).
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Joins the assignment and starts applying the owned partitions.
+    pub async fn start(bus: Arc<Bus>, config: NodeConfig) -> Result<Node, NodeError> {
+        std::fs::create_dir_all(&config.dir).map_err(io(&config.dir))?;
+        join(&bus, &config.name).await?;
+        let parts: Arc<Mutex<BTreeMap<u32, Running>>> = Arc::default();
+        let mut node = Node {
+            config,
+            bus,
+            parts,
+            tasks: Vec::new(),
+        };
+        node.reconcile().await?;
+        let (bus, config, parts) = (node.bus.clone(), node.config.clone(), node.parts.clone());
+        node.tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(POLL).await;
+                if let Err(e) = reconcile(&bus, &config, &parts).await {
+                    tracing::warn!(node = %config.name, error = %e, "reading the assignment");
+                }
+            }
+        }));
+        let (bus, name) = (node.bus.clone(), node.config.name.clone());
+        node.tasks
+            .push(tokio::spawn(async move { liveness(bus, name).await }));
+        Ok(node)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    async fn reconcile(&self) -> Result<(), NodeError> {
+        reconcile(&self.bus, &self.config, &self.parts).await
+    }
+
+    /// The partitions this node applies now.
+    pub fn owned(&self) -> Vec<u32> {
+        lock(&self.parts).keys().copied().collect()
+    }
+
+    /// Partition `p`, if this node applies it now.
+    pub fn part(&self, p: u32) -> Option<Arc<Part>> {
+        lock(&self.parts).get(&p).map(|r| r.part.clone())
+    }
+
+    /// Whether every partition the assignment gives this node is open and holds its
+    /// stream subject's last message.
+    pub async fn caught_up(&self) -> Result<bool, NodeError> {
+        let Some((a, _)) = self.bus.assignment().await? else {
+            return Ok(false);
+        };
+        for p in a.partitions_of(&self.config.name) {
+            let Some(part) = self.part(p) else {
+                return Ok(false);
+            };
+            if part.applied() < self.bus.last_sequence(p).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Stops at once, as a crash would: no partition finishes its batch or records it,
+    /// and the assignment still lists the node until the others find it silent.
+    pub fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for (_, r) in std::mem::take(&mut *lock(&self.parts)) {
+            r.task.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A task that panicked holding the map left it consistent (inserts and removes only).
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> NodeError + '_ {
+    move |source| NodeError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Adds `name` to the stored assignment (compare-and-set, retried on a conflict).
+async fn join(bus: &Bus, name: &str) -> Result<(), NodeError> {
+    loop {
+        let (next, rev) = match bus.assignment().await? {
+            Some((a, _)) if a.nodes().iter().any(|n| n == name) => return Ok(()),
+            Some((a, rev)) => {
+                let mut nodes = a.nodes().to_vec();
+                nodes.push(name.to_string());
+                (Assignment::compute(a.partitioning(), &nodes)?, Some(rev))
+            }
+            None => (Assignment::compute(bus.partitioning(), &[name])?, None),
+        };
+        match bus.put_assignment(&next, rev).await {
+            Ok(_) => {
+                tracing::info!(node = name, nodes = ?next.nodes(), "joined the assignment");
+                return Ok(());
+            }
+            Err(BusError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Starts the partitions the assignment gives this node and stops the others.
+async fn reconcile(
+    bus: &Arc<Bus>,
+    config: &NodeConfig,
+    parts: &Arc<Mutex<BTreeMap<u32, Running>>>,
+) -> Result<(), NodeError> {
+    let Some((a, _)) = bus.assignment().await? else {
+        return Ok(());
+    };
+    let expected = bus.partitioning().count();
+    if a.partitioning().count() != expected {
+        return Err(NodeError::Partitions {
+            found: a.partitioning().count(),
+            expected,
+        });
+    }
+    let want: Vec<u32> = a.partitions_of(&config.name);
+    let stale: Vec<u32> = lock(parts)
+        .keys()
+        .copied()
+        .filter(|p| !want.contains(p))
+        .collect();
+    for p in stale {
+        if let Some(r) = lock(parts).remove(&p) {
+            r.task.abort();
+            tracing::info!(node = %config.name, partition = p, "partition handed over");
+        }
+    }
+    for p in want {
+        if lock(parts).contains_key(&p) {
+            continue;
+        }
+        let part = open_part(config, p, a.partitioning()).await?;
+        let task = tokio::spawn(apply_loop(bus.clone(), part.clone(), config.name.clone()));
+        lock(parts).insert(p, Running { part, task });
+    }
+    Ok(())
+}
+
+/// Opens (creating if needed) partition `p`'s folder and reads its stream position.
+async fn open_part(
+    config: &NodeConfig,
+    p: u32,
+    partitioning: Partitioning,
+) -> Result<Arc<Part>, NodeError> {
+    let dir = config.dir.join(format!("p{p}"));
+    let (model, as_of) = (config.model.clone(), config.as_of);
+    let n = partitioning.count();
+    // A partition that was just handed over may still be closing in its old task (an
+    // aborted ingest finishes its batch first): its folder stays locked until then.
+    let mut tries = 0;
+    loop {
+        let d = dir.clone();
+        let m = model.clone();
+        let opened = tokio::task::spawn_blocking(move || -> Result<Part, NodeError> {
+            let (mut engine, report) = Engine::open(&d, m, as_of.map(Clock::Fixed))?;
+            engine.set_partition(p, n)?;
+            if as_of.is_some() && engine.event_count() == 0 {
+                engine.set_folder_as_of(as_of)?;
+            }
+            let applied = read_seq(&d)?;
+            tracing::info!(
+                partition = p,
+                events = report.events,
+                applied,
+                "partition opened"
+            );
+            Ok(Part {
+                partition: p,
+                engine: RwLock::new(engine),
+                applied: AtomicU64::new(applied),
+            })
+        })
+        .await
+        .map_err(|e| NodeError::Io {
+            path: dir.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        match opened {
+            Ok(part) => return Ok(Arc::new(part)),
+            Err(NodeError::Engine(EngineError::Locked { .. })) if tries < 200 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn read_seq(dir: &Path) -> Result<u64, NodeError> {
+    let path = dir.join(SEQ_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse().map_err(|_| NodeError::BadSequence {
+            path: path.display().to_string(),
+            text,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// Records that the folder holds the stream up to `seq`. Written after the events are
+/// synced to the log; a stale file (the rename lost in a crash) only means a batch is
+/// read again and counted as duplicates, so the file itself needs no sync.
+fn write_seq(dir: &Path, seq: u64) -> Result<(), NodeError> {
+    let tmp = dir.join("stream.seq.tmp");
+    std::fs::write(&tmp, format!("{seq}\n")).map_err(io(&tmp))?;
+    let path = dir.join(SEQ_FILE);
+    std::fs::rename(&tmp, &path).map_err(io(&path))
+}
+
+/// Reads partition `part` from its position on and applies it, until aborted. Errors
+/// (a server gone, a full disk) are logged and retried after a pause; the position is
+/// only moved after a batch is durable, so a retry never skips anything.
+async fn apply_loop(bus: Arc<Bus>, part: Arc<Part>, node: String) {
+    let p = part.partition;
+    loop {
+        if let Err(e) = apply_from(&bus, &part).await {
+            tracing::warn!(node, partition = p, code = e.code(), error = %e, "applying; retrying");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+async fn apply_from(bus: &Bus, part: &Arc<Part>) -> Result<(), NodeError> {
+    let mut reader = bus.reader(part.partition, part.applied() + 1).await?;
+    let mut idle = 0;
+    loop {
+        let batch = reader.next(BATCH, Duration::from_secs(1)).await?;
+        let Some(last) = batch.last().map(|r| r.sequence) else {
+            // An ordered consumer whose server died can go quiet instead of failing:
+            // after a few idle seconds, ask the stream whether anything is missing, and
+            // read again from the position if so.
+            idle += 1;
+            if idle % 3 == 0 && bus.last_sequence(part.partition).await? > part.applied() {
+                return Err(NodeError::Stalled {
+                    partition: part.partition,
+                    applied: part.applied(),
+                });
+            }
+            continue;
+        };
+        idle = 0;
+        let mut lines = Vec::with_capacity(batch.iter().map(|r| r.lines.len()).sum());
+        for r in &batch {
+            lines.extend_from_slice(&r.lines);
+        }
+        let part2 = part.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
+            let mut engine = part2
+                .engine
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let report = engine.ingest(
+                &format!("stream:{}", part2.partition),
+                &lines[..],
+                &IngestOptions::default(),
+                &mut |_| {},
+            )?;
+            if report.rejected > 0 {
+                tracing::debug!(
+                    partition = part2.partition,
+                    rejected = report.rejected,
+                    first = ?report.errors.first(),
+                    "lines rejected by the partition's engine"
+                );
+            }
+            write_seq(engine.dir(), last)?;
+            part2.applied.store(last, Ordering::Release);
+            Ok(())
+        })
+        .await
+        .map_err(|e| NodeError::Io {
+            path: format!("partition {}", part.partition),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+    }
+}
+
+/// Beats, and when this is the lowest-named node with a moving heartbeat, removes nodes
+/// that have been silent for [`SILENT`] from the assignment.
+async fn liveness(bus: Arc<Bus>, name: String) {
+    let mut count = 0u64;
+    // Per node: the last count seen and when it last moved (this node's clock).
+    let mut seen: HashMap<String, (Option<u64>, tokio::time::Instant)> = HashMap::new();
+    loop {
+        count += 1;
+        if let Err(e) = bus.beat(&name, count).await {
+            tracing::warn!(node = %name, error = %e, "heartbeat");
+        }
+        if let Err(e) = reap(&bus, &name, &mut seen).await {
+            tracing::warn!(node = %name, error = %e, "checking the other nodes");
+        }
+        tokio::time::sleep(BEAT).await;
+    }
+}
+
+async fn reap(
+    bus: &Bus,
+    name: &str,
+    seen: &mut HashMap<String, (Option<u64>, tokio::time::Instant)>,
+) -> Result<(), NodeError> {
+    let Some((a, rev)) = bus.assignment().await? else {
+        return Ok(());
+    };
+    let now = tokio::time::Instant::now();
+    let mut silent = Vec::new();
+    for n in a.nodes() {
+        let beat = bus.beat_of(n).await?;
+        let e = seen.entry(n.clone()).or_insert((beat, now));
+        if e.0 != beat {
+            *e = (beat, now);
+        }
+        if n != name && now.duration_since(e.1) >= SILENT {
+            silent.push(n.clone());
+        }
+    }
+    // Only the lowest-named live node removes others, so two do not race (and if they
+    // do, compare-and-set lets one win).
+    let lowest_live = a.nodes().iter().filter(|n| !silent.contains(n)).min();
+    if silent.is_empty() || lowest_live.map(String::as_str) != Some(name) {
+        return Ok(());
+    }
+    let keep: Vec<&String> = a.nodes().iter().filter(|n| !silent.contains(n)).collect();
+    let next = Assignment::compute(a.partitioning(), &keep)?;
+    match bus.put_assignment(&next, Some(rev)).await {
+        Ok(_) => {
+            tracing::warn!(node = name, removed = ?silent, "silent nodes removed from the assignment");
+            for n in &silent {
+                seen.remove(n);
+            }
+            Ok(())
+        }
+        Err(BusError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,246 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Nodes against real NATS servers, checked against one machine: the same population
+//! published to the stream and applied by three nodes gives every subject the same score
+//! card and history as one engine that ingested it directly; a node that crashes has its
+//! partitions taken over, and when it comes back it catches up from its folders.
+
+#[path = "../../credo-bus/tests/common/mod.rs"]
+mod common;
+
+use credo_bus::{Bus, BusConfig};
+use credo_cluster::Partitioning;
+use credo_engine::{Clock, Engine, IngestOptions};
+use credo_node::{Node, NodeConfig};
+use credo_score::Model;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PARTITIONS: u32 = 16;
+
+/// The default model without the propagated `contacts_standing` term: across nodes that
+/// term is the dataflow job's (docs/cluster.md, not built yet); everything else,
+/// including the contact counts of the relationships dimension, is compared.
+fn model() -> Model {
+    let text = credo_score::DEFAULT_MODEL;
+    let start = text
+        .find("# The contacts' mean standing")
+        .expect("the feature's comment");
+    let end = text.find("max_share = 0.05").expect("[relationships]") + "max_share = 0.05".len();
+    let stripped = format!("{}{}", &text[..start], &text[end..]);
+    Model::parse(&stripped).unwrap()
+}
+
+fn as_of() -> credo_model::Day {
+    credo_sim::Config::default().end
+}
+
+async fn connect(urls: &str, replicas: usize) -> Arc<Bus> {
+    Arc::new(
+        Bus::connect_within(
+            BusConfig::new(urls.to_string(), replicas),
+            Partitioning::new(PARTITIONS).unwrap(),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap(),
+    )
+}
+
+async fn node(bus: &Arc<Bus>, name: &str, dir: &std::path::Path) -> Node {
+    Node::start(
+        bus.clone(),
+        NodeConfig {
+            name: name.into(),
+            dir: dir.join(name),
+            model: model(),
+            as_of: Some(as_of()),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Publishes `input`, retrying while a server is down (the stream drops what it already
+/// has by message id).
+async fn publish(bus: &Bus, input: &[u8]) {
+    let t = Instant::now();
+    loop {
+        match bus.publish(input).await {
+            Ok(p) => {
+                assert!(p.refused.is_empty(), "{:?}", p.refused);
+                return;
+            }
+            Err(e) if t.elapsed() < Duration::from_secs(60) => {
+                eprintln!("publish retried: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("publish: {e}"),
+        }
+    }
+}
+
+async fn wait_caught_up(nodes: &[&Node]) {
+    let t = Instant::now();
+    loop {
+        let mut all = true;
+        for n in nodes {
+            match n.caught_up().await {
+                Ok(true) => {}
+                Ok(false) => all = false,
+                // A server just killed: requests time out until the stream has a leader.
+                Err(e) if t.elapsed() < Duration::from_secs(120) => {
+                    eprintln!("{}: {e}", n.name());
+                    all = false;
+                }
+                Err(e) => panic!("{}: {e}", n.name()),
+            }
+        }
+        if all {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the nodes did not catch up in 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One engine that ingested `input` directly: the reference.
+fn one_machine(input: &[u8], dir: &std::path::Path) -> Engine {
+    let (mut e, _) = Engine::open(dir, model(), Some(Clock::Fixed(as_of()))).unwrap();
+    let r = e
+        .ingest("all", input, &IngestOptions::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(r.rejected, 0, "{:?}", r.errors.first());
+    e
+}
+
+/// Every subject's score card and history from its owner equals the reference's; every
+/// partition holds exactly the lines routed to it (each once).
+async fn assert_same(bus: &Bus, nodes: &[&Node], reference: &Engine, input: &[u8]) {
+    let (a, _) = bus.assignment().await.unwrap().unwrap();
+    let partitioning = a.partitioning();
+    let routed = credo_bus::route(partitioning, input);
+    for p in 0..PARTITIONS {
+        let owner = a.owner(p).unwrap();
+        let node = nodes.iter().find(|n| n.name() == owner).unwrap();
+        let part = node.part(p).unwrap();
+        let engine = part.engine.read().unwrap();
+        let lines = routed
+            .parts
+            .get(&p)
+            .map_or(0, |l| l.iter().filter(|&&b| b == b'\n').count() as u64);
+        assert_eq!(engine.event_count(), lines, "partition {p}: events held");
+    }
+    let mut compared = 0;
+    for i in 0..reference.subject_count() {
+        let id = reference.subject_at(i).unwrap();
+        let p = partitioning.of(id);
+        let owner = a.owner(p).unwrap();
+        let node = nodes.iter().find(|n| n.name() == owner).unwrap();
+        let part = node.part(p).unwrap();
+        let got = part.engine.read().unwrap().score(id, None).unwrap();
+        let want = reference.score(id, None).unwrap();
+        assert_eq!(got.card, want.card, "{id}: score card");
+        assert_eq!(got.history, want.history, "{id}: history");
+        compared += 1;
+    }
+    assert!(compared > 100, "only {compared} subjects compared");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_score_as_one_machine() {
+    let servers = common::Cluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::population(400, 11);
+    let reference = one_machine(&input, &dir.path().join("one"));
+    let bus = connect(&servers.urls(), 1).await;
+    let (a, b, c) = (
+        node(&bus, "a", dir.path()).await,
+        node(&bus, "b", dir.path()).await,
+        node(&bus, "c", dir.path()).await,
+    );
+    publish(&bus, &input).await;
+    wait_caught_up(&[&a, &b, &c]).await;
+    assert_same(&bus, &[&a, &b, &c], &reference, &input).await;
+    // Sent again: nothing changes.
+    publish(&bus, &input).await;
+    wait_caught_up(&[&a, &b, &c]).await;
+    assert_same(&bus, &[&a, &b, &c], &reference, &input).await;
+    for n in [a, b, c] {
+        n.stop();
+    }
+}
+
+/// Lines `[from, to)` of `input`, as whole lines.
+fn slice(input: &[u8], from: usize, to: usize) -> Vec<u8> {
+    input
+        .split_inclusive(|&b| b == b'\n')
+        .skip(from)
+        .take(to - from)
+        .flatten()
+        .copied()
+        .collect()
+}
+
+async fn wait_nodes(bus: &Bus, want: &[&str]) {
+    let t = Instant::now();
+    loop {
+        if let Ok(Some((a, _))) = bus.assignment().await {
+            let mut have: Vec<&str> = a.nodes().iter().map(String::as_str).collect();
+            have.sort_unstable();
+            if have == want {
+                return;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the assignment did not become {want:?} in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_and_a_server_fail_during_ingest() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let mut servers = common::Cluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::population(400, 12);
+    let reference = one_machine(&input, &dir.path().join("one"));
+    let lines = input.iter().filter(|&&b| b == b'\n').count();
+    let bus = connect(&servers.urls(), 3).await;
+    let (a, b, c) = (
+        node(&bus, "a", dir.path()).await,
+        node(&bus, "b", dir.path()).await,
+        node(&bus, "c", dir.path()).await,
+    );
+    wait_nodes(&bus, &["a", "b", "c"]).await;
+    publish(&bus, &slice(&input, 0, lines / 3)).await;
+    // Node c crashes and a NATS server is killed while events keep coming.
+    c.stop();
+    servers.servers[1].kill();
+    publish(&bus, &slice(&input, lines / 3, 2 * lines / 3)).await;
+    // c's heartbeat stops; a removes it, and a and b rebuild its partitions from the
+    // stream.
+    wait_nodes(&bus, &["a", "b"]).await;
+    publish(&bus, &slice(&input, 2 * lines / 3, lines)).await;
+    eprintln!("c removed; waiting for a and b");
+    wait_caught_up(&[&a, &b]).await;
+    assert_same(&bus, &[&a, &b], &reference, &input).await;
+    eprintln!("a and b hold everything");
+    // The server and the node come back; c takes its partitions back and catches up from
+    // its folders.
+    servers.servers[1].start();
+    let c = node(&bus, "c", dir.path()).await;
+    wait_nodes(&bus, &["a", "b", "c"]).await;
+    wait_caught_up(&[&a, &b, &c]).await;
+    assert_same(&bus, &[&a, &b, &c], &reference, &input).await;
+    for n in [a, b, c] {
+        n.stop();
+    }
+}
