@@ -1,0 +1,340 @@
+//! The relationships propagation across processes: a timely dataflow job
+//! (docs/cluster.md, "The relationships dimension across nodes").
+//!
+//! The same fixed point as `credo_graph::propagate`, by Jacobi sweeps from `x = s`:
+//!
+//! ```text
+//! x = (1 − a)·s + a · mean(contacts' x)        (no contacts: x = s)
+//! ```
+//!
+//! - **Who holds what.** Each worker holds a [`Share`]: some subjects (a node's
+//!   partitions), their own standings, and each one's contacts by key, wherever those
+//!   contacts live. [`Owner`] says which worker holds a key.
+//! - **A sweep** is two rounds of the dataflow (two timestamps):
+//!   1. every worker adds up, per destination subject, the `x` of its own subjects that
+//!      have that contact (the partial sums are combined on the sending worker, so one
+//!      record per destination and sender crosses the network, not one per edge), and
+//!      sends each sum with its count to the destination's worker;
+//!   2. every worker computes its subjects' new `x`, and sends its largest move to every
+//!      worker, so all of them see the same residual and stop after the same sweep.
+//! - **The end.** After the last sweep, one more round of partial sums gives each
+//!   subject its contacts' mean term, which the score reads.
+//!
+//! A contact whose key no worker holds (a subject with no record anywhere) sends nothing
+//! and so counts for no one: the mean is over the contacts that exist.
+//!
+//! Workers are threads of one process (`timely::Config::process`) or processes over TCP
+//! (`timely::CommunicationConfig::Cluster`), one per node.
+
+use credo_graph::Params;
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::InputHandle;
+use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
+
+/// The key no subject may have: it marks a residual record.
+pub const RESERVED_KEY: u64 = u64::MAX;
+
+/// Which worker holds a subject's key.
+pub type Owner = Arc<dyn Fn(u64) -> usize + Send + Sync>;
+
+/// One worker's subjects.
+#[derive(Debug, Clone, Default)]
+pub struct Share {
+    pub keys: Vec<u64>,
+    /// Each subject's own standing.
+    pub own: Vec<f64>,
+    /// Each subject's contacts, by key.
+    pub contacts: Vec<Vec<u64>>,
+}
+
+/// What a worker ends with, for its own subjects in [`Share::keys`] order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub values: Vec<f64>,
+    /// Each subject's contacts' mean term (`None`: no contacts).
+    pub contacts: Vec<Option<f64>>,
+    pub iterations: u32,
+    /// The largest move in the last sweep, over all workers.
+    pub residual: f64,
+    pub converged: bool,
+    /// Records this worker sent into the exchange (partial sums and residuals).
+    pub records_sent: u64,
+    /// Directed contact entries this worker read.
+    pub edge_visits: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FlowError {
+    #[error(transparent)]
+    Params(#[from] credo_graph::GraphError),
+    #[error("a share has {keys} keys but {own} standings and {contacts} contact lists")]
+    Lengths {
+        keys: usize,
+        own: usize,
+        contacts: usize,
+    },
+    #[error("key {0} is held twice by one worker")]
+    DuplicateKey(u64),
+    #[error("key {0} is reserved")]
+    ReservedKey(u64),
+    #[error("subject {key}'s own standing is {value}, not a finite number")]
+    NotFinite { key: u64, value: f64 },
+    #[error("key {key} belongs to worker {worker}, and there are {peers}")]
+    NoWorker {
+        key: u64,
+        worker: usize,
+        peers: usize,
+    },
+    #[error("timely: {0}")]
+    Timely(String),
+}
+
+/// (destination worker, key, sum, count, round): a partial sum, or with
+/// [`RESERVED_KEY`] a worker's largest move. The round is the timestamp it was sent at:
+/// a faster worker's next round can arrive while this one is still finishing its own.
+type Record = (u32, u64, f64, u32, u64);
+
+/// Runs this worker's part of the job. Every worker of the computation must call it, with
+/// the same `params` and `owner`.
+pub fn run(
+    worker: &mut timely::worker::Worker,
+    share: &Share,
+    owner: &Owner,
+    params: &Params,
+) -> Result<Outcome, FlowError> {
+    params.check()?;
+    let n = share.keys.len();
+    if share.own.len() != n || share.contacts.len() != n {
+        return Err(FlowError::Lengths {
+            keys: n,
+            own: share.own.len(),
+            contacts: share.contacts.len(),
+        });
+    }
+    let peers = worker.peers();
+    let mut index: FxHashMap<u64, usize> = FxHashMap::default();
+    index.reserve(n);
+    for (i, &k) in share.keys.iter().enumerate() {
+        if k == RESERVED_KEY {
+            return Err(FlowError::ReservedKey(k));
+        }
+        if index.insert(k, i).is_some() {
+            return Err(FlowError::DuplicateKey(k));
+        }
+        let v = share.own[i];
+        if !v.is_finite() {
+            return Err(FlowError::NotFinite { key: k, value: v });
+        }
+    }
+    // Where each contact's sum goes, worked out once.
+    let mut dest: FxHashMap<u64, u32> = FxHashMap::default();
+    for &c in share.contacts.iter().flatten() {
+        if let std::collections::hash_map::Entry::Vacant(e) = dest.entry(c) {
+            let w = owner(c);
+            if w >= peers {
+                return Err(FlowError::NoWorker {
+                    key: c,
+                    worker: w,
+                    peers,
+                });
+            }
+            e.insert(w as u32);
+        }
+    }
+
+    let mut input: InputHandle<u64, CapacityContainerBuilder<Vec<Record>>> = InputHandle::new();
+    let got: Rc<RefCell<Vec<Record>>> = Rc::default();
+    let sink = got.clone();
+    let probe = worker.dataflow(|scope| {
+        scope
+            .input_from(&mut input)
+            .exchange(|r: &Record| u64::from(r.0))
+            .inspect(move |r| sink.borrow_mut().push(*r))
+            .probe()
+            .0
+    });
+    let mut job = Job {
+        input,
+        probe,
+        got,
+        time: 0,
+        records_sent: 0,
+        edge_visits: 0,
+    };
+    let sweep = |job: &mut Job, worker: &mut timely::worker::Worker, x: &[f64]| {
+        job.sweep(worker, share, &dest, &index, x)
+    };
+
+    let a = params.damping;
+    let mut x = share.own.clone();
+    let mut iterations = 0;
+    let mut residual = f64::INFINITY;
+    let mut converged = false;
+    while iterations < params.max_iterations {
+        let (sums, counts) = sweep(&mut job, worker, &x);
+        let mut moved = 0.0f64;
+        for i in 0..n {
+            let next = if counts[i] == 0 {
+                share.own[i]
+            } else {
+                (1.0 - a) * share.own[i] + a * sums[i] / f64::from(counts[i])
+            };
+            moved = moved.max((next - x[i]).abs());
+            x[i] = next;
+        }
+        iterations += 1;
+        let out = (0..peers as u32)
+            .map(|w| (w, RESERVED_KEY, moved, 0, job.time))
+            .collect();
+        residual = job
+            .round(worker, out)
+            .into_iter()
+            .filter(|r| r.1 == RESERVED_KEY)
+            .map(|r| r.2)
+            .fold(0.0, f64::max);
+        if residual <= params.tolerance {
+            converged = true;
+            break;
+        }
+    }
+    // The contacts' mean of the final values.
+    let (sums, counts) = sweep(&mut job, worker, &x);
+    let contacts = (0..n)
+        .map(|i| (counts[i] > 0).then(|| sums[i] / f64::from(counts[i])))
+        .collect();
+    let (records_sent, edge_visits) = (job.records_sent, job.edge_visits);
+    job.input.close();
+    while worker.step() {}
+    Ok(Outcome {
+        values: x,
+        contacts,
+        iterations,
+        residual,
+        converged,
+        records_sent,
+        edge_visits,
+    })
+}
+
+/// One worker's dataflow: its input, where it reads what arrived, and its progress.
+struct Job {
+    input: InputHandle<u64, CapacityContainerBuilder<Vec<Record>>>,
+    probe: timely::dataflow::ProbeHandle<u64>,
+    got: Rc<RefCell<Vec<Record>>>,
+    time: u64,
+    records_sent: u64,
+    edge_visits: u64,
+}
+
+impl Job {
+    /// Sends `out`, closes the timestamp, and runs until everything sent at it by every
+    /// worker has arrived; returns what arrived here.
+    fn round(&mut self, worker: &mut timely::worker::Worker, out: Vec<Record>) -> Vec<Record> {
+        self.records_sent += out.len() as u64;
+        let now = self.time;
+        for r in out {
+            debug_assert_eq!(r.4, now);
+            self.input.send(r);
+        }
+        self.time += 1;
+        self.input.advance_to(self.time);
+        while self.probe.less_than(self.input.time()) {
+            worker.step();
+        }
+        // Keep what other workers already sent for later rounds.
+        let mut got = self.got.borrow_mut();
+        let (this, later): (Vec<Record>, Vec<Record>) = got.drain(..).partition(|r| r.4 == now);
+        *got = later;
+        this
+    }
+
+    /// Sends the partial sums of `x` per destination; returns the sums and counts of this
+    /// worker's subjects.
+    fn sweep(
+        &mut self,
+        worker: &mut timely::worker::Worker,
+        share: &Share,
+        dest: &FxHashMap<u64, u32>,
+        index: &FxHashMap<u64, usize>,
+        x: &[f64],
+    ) -> (Vec<f64>, Vec<u32>) {
+        let mut partial: FxHashMap<u64, (f64, u32)> = FxHashMap::default();
+        for (i, cs) in share.contacts.iter().enumerate() {
+            self.edge_visits += cs.len() as u64;
+            for &c in cs {
+                let e = partial.entry(c).or_insert((0.0, 0));
+                e.0 += x[i];
+                e.1 += 1;
+            }
+        }
+        let out: Vec<Record> = partial
+            .into_iter()
+            .filter_map(|(k, (s, c))| Some((*dest.get(&k)?, k, s, c, self.time)))
+            .collect();
+        let n = share.keys.len();
+        let mut sums = vec![0.0; n];
+        let mut counts = vec![0u32; n];
+        for (_, k, s, c, _) in self.round(worker, out) {
+            if let Some(&i) = index.get(&k) {
+                sums[i] += s;
+                counts[i] += c;
+            }
+        }
+        (sums, counts)
+    }
+}
+
+/// Runs the job on `shares.len()` worker threads of this process (worker `i` holds
+/// `shares[i]`); the outcomes in worker order.
+pub fn run_threads(
+    shares: Vec<Share>,
+    owner: Owner,
+    params: Params,
+) -> Result<Vec<Outcome>, FlowError> {
+    let workers = shares.len().max(1);
+    let shares = Arc::new(shares);
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let share = shares.get(worker.index()).cloned().unwrap_or_default();
+        run(worker, &share, &owner, &params)
+    })
+    .map_err(FlowError::Timely)?;
+    guards
+        .join()
+        .into_iter()
+        .map(|r| r.map_err(FlowError::Timely)?)
+        .collect()
+}
+
+/// Runs this process's part of the job as process `process` of `addresses` (TCP), with
+/// one worker holding `share`. Every process calls it; it returns when the job is done.
+pub fn run_process(
+    process: usize,
+    addresses: Vec<String>,
+    share: Share,
+    owner: Owner,
+    params: Params,
+) -> Result<Outcome, FlowError> {
+    let config = timely::Config {
+        communication: timely::CommunicationConfig::Cluster {
+            threads: 1,
+            process,
+            addresses,
+            report: false,
+            zerocopy: false,
+        },
+        worker: timely::WorkerConfig::default(),
+    };
+    let share = Arc::new(share);
+    let guards = timely::execute(config, move |worker| run(worker, &share, &owner, &params))
+        .map_err(FlowError::Timely)?;
+    guards
+        .join()
+        .into_iter()
+        .next()
+        .ok_or_else(|| FlowError::Timely("no worker ran".into()))?
+        .map_err(FlowError::Timely)?
+}
