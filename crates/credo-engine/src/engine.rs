@@ -57,6 +57,9 @@ pub(crate) struct Core {
     /// (`crate::relations`); `None` before the first job or without the feature.
     pub relations: Option<credo_graph::Relations>,
     pub relations_as_of: Option<Day>,
+    /// In a cluster partition: the contacts' terms from the last cross-node job, by
+    /// subject (`Engine::set_contact_terms`); they replace `relations`.
+    pub contact_terms: Option<Vec<Option<f64>>>,
     /// Subjects whose own standing may have changed since the propagation was refreshed.
     pub graph_dirty: crate::relations::Dirty,
     /// Contacts added (true) or removed since then.
@@ -161,6 +164,7 @@ impl Core {
             profiles: Default::default(),
             relations: None,
             relations_as_of: None,
+            contact_terms: None,
             graph_dirty: Default::default(),
             graph_edges: Vec::new(),
             graph_full_below: crate::relations::FULL_JOB_BELOW,
@@ -694,7 +698,10 @@ impl Engine {
             "recovered the event log after a failed write"
         );
         self.log = log;
+        let terms = self.core.contact_terms.take();
         self.core = core;
+        // The same log gives the same subject numbers: the cross-node job's terms stand.
+        self.core.contact_terms = terms;
         self.map.reset();
         self.calls = crate::calls::CallIndex::default();
         self.failed = false;

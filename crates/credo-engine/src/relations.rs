@@ -104,7 +104,11 @@ impl Core {
         if let Some(slot) = self.model.contacts_standing
             && let Some(v) = out.get_mut(slot)
         {
-            *v = self.relations.as_ref().and_then(|r| r.contacts_mean(s));
+            *v = match &self.contact_terms {
+                // A cluster partition: the terms of the last cross-node job.
+                Some(terms) => terms.get(s as usize).copied().flatten(),
+                None => self.relations.as_ref().and_then(|r| r.contacts_mean(s)),
+            };
         }
     }
 
@@ -137,8 +141,76 @@ pub(crate) fn close(a: &Core, b: &Core) -> bool {
     }
 }
 
+/// A cluster partition's part of the cross-node propagation (`credo-flow`): its subjects,
+/// their own standings, and each one's contacts wherever they live.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactShare {
+    pub subjects: Vec<SubjectId>,
+    pub own: Vec<f64>,
+    pub contacts: Vec<Vec<SubjectId>>,
+}
+
 impl Engine {
+    /// This folder's subjects with their own standings as of today and their contacts
+    /// (both ends of local contacts, and the foreign end of half-edges), for a
+    /// propagation run outside the engine.
+    pub fn contact_share(&self) -> ContactShare {
+        let core = &self.core;
+        let as_of = self.today();
+        let n = core.subjects.len();
+        let own: Vec<f64> = (0..n as u32)
+            .into_par_iter()
+            .map_init(Vec::new, |buf, s| core.own_standing(s, as_of, buf))
+            .collect();
+        let mut contacts = vec![Vec::new(); n];
+        let id = |s: u32| core.subjects.id(s);
+        for &e in &core.edges {
+            let (a, b) = ((e >> 32) as u32, e as u32);
+            if a == b {
+                continue;
+            }
+            if let (Some(ia), Some(ib)) = (id(a), id(b)) {
+                contacts[a as usize].push(ib);
+                contacts[b as usize].push(ia);
+            }
+        }
+        for &(s, other) in &core.remote_edges {
+            contacts[s as usize].push(other);
+        }
+        for c in &mut contacts {
+            c.sort_unstable();
+        }
+        ContactShare {
+            subjects: (0..n as u32).filter_map(id).collect(),
+            own,
+            contacts,
+        }
+    }
+
+    /// Sets the contacts' terms from a propagation run outside the engine (a cluster's
+    /// dataflow job): from now on the `contacts_standing` feature reads these, and the
+    /// engine runs no propagation of its own. Subjects not given have no term.
+    pub fn set_contact_terms(&mut self, terms: &[(SubjectId, Option<f64>)]) {
+        let core = &mut self.core;
+        let mut out = vec![None; core.subjects.len()];
+        for &(id, t) in terms {
+            if let Some(s) = core.subjects.get(id) {
+                out[s as usize] = t;
+            }
+        }
+        core.contact_terms = Some(out);
+        core.relations = None;
+        for k in &mut core.day_facts_kept {
+            k.score = u16::MAX;
+        }
+    }
+
     fn relations_params(&self) -> Option<(Params, f64)> {
+        // A cluster partition sees only its side of each contact: its terms come from the
+        // cross-node job (`set_contact_terms`), never from a job of its own.
+        if self.core.foreign_contacts {
+            return None;
+        }
         let r = self.core.model.relationships?;
         self.core.model.contacts_standing?;
         Some((

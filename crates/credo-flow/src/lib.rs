@@ -36,19 +36,20 @@ use timely::dataflow::InputHandle;
 use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
 
 /// The key no subject may have: it marks a residual record.
-pub const RESERVED_KEY: u64 = u64::MAX;
+pub const RESERVED_KEY: u128 = u128::MAX;
 
 /// Which worker holds a subject's key.
-pub type Owner = Arc<dyn Fn(u64) -> usize + Send + Sync>;
+pub type Owner = Arc<dyn Fn(u128) -> usize + Send + Sync>;
 
 /// One worker's subjects.
 #[derive(Debug, Clone, Default)]
 pub struct Share {
-    pub keys: Vec<u64>,
+    /// Subjects' keys (`SubjectId::key`).
+    pub keys: Vec<u128>,
     /// Each subject's own standing.
     pub own: Vec<f64>,
     /// Each subject's contacts, by key.
-    pub contacts: Vec<Vec<u64>>,
+    pub contacts: Vec<Vec<u128>>,
 }
 
 /// What a worker ends with, for its own subjects in [`Share::keys`] order.
@@ -78,14 +79,14 @@ pub enum FlowError {
         contacts: usize,
     },
     #[error("key {0} is held twice by one worker")]
-    DuplicateKey(u64),
+    DuplicateKey(u128),
     #[error("key {0} is reserved")]
-    ReservedKey(u64),
+    ReservedKey(u128),
     #[error("subject {key}'s own standing is {value}, not a finite number")]
-    NotFinite { key: u64, value: f64 },
+    NotFinite { key: u128, value: f64 },
     #[error("key {key} belongs to worker {worker}, and there are {peers}")]
     NoWorker {
-        key: u64,
+        key: u128,
         worker: usize,
         peers: usize,
     },
@@ -96,7 +97,7 @@ pub enum FlowError {
 /// (destination worker, key, sum, count, round): a partial sum, or with
 /// [`RESERVED_KEY`] a worker's largest move. The round is the timestamp it was sent at:
 /// a faster worker's next round can arrive while this one is still finishing its own.
-type Record = (u32, u64, f64, u32, u64);
+type Record = (u32, u128, f64, u32, u64);
 
 /// Runs this worker's part of the job. Every worker of the computation must call it, with
 /// the same `params` and `owner`.
@@ -116,7 +117,7 @@ pub fn run(
         });
     }
     let peers = worker.peers();
-    let mut index: FxHashMap<u64, usize> = FxHashMap::default();
+    let mut index: FxHashMap<u128, usize> = FxHashMap::default();
     index.reserve(n);
     for (i, &k) in share.keys.iter().enumerate() {
         if k == RESERVED_KEY {
@@ -131,7 +132,7 @@ pub fn run(
         }
     }
     // Where each contact's sum goes, worked out once.
-    let mut dest: FxHashMap<u64, u32> = FxHashMap::default();
+    let mut dest: FxHashMap<u128, u32> = FxHashMap::default();
     for &c in share.contacts.iter().flatten() {
         if let std::collections::hash_map::Entry::Vacant(e) = dest.entry(c) {
             let w = owner(c);
@@ -258,11 +259,11 @@ impl Job {
         &mut self,
         worker: &mut timely::worker::Worker,
         share: &Share,
-        dest: &FxHashMap<u64, u32>,
-        index: &FxHashMap<u64, usize>,
+        dest: &FxHashMap<u128, u32>,
+        index: &FxHashMap<u128, usize>,
         x: &[f64],
     ) -> (Vec<f64>, Vec<u32>) {
-        let mut partial: FxHashMap<u64, (f64, u32)> = FxHashMap::default();
+        let mut partial: FxHashMap<u128, (f64, u32)> = FxHashMap::default();
         for (i, cs) in share.contacts.iter().enumerate() {
             self.edge_visits += cs.len() as u64;
             for &c in cs {

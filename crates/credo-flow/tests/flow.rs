@@ -16,12 +16,12 @@ const PARAMS: Params = Params {
 };
 
 /// Keys far from node numbers, so that a mix-up of index and key shows.
-fn key(i: u32) -> u64 {
-    u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 1
+fn key(i: u32) -> u128 {
+    u128::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) >> 1
 }
 
 fn owner(workers: usize) -> Owner {
-    Arc::new(move |k: u64| (k % workers as u64) as usize)
+    Arc::new(move |k: u128| (k % workers as u128) as usize)
 }
 
 fn shares(adj: &[BTreeSet<u32>], own: &[f64], workers: usize) -> Vec<Share> {

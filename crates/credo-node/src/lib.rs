@@ -58,6 +58,10 @@ pub enum NodeError {
         "partition {partition}: no messages after sequence {applied} although the stream has more; reading again"
     )]
     Stalled { partition: u32, applied: u64 },
+    #[error(transparent)]
+    Flow(#[from] credo_flow::FlowError),
+    #[error("partition {partition} is this node's but not open yet")]
+    NotOpen { partition: u32 },
     #[error("the assignment has {found} partitions; this node was started for {expected}")]
     Partitions { found: u32, expected: u32 },
 }
@@ -73,6 +77,8 @@ impl NodeError {
             NodeError::BadSequence { .. } => "bad_data_folder",
             NodeError::Partitions { .. } => "bad_assignment",
             NodeError::Stalled { .. } => "bus_unavailable",
+            NodeError::Flow(_) => "propagation_failed",
+            NodeError::NotOpen { .. } => "bus_unavailable",
         }
     }
 }
@@ -189,6 +195,133 @@ impl Node {
             r.task.abort();
         }
     }
+}
+
+/// What a cross-node propagation did (`propagate_threads`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropagationRun {
+    pub subjects: usize,
+    pub iterations: u32,
+    pub residual: f64,
+    pub converged: bool,
+    /// Records all workers sent into the exchange.
+    pub records: u64,
+}
+
+impl Node {
+    /// This node's part of the cross-node job: the shares of the partitions `a` gives it
+    /// (a partition being handed over may still be applied here too; it is left out).
+    pub fn contact_share(&self, a: &Assignment) -> Result<credo_flow::Share, NodeError> {
+        let mut out = credo_flow::Share::default();
+        for p in a.partitions_of(&self.config.name) {
+            let part = self.part(p).ok_or(NodeError::NotOpen { partition: p })?;
+            let share = part
+                .engine
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contact_share();
+            out.keys.extend(share.subjects.iter().map(|id| id.key()));
+            out.own.extend(share.own);
+            out.contacts.extend(
+                share
+                    .contacts
+                    .into_iter()
+                    .map(|c| c.into_iter().map(|id| id.key()).collect()),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Gives each of this node's partitions the terms of its subjects from the job's
+    /// outcome for [`Node::contact_share`]'s keys.
+    pub fn set_contact_terms(&self, keys: &[u128], outcome: &credo_flow::Outcome) {
+        let mut by_part: BTreeMap<u32, Vec<(credo_model::SubjectId, Option<f64>)>> =
+            BTreeMap::new();
+        let partitioning = self.bus.partitioning();
+        for (&k, &t) in keys.iter().zip(&outcome.contacts) {
+            if let Ok(id) = credo_model::SubjectId::from_key(k) {
+                by_part
+                    .entry(partitioning.of(id))
+                    .or_default()
+                    .push((id, t));
+            }
+        }
+        let parts: Vec<Arc<Part>> = lock(&self.parts).values().map(|r| r.part.clone()).collect();
+        for part in parts {
+            let terms = by_part.remove(&part.partition).unwrap_or_default();
+            part.engine
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .set_contact_terms(&terms);
+        }
+    }
+}
+
+/// The propagation's settings from the model (`[relationships]`), as a single machine's.
+pub fn flow_params(model: &Model) -> Option<credo_graph::Params> {
+    let r = model.relationships?;
+    model.contacts_standing?;
+    Some(credo_graph::Params {
+        damping: r.damping,
+        tolerance: r.tolerance,
+        max_iterations: 10_000,
+    })
+}
+
+/// Which worker (index in `nodes`) holds a subject key under assignment `a`.
+pub fn flow_owner(a: &Assignment, nodes: &[String]) -> credo_flow::Owner {
+    let a = a.clone();
+    let nodes = nodes.to_vec();
+    std::sync::Arc::new(move |k: u128| {
+        credo_model::SubjectId::from_key(k)
+            .ok()
+            .and_then(|id| a.owner(a.partitioning().of(id)))
+            .and_then(|name| nodes.iter().position(|n| n == name))
+            // A key no node owns (no such subject anywhere) goes to worker 0, which
+            // holds no subject by that key and so drops its sums.
+            .unwrap_or(0)
+    })
+}
+
+/// Runs the cross-node propagation for nodes of this process, one worker thread each,
+/// and gives every partition its terms. The nodes must be all the assignment's nodes.
+pub async fn propagate_threads(
+    nodes: &[&Node],
+    model: &Model,
+) -> Result<Option<PropagationRun>, NodeError> {
+    let Some(params) = flow_params(model) else {
+        return Ok(None);
+    };
+    let Some(bus) = nodes.first().map(|n| n.bus.clone()) else {
+        return Ok(None);
+    };
+    let Some((a, _)) = bus.assignment().await? else {
+        return Ok(None);
+    };
+    let names: Vec<String> = nodes.iter().map(|n| n.name().to_string()).collect();
+    let shares = nodes
+        .iter()
+        .map(|n| n.contact_share(&a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let owner = flow_owner(&a, &names);
+    let keys: Vec<Vec<u128>> = shares.iter().map(|s| s.keys.clone()).collect();
+    let outcomes =
+        tokio::task::spawn_blocking(move || credo_flow::run_threads(shares, owner, params))
+            .await
+            .map_err(|e| NodeError::Io {
+                path: "propagation".into(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+    for ((n, k), o) in nodes.iter().zip(&keys).zip(&outcomes) {
+        n.set_contact_terms(k, o);
+    }
+    Ok(outcomes.first().map(|o| PropagationRun {
+        subjects: keys.iter().map(Vec::len).sum(),
+        iterations: o.iterations,
+        residual: o.residual,
+        converged: o.converged,
+        records: outcomes.iter().map(|o| o.records_sent).sum(),
+    }))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
