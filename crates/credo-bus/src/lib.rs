@@ -28,7 +28,7 @@ use credo_cluster::{Assignment, Partitioning};
 use futures::StreamExt;
 use std::time::Duration;
 
-pub use route::{Refused, Routed, route};
+pub use route::{Refused, Routed, route, route_as};
 
 /// The largest message the bus publishes (the NATS server's default limit is 1 MiB).
 pub const MAX_MESSAGE: usize = 512 << 10;
@@ -349,7 +349,16 @@ impl Bus {
 
     /// Routes `input` and publishes it; returns once every message is acknowledged.
     pub async fn publish(&self, input: &[u8]) -> Result<Published, BusError> {
-        let routed = route(self.partitioning, input);
+        self.publish_as(input, None).await
+    }
+
+    /// [`Bus::publish`] for a sender over the API ([`route_as`]).
+    pub async fn publish_as(
+        &self,
+        input: &[u8],
+        sender: Option<&credo_engine::Sender>,
+    ) -> Result<Published, BusError> {
+        let routed = route_as(self.partitioning, input, sender);
         let mut pending = Vec::new();
         for (p, lines) in routed.parts {
             // Messages are slices of the partition's buffer, not copies.
@@ -536,6 +545,37 @@ impl Bus {
             .await
             .map_err(|e| js_err("read heartbeat")(&e))?;
         Ok(v.and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok()))
+    }
+}
+
+/// Other cluster settings in the bucket: node addresses, API keys.
+impl Bus {
+    /// Stores `value` under `key` (last writer wins).
+    pub async fn put_value(&self, key: &str, value: Bytes) -> Result<(), BusError> {
+        self.kv
+            .put(key, value)
+            .await
+            .map_err(|e| js_err("put")(&e))?;
+        Ok(())
+    }
+
+    /// The value under `key`, if there is one.
+    pub async fn value(&self, key: &str) -> Result<Option<Bytes>, BusError> {
+        self.kv.get(key).await.map_err(|e| js_err("get")(&e))
+    }
+
+    /// Every key that starts with `prefix`.
+    pub async fn keys_under(&self, prefix: &str) -> Result<Vec<String>, BusError> {
+        let keys = self.kv.keys().await.map_err(|e| js_err("keys")(&e))?;
+        let all: Vec<Result<String, _>> = keys.collect().await;
+        let mut out = Vec::new();
+        for k in all {
+            let k = k.map_err(|e| js_err("keys")(&e))?;
+            if k.starts_with(prefix) {
+                out.push(k);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -26,6 +26,17 @@ pub struct Routed {
 
 /// Routes `input` (JSON lines; a last line without `\n` counts, blank lines are skipped).
 pub fn route(partitioning: Partitioning, input: &[u8]) -> Routed {
+    route_as(partitioning, input, None)
+}
+
+/// [`route`] for a sender over the API: a line it may not send (another `source`, or a
+/// kind its role may not send) is refused as `forbidden`, as a single machine's ingest
+/// refuses it.
+pub fn route_as(
+    partitioning: Partitioning,
+    input: &[u8],
+    sender: Option<&credo_engine::Sender>,
+) -> Routed {
     let mut out = Routed::default();
     let mut parser = credo_engine::wire::Parser::default();
     for (i, line) in input.split(|&b| b == b'\n').enumerate() {
@@ -33,7 +44,10 @@ pub fn route(partitioning: Partitioning, input: &[u8]) -> Routed {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match parser.parse(line) {
+        match parser
+            .parse(line)
+            .and_then(|e| sender.map_or(Ok(()), |s| s.check(&e)).map(|()| e))
+        {
             Ok(e) => {
                 let home = partitioning.of(e.subject);
                 let part = out.parts.entry(home).or_default();

@@ -10,6 +10,7 @@ mod access;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod cluster;
 mod cmd;
 mod fit;
 mod graph;
@@ -115,6 +116,12 @@ enum Cmd {
     /// The project's own benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Run a cluster node: apply the partitions the assignment gives it from the NATS
+    /// stream, and serve the HTTP API (docs/cluster.md).
+    Node(cluster::NodeArgs),
+    /// A local cluster, its keys and its input.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
 }
 
 #[derive(Args)]
@@ -507,6 +514,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Report(a) => access::report(&g, &a.id),
         Cmd::Fsck => access::fsck(&g),
         Cmd::Bench(b) => bench::run(&g, b),
+        Cmd::Node(a) => cluster::node(&g, &a),
+        Cmd::Cluster(c) => cluster::run(&g, &c),
     }
 }
 

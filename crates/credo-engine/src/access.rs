@@ -746,6 +746,25 @@ pub fn read_audit(dir: &Path) -> Result<Vec<AuditEntry>, EngineError> {
     Ok(out)
 }
 
+/// An access operation as the audit log writes it (one JSON object with its time), for
+/// carrying it elsewhere: a cluster keeps its API keys in its key-value store this way.
+pub fn op_to_json(op: &AccessOp, at: Timestamp) -> Vec<u8> {
+    let j = EntryJson {
+        at: at.to_string(),
+        actor: String::new(),
+        key: None,
+        op: op_json(op),
+    };
+    serde_json::to_vec(&j).unwrap_or_default()
+}
+
+/// Reads what [`op_to_json`] wrote.
+pub fn op_from_json(json: &[u8]) -> Result<AccessOp, String> {
+    let j: EntryJson = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let at = Timestamp::parse(&j.at).map_err(|e| e.to_string())?;
+    op_of(j.op, at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,8 @@ pub struct Sender {
 }
 
 impl Sender {
-    fn check(&self, e: &credo_model::Event) -> Result<(), Reject> {
+    /// Whether this sender may send `e` (its `source` and kind), as ingest checks it.
+    pub fn check(&self, e: &credo_model::Event) -> Result<(), Reject> {
         let forbidden = |message| Reject {
             code: "forbidden",
             message,

@@ -17,6 +17,10 @@
 //!   for [`SILENT`]; the others then take its partitions, each rebuilt from its folder if
 //!   the node had it before, else from the start of the stream.
 
+pub mod flow;
+pub mod http;
+pub mod keys;
+
 use credo_bus::{Bus, BusError};
 use credo_cluster::{Assignment, ClusterError, Partitioning};
 use credo_engine::{Clock, Engine, EngineError, IngestOptions};
@@ -60,6 +64,14 @@ pub enum NodeError {
     Stalled { partition: u32, applied: u64 },
     #[error(transparent)]
     Flow(#[from] credo_flow::FlowError),
+    #[error("no assignment is stored yet")]
+    NoAssignment,
+    #[error("node {0} has not published a flow address")]
+    NoFlowAddress(String),
+    #[error("propagation round {round} did not finish on every node in time")]
+    FlowTimeout { round: u64 },
+    #[error("logging the cluster's keys: {0}")]
+    Keys(String),
     #[error("partition {partition} is this node's but not open yet")]
     NotOpen { partition: u32 },
     #[error("the assignment has {found} partitions; this node was started for {expected}")]
@@ -79,6 +91,9 @@ impl NodeError {
             NodeError::Stalled { .. } => "bus_unavailable",
             NodeError::Flow(_) => "propagation_failed",
             NodeError::NotOpen { .. } => "bus_unavailable",
+            NodeError::Keys(_) => "storage_io",
+            NodeError::NoAssignment | NodeError::NoFlowAddress(_) => "bus_unavailable",
+            NodeError::FlowTimeout { .. } => "propagation_failed",
         }
     }
 }
@@ -92,16 +107,24 @@ pub struct NodeConfig {
     /// A fixed "now" for every partition's folder (synthetic data), as a single machine's
     /// `set_folder_as_of`.
     pub as_of: Option<Day>,
+    /// Where this node's worker listens for the cross-node propagation (TCP), if it takes
+    /// part in jobs asked for in the bucket ([`flow`]).
+    pub flow: Option<String>,
 }
 
-/// One owned partition: its engine and the last stream sequence it holds.
+/// One owned partition: its engine, served by the same HTTP state as a single machine's
+/// (its own audit log and commit thread), and the last stream sequence it holds.
 pub struct Part {
     pub partition: u32,
-    pub engine: RwLock<Engine>,
+    pub state: credo_server::AppState,
     applied: AtomicU64,
 }
 
 impl Part {
+    pub fn engine(&self) -> &Arc<RwLock<Engine>> {
+        &self.state.engine
+    }
+
     /// The last stream sequence whose events this partition's folder holds.
     pub fn applied(&self) -> u64 {
         self.applied.load(Ordering::Acquire)
@@ -113,13 +136,28 @@ struct Running {
     task: JoinHandle<()>,
 }
 
-/// A running node. Dropping it without [`Node::stop`] leaves its tasks running.
-pub struct Node {
+/// What a node's tasks share.
+#[derive(Clone)]
+pub struct Shared {
     config: NodeConfig,
     bus: Arc<Bus>,
     parts: Arc<Mutex<BTreeMap<u32, Running>>>,
-    /// Partitions being opened (their folders are locked by the opening task).
+    /// The cluster's API keys ([`keys`]).
+    keys: Arc<RwLock<credo_access::KeyRing>>,
+}
+
+/// A running node. Dropping it without [`Node::stop`] leaves its tasks running.
+pub struct Node {
+    shared: Shared,
+    /// The node's loops: assignment, liveness, keys, propagation.
     tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::ops::Deref for Node {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 impl Node {
@@ -128,10 +166,20 @@ impl Node {
         std::fs::create_dir_all(&config.dir).map_err(io(&config.dir))?;
         join(&bus, &config.name).await?;
         let parts: Arc<Mutex<BTreeMap<u32, Running>>> = Arc::default();
+        if let Some(addr) = &config.flow {
+            bus.put_value(
+                &flow::flow_key(&config.name),
+                bytes::Bytes::from(addr.clone()),
+            )
+            .await?;
+        }
         let mut node = Node {
-            config,
-            bus,
-            parts,
+            shared: Shared {
+                config,
+                bus,
+                parts,
+                keys: Arc::default(),
+            },
             tasks: Vec::new(),
         };
         node.reconcile().await?;
@@ -147,7 +195,44 @@ impl Node {
         let (bus, name) = (node.bus.clone(), node.config.name.clone());
         node.tasks
             .push(tokio::spawn(async move { liveness(bus, name).await }));
+        let (bus, ring, parts) = (node.bus.clone(), node.keys.clone(), node.parts.clone());
+        let name = node.config.name.clone();
+        node.tasks.push(tokio::spawn(async move {
+            loop {
+                if let Err(e) = keys::sync(&bus, &ring, &parts).await {
+                    tracing::warn!(node = %name, error = %e, "reading the cluster's keys");
+                }
+                tokio::time::sleep(keys::SYNC).await;
+            }
+        }));
+        if node.config.flow.is_some() {
+            let shared = node.shared.clone();
+            node.tasks
+                .push(tokio::spawn(async move { shared.flow_loop().await }));
+        }
         Ok(node)
+    }
+
+    /// The node's HTTP API ([`http`]); `addr` is where other nodes reach it, published
+    /// in the bucket for forwarding.
+    pub async fn router(&self, addr: &str) -> Result<axum::Router, NodeError> {
+        self.bus
+            .put_value(
+                &http::addr_key(&self.config.name),
+                bytes::Bytes::from(addr.to_string()),
+            )
+            .await?;
+        Ok(http::Http::new(
+            self.config.name.clone(),
+            self.bus.clone(),
+            self.parts.clone(),
+            self.keys.clone(),
+        )
+        .router())
+    }
+
+    pub fn bus(&self) -> &Arc<Bus> {
+        &self.bus
     }
 
     pub fn name(&self) -> &str {
@@ -156,16 +241,6 @@ impl Node {
 
     async fn reconcile(&self) -> Result<(), NodeError> {
         reconcile(&self.bus, &self.config, &self.parts).await
-    }
-
-    /// The partitions this node applies now.
-    pub fn owned(&self) -> Vec<u32> {
-        lock(&self.parts).keys().copied().collect()
-    }
-
-    /// Partition `p`, if this node applies it now.
-    pub fn part(&self, p: u32) -> Option<Arc<Part>> {
-        lock(&self.parts).get(&p).map(|r| r.part.clone())
     }
 
     /// Whether every partition the assignment gives this node is open and holds its
@@ -208,7 +283,17 @@ pub struct PropagationRun {
     pub records: u64,
 }
 
-impl Node {
+impl Shared {
+    /// The partitions this node applies now.
+    pub fn owned(&self) -> Vec<u32> {
+        lock(&self.parts).keys().copied().collect()
+    }
+
+    /// Partition `p`, if this node applies it now.
+    pub fn part(&self, p: u32) -> Option<Arc<Part>> {
+        lock(&self.parts).get(&p).map(|r| r.part.clone())
+    }
+
     /// This node's part of the cross-node job: the shares of the partitions `a` gives it
     /// (a partition being handed over may still be applied here too; it is left out).
     pub fn contact_share(&self, a: &Assignment) -> Result<credo_flow::Share, NodeError> {
@@ -216,7 +301,7 @@ impl Node {
         for p in a.partitions_of(&self.config.name) {
             let part = self.part(p).ok_or(NodeError::NotOpen { partition: p })?;
             let share = part
-                .engine
+                .engine()
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .contact_share();
@@ -249,7 +334,7 @@ impl Node {
         let parts: Vec<Arc<Part>> = lock(&self.parts).values().map(|r| r.part.clone()).collect();
         for part in parts {
             let terms = by_part.remove(&part.partition).unwrap_or_default();
-            part.engine
+            part.engine()
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .set_contact_terms(&terms);
@@ -336,8 +421,23 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> NodeError + '_ {
     }
 }
 
-/// Adds `name` to the stored assignment (compare-and-set, retried on a conflict).
+/// Adds `name` to the stored assignment (compare-and-set, retried on a conflict). A
+/// cluster that has just started answers with errors for a few seconds while it elects
+/// its leaders: those are retried for up to 30 s.
 async fn join(bus: &Bus, name: &str) -> Result<(), NodeError> {
+    let start = tokio::time::Instant::now();
+    loop {
+        match join_once(bus, name).await {
+            Err(NodeError::Bus(e)) if start.elapsed() < Duration::from_secs(30) => {
+                tracing::debug!(node = name, error = %e, "joining: retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn join_once(bus: &Bus, name: &str) -> Result<(), NodeError> {
     loop {
         let (next, rev) = match bus.assignment().await? {
             Some((a, _)) if a.nodes().iter().any(|n| n == name) => return Ok(()),
@@ -426,9 +526,14 @@ async fn open_part(
                 applied,
                 "partition opened"
             );
+            let state = credo_server::AppState::new(engine, credo_server::Config::default())
+                .map_err(|e| NodeError::Io {
+                    path: d.display().to_string(),
+                    source: e,
+                })?;
             Ok(Part {
                 partition: p,
-                engine: RwLock::new(engine),
+                state,
                 applied: AtomicU64::new(applied),
             })
         })
@@ -509,7 +614,7 @@ async fn apply_from(bus: &Bus, part: &Arc<Part>) -> Result<(), NodeError> {
         let part2 = part.clone();
         tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
             let mut engine = part2
-                .engine
+                .engine()
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let report = engine.ingest(

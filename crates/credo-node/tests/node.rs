@@ -45,6 +45,7 @@ async fn node(bus: &Arc<Bus>, name: &str, dir: &std::path::Path) -> Node {
             dir: dir.join(name),
             model: model(),
             as_of: Some(as_of()),
+            flow: None,
         },
     )
     .await
@@ -154,7 +155,7 @@ async fn assert_same(bus: &Bus, nodes: &[&Node], reference: &Engine, input: &[u8
         let owner = a.owner(p).unwrap();
         let node = nodes.iter().find(|n| n.name() == owner).unwrap();
         let part = node.part(p).unwrap();
-        let engine = part.engine.read().unwrap();
+        let engine = part.engine().read().unwrap();
         let lines = routed
             .parts
             .get(&p)
@@ -168,7 +169,7 @@ async fn assert_same(bus: &Bus, nodes: &[&Node], reference: &Engine, input: &[u8
         let owner = a.owner(p).unwrap();
         let node = nodes.iter().find(|n| n.name() == owner).unwrap();
         let part = node.part(p).unwrap();
-        let got = part.engine.read().unwrap().score(id, None).unwrap();
+        let got = part.engine().read().unwrap().score(id, None).unwrap();
         let want = reference.score(id, None).unwrap();
         same_card(id, got.card, &want.card);
         assert_eq!(got.history, want.history, "{id}: history");
