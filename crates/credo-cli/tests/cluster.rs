@@ -1,0 +1,398 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The local cluster as processes, against one machine, through the HTTP API
+//! (issue 9's proof):
+//!
+//! 1. `credo cluster up`: three NATS servers (stream replicated 3 ways) and three
+//!    `credo node` processes.
+//! 2. A generated population is published with `credo cluster ingest` in three parts.
+//!    After the first, node `n2` and NATS server 1 are killed with SIGKILL; the rest is
+//!    published to what is left.
+//! 3. The other two nodes take over n2's partitions from the stream. After a propagation
+//!    across the node processes (`POST /v1/graph/propagate`), every subject's score and a
+//!    rail decision, asked of any node, are the same JSON as one machine's that ingested
+//!    the same files.
+//! 4. The server and n2 come back; n2 takes its partitions back and catches up from its
+//!    folders, and the answers are still the same, through n2 too.
+//!
+//! Needs NATS 2.10 or later (`CREDO_NATS_SERVER`, as the bus tests).
+
+mod common;
+
+use common::{credo, free_port, http, json};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: u32 = 16;
+
+fn nats_server() -> String {
+    std::env::var("CREDO_NATS_SERVER").unwrap_or_else(|_| "nats-server".into())
+}
+
+/// A base port with PORT..PORT+40 free (NATS clients, routes, nodes, flow workers).
+fn base_port() -> u16 {
+    loop {
+        let base = free_port().clamp(20_000, 60_000);
+        let ok = (0..40).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if ok {
+            return base;
+        }
+    }
+}
+
+fn kill(pid: u64, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// `credo cluster up` and everything it started: stopped with SIGINT (it then kills its
+/// children), and every listed process killed too, even if the test fails.
+struct Up {
+    child: Child,
+    pids: Vec<u64>,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        kill(u64::from(self.child.id()), "-INT");
+        let t = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() && t.elapsed().as_secs() < 10 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for &p in &self.pids {
+            kill(p, "-9");
+        }
+        let _ = self.child.kill();
+    }
+}
+
+/// Processes the test itself restarted.
+struct Restarted(Vec<Child>);
+
+impl Drop for Restarted {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn get(port: u16, path: &str, token: &str) -> (u16, Value) {
+    let t = Instant::now();
+    loop {
+        if let Some((status, body)) = http(port, "GET", path, token, "") {
+            return (status, serde_json::from_str(&body).unwrap_or(Value::Null));
+        }
+        assert!(
+            t.elapsed().as_secs() < 30,
+            "GET {path} on {port}: no answer"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn cluster_ingest(nats: &str, file: &Path) {
+    let t = Instant::now();
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_credo"))
+            .args([
+                "--json",
+                "cluster",
+                "ingest",
+                "--replicas",
+                "3",
+                "--nats",
+                nats,
+            ])
+            .arg(file)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["rejected"], 0, "{v}");
+            return;
+        }
+        // A server just killed: the stream elects a new leader within seconds.
+        assert!(
+            t.elapsed().as_secs() < 90,
+            "cluster ingest kept failing: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Waits until the nodes on `ports` together hold every partition, each caught up.
+fn wait_caught_up(ports: &[u16]) {
+    let t = Instant::now();
+    loop {
+        let mut held = std::collections::BTreeSet::new();
+        let mut all = true;
+        for &p in ports {
+            let (_, v) = get(p, "/healthz", "");
+            all &= v["caught_up"] == true;
+            for x in v["partitions"].as_array().into_iter().flatten() {
+                held.insert(x.as_u64().unwrap());
+            }
+        }
+        if all && held.len() == PARTITIONS as usize {
+            return;
+        }
+        assert!(
+            t.elapsed().as_secs() < 120,
+            "nodes {ports:?} did not cover and catch up in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn propagate(port: u16, admin: &str) -> Value {
+    let t = Instant::now();
+    loop {
+        match http(port, "POST", "/v1/graph/propagate", admin, "") {
+            Some((200, body)) => return serde_json::from_str(&body).unwrap(),
+            other => {
+                assert!(t.elapsed().as_secs() < 120, "propagate: {other:?}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+/// Every subject's score (admin) and rail decision (relying party) from the cluster's
+/// nodes, in turn, equal the single machine's answers.
+fn same_answers(ids: &[String], nodes: &[u16], keys: (&str, &str), single: (u16, &str, &str)) {
+    let (admin, rail) = keys;
+    let (sport, sadmin, srail) = single;
+    let mut denies = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let port = nodes[i % nodes.len()];
+        let path = format!("/v1/subjects/{id}/score");
+        let (a, b) = (get(port, &path, admin), get(sport, &path, sadmin));
+        assert_eq!(a.0, 200, "{path} on {port}: {}", a.1);
+        assert_eq!(
+            a, b,
+            "{path}: the cluster (node at {port}) and one machine differ"
+        );
+        let path = format!("/v1/subjects/{id}/check/rail_g");
+        let (a, b) = (get(port, &path, rail), get(sport, &path, srail));
+        assert_eq!(
+            a, b,
+            "{path}: the cluster (node at {port}) and one machine differ"
+        );
+        denies += usize::from(a.1["decision"] == "deny");
+    }
+    assert!(denies > 0, "no denial compared");
+}
+
+fn key(data: &Path, role: &str, party: &str) -> String {
+    json(
+        credo(data)
+            .args(["key", "create", "--json", "--role", role, "--party", party])
+            .output()
+            .unwrap(),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let pop = dir.path().join("pop");
+    let out = Command::new(env!("CARGO_BIN_EXE_credo"))
+        .args(["generate", "--people", "600", "--seed", "9", "--out"])
+        .arg(&pop)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let as_of = "2026-10-31";
+    let ids: Vec<String> = std::fs::read_to_string(pop.join("subjects.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    // Events in two halves, so that the failure comes between them.
+    let events = std::fs::read_to_string(pop.join("events.jsonl")).unwrap();
+    let lines: Vec<&str> = events.lines().collect();
+    let (first, second) = (
+        dir.path().join("events-1.jsonl"),
+        dir.path().join("events-2.jsonl"),
+    );
+    std::fs::write(&first, lines[..lines.len() / 2].join("\n") + "\n").unwrap();
+    std::fs::write(&second, lines[lines.len() / 2..].join("\n") + "\n").unwrap();
+    let files: Vec<PathBuf> = vec![
+        pop.join("subjects.jsonl"),
+        first.clone(),
+        second.clone(),
+        pop.join("contacts.jsonl"),
+    ];
+
+    // One machine: the same files, served.
+    let single = dir.path().join("single");
+    json(
+        credo(&single)
+            .args(["--as-of", as_of, "ingest", "--json"])
+            .args(&files)
+            .output()
+            .unwrap(),
+    );
+    let (sadmin, srail) = (
+        key(&single, "admin", "ops"),
+        key(&single, "relying_party", "rail-1"),
+    );
+    let sport = free_port();
+    let _single_server = Restarted(vec![
+        credo(&single)
+            .args([
+                "--as-of",
+                as_of,
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{sport}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ]);
+
+    // The cluster.
+    let base = base_port();
+    let root = dir.path().join("cluster");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_credo"))
+        .arg("--data")
+        .arg(&root)
+        .args([
+            "--as-of",
+            as_of,
+            "--json",
+            "cluster",
+            "up",
+            "--port",
+            &base.to_string(),
+        ])
+        .args(["--nats-server", &nats_server()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::new(child.stdout.take().unwrap());
+        r.read_line(&mut line).unwrap();
+    }
+    let up_info: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+        panic!(
+            "cluster up printed {line:?} ({e}); logs: {}",
+            std::fs::read_to_string(root.join("logs/n0.log")).unwrap_or_default()
+        )
+    });
+    let pid = |v: &Value| v["pid"].as_u64().unwrap();
+    let mut pids: Vec<u64> = up_info["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(pid)
+        .collect();
+    pids.extend(up_info["nodes"].as_array().unwrap().iter().map(pid));
+    let _up = Up { child, pids };
+    let nats = up_info["nats"].as_str().unwrap().to_string();
+    let token = |role: &str| {
+        up_info["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["role"] == role)
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (admin, rail) = (token("admin"), token("relying_party"));
+    let node_ports: Vec<u16> = (0..3).map(|i| base + 20 + i).collect();
+
+    cluster_ingest(&nats, &files[0]);
+    cluster_ingest(&nats, &files[1]);
+    // A node and a NATS server die; ingest goes on.
+    kill(pid(&up_info["nodes"][2]), "-9");
+    kill(pid(&up_info["servers"][1]), "-9");
+    cluster_ingest(&nats, &files[2]);
+    cluster_ingest(&nats, &files[3]);
+    wait_caught_up(&node_ports[..2]);
+    let run = propagate(node_ports[0], &admin);
+    assert_eq!(run["nodes"].as_array().unwrap().len(), 2, "{run}");
+    same_answers(
+        &ids,
+        &node_ports[..2],
+        (&admin, &rail),
+        (sport, &sadmin, &srail),
+    );
+
+    // The server and the node come back.
+    let routes: Vec<String> = (0..3)
+        .map(|i| format!("nats://127.0.0.1:{}", base + 10 + i))
+        .collect();
+    let server = Command::new(nats_server())
+        .args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &(base + 1).to_string(),
+            "-sd",
+        ])
+        .arg(root.join("nats/nats-1"))
+        .args([
+            "--server_name",
+            "nats-1",
+            "--cluster_name",
+            "credo",
+            "--cluster",
+        ])
+        .arg(format!("nats://127.0.0.1:{}", base + 11))
+        .args(["--routes", &routes.join(",")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let node = Command::new(env!("CARGO_BIN_EXE_credo"))
+        .arg("--data")
+        .arg(root.join("nodes/n2"))
+        .args([
+            "--as-of",
+            as_of,
+            "node",
+            "--name",
+            "n2",
+            "--nats",
+            &nats,
+            "--replicas",
+            "3",
+        ])
+        .args(["--listen", &format!("127.0.0.1:{}", base + 22)])
+        .args(["--flow-listen", &format!("127.0.0.1:{}", base + 32)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _restarted = Restarted(vec![server, node]);
+    wait_caught_up(&node_ports);
+    // n2 holds partitions again.
+    let (_, h) = get(node_ports[2], "/healthz", "");
+    assert!(!h["partitions"].as_array().unwrap().is_empty(), "{h}");
+    let run = propagate(node_ports[2], &admin);
+    assert_eq!(run["nodes"].as_array().unwrap().len(), 3, "{run}");
+    same_answers(&ids, &node_ports, (&admin, &rail), (sport, &sadmin, &srail));
+}
