@@ -359,11 +359,23 @@ impl Bus {
         sender: Option<&credo_engine::Sender>,
     ) -> Result<Published, BusError> {
         let routed = route_as(self.partitioning, input, sender);
-        let mut pending = Vec::new();
+        let mut out = Published {
+            lines: routed.routed,
+            refused: routed.refused,
+            ..Default::default()
+        };
+        // Acknowledgements awaited in order, at most `IN_FLIGHT` outstanding: a server
+        // refuses a client with too many (429 "too many requests" with a 700 MB input).
+        let mut pending = std::collections::VecDeque::new();
         for (p, lines) in routed.parts {
             // Messages are slices of the partition's buffer, not copies.
             let lines = Bytes::from(lines);
             for chunk in cut(&lines, MAX_MESSAGE) {
+                if pending.len() >= IN_FLIGHT
+                    && let Some(ack) = pending.pop_front()
+                {
+                    settle(ack, &mut out).await?;
+                }
                 let id = message_id(p, chunk);
                 let ack = self
                     .js
@@ -375,20 +387,11 @@ impl Bus {
                     )
                     .await
                     .map_err(|e| js_err("publish")(&e))?;
-                pending.push(ack);
+                pending.push_back(ack);
             }
         }
-        let mut out = Published {
-            lines: routed.routed,
-            refused: routed.refused,
-            ..Default::default()
-        };
         for ack in pending {
-            let ack = ack
-                .await
-                .map_err(|e| js_err("publish acknowledgement")(&e))?;
-            out.messages += 1;
-            out.duplicate_messages += u64::from(ack.duplicate);
+            settle(ack, &mut out).await?;
         }
         Ok(out)
     }
@@ -577,6 +580,21 @@ impl Bus {
         }
         Ok(out)
     }
+}
+
+/// Messages whose acknowledgement a publish may await at once.
+const IN_FLIGHT: usize = 256;
+
+async fn settle(
+    ack: jetstream::context::PublishAckFuture,
+    out: &mut Published,
+) -> Result<(), BusError> {
+    let ack = ack
+        .await
+        .map_err(|e| js_err("publish acknowledgement")(&e))?;
+    out.messages += 1;
+    out.duplicate_messages += u64::from(ack.duplicate);
+    Ok(())
 }
 
 /// Cuts `lines` (each ending in `\n`) into pieces of at most `max` bytes at line breaks;

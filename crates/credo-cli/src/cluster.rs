@@ -405,6 +405,8 @@ fn up(g: &Global, a: &UpArgs) -> Result<ExitCode> {
         if let Some(people) = a.people {
             let t = Instant::now();
             let pop = credo_sim::generate_in_memory(people, a.seed)?;
+            let generated_s = t.elapsed().as_secs_f64();
+            let t = Instant::now();
             let mut lines = 0;
             for part in [&pop.subjects, &pop.events, &pop.contacts] {
                 lines += bus.publish(part).await?.lines;
@@ -426,6 +428,7 @@ fn up(g: &Global, a: &UpArgs) -> Result<ExitCode> {
             loaded = Some(json!({
                 "people": people,
                 "lines": lines,
+                "generated_s": generated_s,
                 "published_s": published_s,
                 "applied_s": applied_s,
                 "propagation": {
@@ -476,9 +479,10 @@ fn up(g: &Global, a: &UpArgs) -> Result<ExitCode> {
         }
         if let Some(l) = &loaded {
             println!(
-                "loaded {} people ({} lines): published in {:.1} s, applied by every node in {:.1} s",
+                "loaded {} people ({} lines, generated in {:.1} s): published in {:.1} s, applied by every node in {:.1} s",
                 l["people"],
                 l["lines"],
+                l["generated_s"].as_f64().unwrap_or_default(),
                 l["published_s"].as_f64().unwrap_or_default(),
                 l["applied_s"].as_f64().unwrap_or_default()
             );
