@@ -13,20 +13,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+/// Where a cluster's stream is, and its shape.
+#[derive(Args)]
+pub struct BusArgs {
+    /// The NATS servers, comma-separated.
+    #[arg(long, env = "CREDO_NATS", default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+    /// Replicas of the stream and bucket when this creates them (3 in a three-server NATS
+    /// cluster).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// Partitions of the deployment: fixed for its life, the same everywhere.
+    #[arg(long, default_value_t = 16)]
+    partitions: u32,
+}
+
+impl BusArgs {
+    async fn connect(&self) -> Result<Bus> {
+        connect(&self.nats, self.replicas, self.partitions).await
+    }
+}
+
 #[derive(Args)]
 pub struct NodeArgs {
     /// This node's name (letters, digits, `-`, `_`): its partitions follow from it.
     #[arg(long)]
     name: String,
-    /// The NATS servers, comma-separated.
-    #[arg(long, env = "CREDO_NATS", default_value = "nats://127.0.0.1:4222")]
-    nats: String,
-    /// Replicas of the stream and bucket (3 in a three-server NATS cluster).
-    #[arg(long, default_value_t = 1)]
-    replicas: usize,
-    /// Partitions of the deployment: fixed for its life, the same on every node.
-    #[arg(long, default_value_t = 16)]
-    partitions: u32,
+    #[command(flatten)]
+    bus: BusArgs,
     /// Where the HTTP API listens (other nodes forward to this address).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
@@ -80,36 +94,24 @@ pub struct UpArgs {
 pub struct ClusterIngestArgs {
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    #[arg(long, env = "CREDO_NATS", default_value = "nats://127.0.0.1:4222")]
-    nats: String,
-    #[arg(long, default_value_t = 1)]
-    replicas: usize,
-    #[arg(long, default_value_t = 16)]
-    partitions: u32,
+    #[command(flatten)]
+    bus: BusArgs,
 }
 
 #[derive(Subcommand)]
 pub enum ClusterKeyCmd {
-    /// Create a key (the token is shown once).
+    /// Create a key (the token is shown once; the cluster keeps its SHA-256).
     Create {
-        #[arg(long)]
-        role: String,
-        #[arg(long)]
-        party: Option<String>,
-        #[arg(long)]
-        subject: Option<String>,
-        #[arg(long, env = "CREDO_NATS", default_value = "nats://127.0.0.1:4222")]
-        nats: String,
-        #[arg(long, default_value_t = 16)]
-        partitions: u32,
+        #[command(flatten)]
+        key: crate::KeyArgs,
+        #[command(flatten)]
+        bus: BusArgs,
     },
     /// Revoke a key on every node.
     Revoke {
         id: String,
-        #[arg(long, env = "CREDO_NATS", default_value = "nats://127.0.0.1:4222")]
-        nats: String,
-        #[arg(long, default_value_t = 16)]
-        partitions: u32,
+        #[command(flatten)]
+        bus: BusArgs,
     },
 }
 
@@ -135,7 +137,7 @@ async fn connect(nats: &str, replicas: usize, partitions: u32) -> Result<Bus> {
 pub fn node(g: &Global, a: &NodeArgs) -> Result<ExitCode> {
     let model = g.load_model()?;
     runtime()?.block_on(async {
-        let bus = std::sync::Arc::new(connect(&a.nats, a.replicas, a.partitions).await?);
+        let bus = std::sync::Arc::new(a.bus.connect().await?);
         let node = Node::start(
             bus,
             NodeConfig {
@@ -182,7 +184,7 @@ pub fn run(g: &Global, cmd: &ClusterCmd) -> Result<ExitCode> {
     match cmd {
         ClusterCmd::Up(a) => up(g, a),
         ClusterCmd::Ingest(a) => runtime()?.block_on(async {
-            let bus = connect(&a.nats, a.replicas, a.partitions).await?;
+            let bus = a.bus.connect().await?;
             let mut lines = 0;
             let mut refused = 0;
             for f in &a.files {
@@ -201,21 +203,16 @@ pub fn run(g: &Global, cmd: &ClusterCmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }),
-        ClusterCmd::Key(ClusterKeyCmd::Create {
-            role,
-            party,
-            subject,
-            nats,
-            partitions,
-        }) => runtime()?.block_on(async {
-            let role = credo_access::Role::parse(role).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let subject = subject
+        ClusterCmd::Key(ClusterKeyCmd::Create { key, bus }) => runtime()?.block_on(async {
+            let role = credo_access::Role::parse(&key.role).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let subject = key
+                .subject
                 .as_deref()
                 .map(credo_model::SubjectId::parse)
                 .transpose()?;
-            let (key, token) = credo_server::api::new_key(role, party.clone(), subject)
+            let (key, token) = credo_server::api::new_key(role, key.party.clone(), subject)
                 .map_err(|e| anyhow::anyhow!(e.message))?;
-            let bus = connect(nats, 1, *partitions).await?;
+            let bus = bus.connect().await?;
             credo_node::keys::create(&bus, &key).await?;
             if g.json {
                 println!(
@@ -227,12 +224,8 @@ pub fn run(g: &Global, cmd: &ClusterCmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }),
-        ClusterCmd::Key(ClusterKeyCmd::Revoke {
-            id,
-            nats,
-            partitions,
-        }) => runtime()?.block_on(async {
-            let bus = connect(nats, 1, *partitions).await?;
+        ClusterCmd::Key(ClusterKeyCmd::Revoke { id, bus }) => runtime()?.block_on(async {
+            let bus = bus.connect().await?;
             if !credo_node::keys::revoke(&bus, id).await? {
                 bail!("no key {id} in this cluster");
             }
@@ -422,9 +415,23 @@ fn up(g: &Global, a: &UpArgs) -> Result<ExitCode> {
             // The relationships term across the nodes, as a single machine computes it
             // after an ingest.
             let t = Instant::now();
-            let (round, names) = credo_node::flow::request(&bus).await?;
-            let reports =
-                credo_node::flow::wait(&bus, round, &names, Duration::from_secs(300)).await?;
+            let mut tries = 0;
+            let reports = loop {
+                let (round, names) = credo_node::flow::request(&bus).await?;
+                match credo_node::flow::wait(&bus, round, &names, Duration::from_secs(300)).await
+                {
+                    // A node was moving partitions (one found silent under load and back):
+                    // once every node holds its own again, ask again.
+                    Err(e @ credo_node::NodeError::FlowIncomplete { .. }) if tries < 5 => {
+                        tries += 1;
+                        eprintln!("{e}");
+                        while !caught_up(&node_ports).await {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                    r => break r?,
+                }
+            };
             loaded = Some(json!({
                 "people": people,
                 "lines": lines,

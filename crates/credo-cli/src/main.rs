@@ -336,20 +336,24 @@ enum PolicyCmd {
     List,
 }
 
+/// A new key's role and holder.
+#[derive(Args)]
+pub struct KeyArgs {
+    /// admin, furnisher, court, relying_party, telco or subject.
+    #[arg(long)]
+    role: String,
+    /// The party's name (a-z, 0-9, '-', '_', '.'); not for a subject.
+    #[arg(long)]
+    party: Option<String>,
+    /// For a subject's key: its ID.
+    #[arg(long)]
+    subject: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum KeyCmd {
     /// Create a key; prints its token once (only its SHA-256 is kept).
-    Create {
-        /// admin, furnisher, court, relying_party, telco or subject.
-        #[arg(long)]
-        role: String,
-        /// The party's name (a-z, 0-9, '-', '_', '.'); not for a subject.
-        #[arg(long)]
-        party: Option<String>,
-        /// For a subject's key: its ID.
-        #[arg(long)]
-        subject: Option<String>,
-    },
+    Create(KeyArgs),
     /// Every key (never a token).
     List,
     /// Revoke a key at once.
@@ -502,11 +506,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 public_burst: a.public_burst,
             },
         ),
-        Cmd::Key(KeyCmd::Create {
-            role,
-            party,
-            subject,
-        }) => access::key_create(&g, &role, party, subject.as_deref()),
+        Cmd::Key(KeyCmd::Create(k)) => {
+            access::key_create(&g, &k.role, k.party, k.subject.as_deref())
+        }
         Cmd::Key(KeyCmd::List) => access::key_list(&g),
         Cmd::Key(KeyCmd::Revoke { id }) => access::key_revoke(&g, &id),
         Cmd::Audit(AuditCmd::Verify) => access::audit_verify(&g),

@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{credo, free_port, http, json};
+use common::{credo, free_port, generate, http, json, key};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -189,28 +189,11 @@ fn same_answers(ids: &[String], nodes: &[u16], keys: (&str, &str), single: (u16,
     assert!(denies > 0, "no denial compared");
 }
 
-fn key(data: &Path, role: &str, party: &str) -> String {
-    json(
-        credo(data)
-            .args(["key", "create", "--json", "--role", role, "--party", party])
-            .output()
-            .unwrap(),
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     let dir = tempfile::tempdir().unwrap();
     let pop = dir.path().join("pop");
-    let out = Command::new(env!("CARGO_BIN_EXE_credo"))
-        .args(["generate", "--people", "600", "--seed", "9", "--out"])
-        .arg(&pop)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    generate(600, 9, &pop);
     let as_of = "2026-10-31";
     let ids: Vec<String> = std::fs::read_to_string(pop.join("subjects.jsonl"))
         .unwrap()

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{credo, free_port, http, json};
+use common::{credo, free_port, generate, http, json, key};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -181,18 +181,6 @@ fn same_as_clean(
     a
 }
 
-fn key(data: &Path, role: &str, party: &str) -> String {
-    json(
-        credo(data)
-            .args(["key", "create", "--json", "--role", role, "--party", party])
-            .output()
-            .unwrap(),
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// The server killed with SIGKILL at random moments while a furnisher posts events and
 /// a relying party asks questions (each answer an audit-logged inquiry). After every
 /// kill: every event the server acknowledged (HTTP 200) is in the log, none twice, the
@@ -203,12 +191,7 @@ fn key(data: &Path, role: &str, party: &str) -> String {
 fn sigkill_while_serving_loses_nothing_acknowledged_and_keeps_the_audit_chain() {
     let dir = tempfile::tempdir().unwrap();
     let pop = dir.path().join("pop");
-    let out = Command::new(env!("CARGO_BIN_EXE_credo"))
-        .args(["generate", "--people", "300", "--seed", "9", "--out"])
-        .arg(&pop)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    generate(300, 9, &pop);
     let data = dir.path().join("data");
     json(
         credo(&data)

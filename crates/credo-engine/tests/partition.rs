@@ -57,6 +57,16 @@ fn contacts(e: &Engine, id: &str) -> f64 {
         .unwrap()
 }
 
+fn ingest(e: &mut Engine) -> credo_engine::IngestReport {
+    e.ingest(
+        "in",
+        input().as_bytes(),
+        &IngestOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap()
+}
+
 fn open(dir: &std::path::Path) -> Engine {
     let day = Day::parse("2026-06-30").unwrap();
     Engine::open(dir, Model::default_model(), Some(Clock::Fixed(day)))
@@ -70,14 +80,7 @@ fn half_edges_count_for_the_local_end() {
     let part = dir.path().join("p3");
     let mut e = open(&part);
     e.set_partition(3, 16).unwrap();
-    let r = e
-        .ingest(
-            "in",
-            input().as_bytes(),
-            &IngestOptions::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+    let r = ingest(&mut e);
     assert_eq!((r.accepted, r.rejected), (8, 1), "{:?}", r.errors);
     assert_eq!(r.errors[0].code, "unknown_subject");
     assert_eq!(r.errors[0].line, 9);
@@ -88,14 +91,7 @@ fn half_edges_count_for_the_local_end() {
     assert!(e.score(X.parse().unwrap(), None).is_err());
 
     // Sent again: duplicates, nothing moves.
-    let again = e
-        .ingest(
-            "in",
-            input().as_bytes(),
-            &IngestOptions::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+    let again = ingest(&mut e);
     assert_eq!((again.accepted, again.duplicates), (0, 8));
     assert_eq!(contacts(&e, A), 2.0);
 
@@ -108,14 +104,7 @@ fn half_edges_count_for_the_local_end() {
     drop(e);
     let mut fresh = open(&dir.path().join("fresh"));
     fresh.set_partition(3, 16).unwrap();
-    fresh
-        .ingest(
-            "in",
-            input().as_bytes(),
-            &IngestOptions::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+    ingest(&mut fresh);
     let replayed = open(&part);
     assert_eq!(replayed.partition(), Some((3, 16)));
     assert_eq!(fresh.state_diff(&replayed), Vec::<&str>::new());
@@ -126,14 +115,7 @@ fn half_edges_count_for_the_local_end() {
 fn one_machine_refuses_a_contact_with_an_unknown_end() {
     let dir = tempfile::tempdir().unwrap();
     let mut e = open(dir.path());
-    let r = e
-        .ingest(
-            "in",
-            input().as_bytes(),
-            &IngestOptions::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+    let r = ingest(&mut e);
     // Only A–B is a contact between known subjects.
     assert_eq!((r.accepted, r.rejected), (3, 6));
     assert!(r.errors.iter().all(|x| x.code == "unknown_subject"));

@@ -9,9 +9,31 @@
 //! attempts fail, and the round is then asked for again.
 
 use crate::{NodeError, Shared, flow_owner, flow_params};
+use credo_cluster::Assignment;
+
+/// How long a node waits for a propagation job to finish before it gives up the round.
+const FLOW_TIMEOUT: Duration = Duration::from_secs(600);
 use bytes::Bytes;
 use credo_bus::Bus;
 use serde_json::{Value, json};
+
+/// A propagation asked for: its round, the nodes taking part (process *i* is the *i*-th),
+/// and their flow addresses in the same order.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Job {
+    round: u64,
+    nodes: Vec<String>,
+    addresses: Vec<String>,
+    /// The assignment the job computes over (its text), the same on every node.
+    assignment: String,
+}
+
+async fn job(bus: &Bus) -> Result<Option<Job>, NodeError> {
+    Ok(bus
+        .value("propagate")
+        .await?
+        .and_then(|v| serde_json::from_slice(&v).ok()))
+}
 use std::time::Duration;
 
 pub(crate) fn flow_key(node: &str) -> String {
@@ -36,15 +58,14 @@ pub async fn request(bus: &Bus) -> Result<(u64, Vec<String>), NodeError> {
             .ok_or_else(|| NodeError::NoFlowAddress(n.clone()))?;
         addresses.push(String::from_utf8_lossy(&addr).to_string());
     }
-    let round = match bus.value("propagate").await? {
-        Some(v) => serde_json::from_slice::<Value>(&v)
-            .ok()
-            .and_then(|v| v["round"].as_u64())
-            .unwrap_or(0),
-        None => 0,
-    } + 1;
-    let job = json!({"round": round, "nodes": nodes, "addresses": addresses});
-    bus.put_value("propagate", Bytes::from(job.to_string()))
+    let round = job(bus).await?.map_or(0, |j| j.round) + 1;
+    let next = Job {
+        round,
+        nodes: nodes.clone(),
+        addresses,
+        assignment: a.to_text(),
+    };
+    bus.put_value("propagate", Bytes::from(json!(next).to_string()))
         .await?;
     Ok((round, nodes))
 }
@@ -68,6 +89,15 @@ pub async fn wait(
             }
         }
         if reports.len() == nodes.len() {
+            // A node that did not hold all its partitions under the job's assignment took
+            // part with what it had (its peers would wait for it otherwise): the terms
+            // are incomplete, and the job must be asked for again.
+            if let Some(r) = reports.iter().find(|r| r["complete"] == false) {
+                return Err(NodeError::FlowIncomplete {
+                    round,
+                    node: r["node"].as_str().unwrap_or_default().to_string(),
+                });
+            }
             return Ok(reports);
         }
         if start.elapsed() > within {
@@ -83,17 +113,15 @@ impl Shared {
         let mut done = 0u64;
         loop {
             tokio::time::sleep(crate::POLL).await;
-            let job = match self.bus.value("propagate").await {
-                Ok(Some(v)) => serde_json::from_slice::<Value>(&v).ok(),
-                _ => None,
+            let Ok(Some(job)) = job(&self.bus).await else {
+                continue;
             };
-            let Some(job) = job else { continue };
-            let round = job["round"].as_u64().unwrap_or(0);
-            if round <= done {
+            if job.round <= done {
                 continue;
             }
-            done = round;
-            match self.join_flow(&job).await {
+            done = job.round;
+            let round = job.round;
+            match self.join_flow(job).await {
                 Ok(Some(report)) => {
                     if let Err(e) = self
                         .bus
@@ -112,47 +140,36 @@ impl Shared {
         }
     }
 
-    async fn join_flow(&self, job: &Value) -> Result<Option<Value>, NodeError> {
-        let round = job["round"].as_u64().unwrap_or(0);
-        let nodes: Vec<String> = job["nodes"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|n| n.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let addresses: Vec<String> = job["addresses"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|n| n.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+    async fn join_flow(&self, job: Job) -> Result<Option<Value>, NodeError> {
+        let Job {
+            round,
+            nodes,
+            addresses,
+            assignment,
+        } = job;
         let Some(me) = nodes.iter().position(|n| *n == self.config.name) else {
             return Ok(None);
         };
         let Some(params) = flow_params(&self.config.model) else {
             return Ok(None);
         };
-        let Some((a, _)) = self.bus.assignment().await? else {
-            return Err(NodeError::NoAssignment);
-        };
-        // The partitions this node holds now, whoever the assignment lists: a job started
-        // during a handover computes on what each node has.
-        let share = self.contact_share(&a)?;
+        let a = Assignment::parse(&assignment)?;
+        let (share, complete) = self.flow_share(&a)?;
         let keys = share.keys.clone();
         let owner = flow_owner(&a, &nodes);
         let t = std::time::Instant::now();
-        let outcome = tokio::task::spawn_blocking(move || {
+        let job = tokio::task::spawn_blocking(move || {
             credo_flow::run_process(me, addresses, share, owner, params)
-        })
-        .await
-        .map_err(|e| NodeError::Io {
-            path: "propagation".into(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
+        });
+        // A peer that dies during a job leaves the others waiting in timely: give up on
+        // this round after a while, so that later rounds are joined.
+        let outcome = tokio::time::timeout(FLOW_TIMEOUT, job)
+            .await
+            .map_err(|_| NodeError::FlowTimeout { round })?
+            .map_err(|e| NodeError::Io {
+                path: "propagation".into(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
         self.set_contact_terms(&keys, &outcome);
         Ok(Some(json!({
             "round": round,
@@ -162,6 +179,7 @@ impl Shared {
             "residual": outcome.residual,
             "converged": outcome.converged,
             "records_sent": outcome.records_sent,
+            "complete": complete,
             "seconds": t.elapsed().as_secs_f64(),
         })))
     }

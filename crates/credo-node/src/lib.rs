@@ -70,6 +70,10 @@ pub enum NodeError {
     NoFlowAddress(String),
     #[error("propagation round {round} did not finish on every node in time")]
     FlowTimeout { round: u64 },
+    #[error(
+        "propagation round {round}: node {node} did not hold all its partitions (a handover); ask again"
+    )]
+    FlowIncomplete { round: u64, node: String },
     #[error("logging the cluster's keys: {0}")]
     Keys(String),
     #[error("partition {partition} is this node's but not open yet")]
@@ -93,7 +97,9 @@ impl NodeError {
             NodeError::NotOpen { .. } => "bus_unavailable",
             NodeError::Keys(_) => "storage_io",
             NodeError::NoAssignment | NodeError::NoFlowAddress(_) => "bus_unavailable",
-            NodeError::FlowTimeout { .. } => "propagation_failed",
+            NodeError::FlowTimeout { .. } | NodeError::FlowIncomplete { .. } => {
+                "propagation_failed"
+            }
         }
     }
 }
@@ -297,8 +303,12 @@ impl Shared {
     /// This node's part of the cross-node job: the shares of the partitions `a` gives it
     /// (a partition being handed over may still be applied here too; it is left out).
     pub fn contact_share(&self, a: &Assignment) -> Result<credo_flow::Share, NodeError> {
+        self.share_of(&a.partitions_of(&self.config.name))
+    }
+
+    fn share_of(&self, partitions: &[u32]) -> Result<credo_flow::Share, NodeError> {
         let mut out = credo_flow::Share::default();
-        for p in a.partitions_of(&self.config.name) {
+        for &p in partitions {
             let part = self.part(p).ok_or(NodeError::NotOpen { partition: p })?;
             let share = part
                 .engine()
@@ -315,6 +325,22 @@ impl Shared {
             );
         }
         Ok(out)
+    }
+
+    /// [`Shared::contact_share`] with what this node holds of what `a` gives it, and
+    /// whether that is all of it.
+    pub(crate) fn flow_share(
+        &self,
+        a: &Assignment,
+    ) -> Result<(credo_flow::Share, bool), NodeError> {
+        let mine = a.partitions_of(&self.config.name);
+        let held: Vec<u32> = mine
+            .iter()
+            .copied()
+            .filter(|&p| self.part(p).is_some())
+            .collect();
+        let complete = held.len() == mine.len();
+        Ok((self.share_of(&held)?, complete))
     }
 
     /// Gives each of this node's partitions the terms of its subjects from the job's
@@ -656,6 +682,17 @@ async fn liveness(bus: Arc<Bus>, name: String) {
         }
         if let Err(e) = reap(&bus, &name, &mut seen).await {
             tracing::warn!(node = %name, error = %e, "checking the other nodes");
+        }
+        // A node that was found silent while alive (a heartbeat stuck behind a saturated
+        // server) adds itself back, and so takes its partitions back from its folders.
+        match bus.assignment().await {
+            Ok(Some((a, _))) if !a.nodes().contains(&name) => {
+                tracing::warn!(node = %name, "not in the assignment; joining again");
+                if let Err(e) = join_once(&bus, &name).await {
+                    tracing::warn!(node = %name, error = %e, "joining again");
+                }
+            }
+            _ => {}
         }
         tokio::time::sleep(BEAT).await;
     }

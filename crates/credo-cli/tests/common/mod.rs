@@ -45,3 +45,37 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A key made with `credo key create` on a data folder; its token.
+pub fn key(data: &Path, role: &str, party: &str) -> String {
+    json(
+        credo(data)
+            .args(["key", "create", "--json", "--role", role, "--party", party])
+            .output()
+            .unwrap(),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `credo generate --people N --seed S --out DIR`.
+pub fn generate(people: u32, seed: u64, out: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_credo"))
+        .args([
+            "generate",
+            "--people",
+            &people.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--out",
+        ])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
