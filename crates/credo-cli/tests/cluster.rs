@@ -234,6 +234,7 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
         key(&single, "admin", "ops"),
         key(&single, "relying_party", "rail-1"),
     );
+    let sfurnisher = key(&single, "furnisher", "demo-bank");
     let sport = free_port();
     let _single_server = Restarted(vec![
         credo(&single)
@@ -378,4 +379,95 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     let run = propagate(node_ports[2], &admin);
     assert_eq!(run["nodes"].as_array().unwrap().len(), 3, "{run}");
     same_answers(&ids, &node_ports, (&admin, &rail), (sport, &sadmin, &srail));
+
+    // Events over a node's API, under the furnisher key's rules, as on one machine.
+    let furnisher = token("furnisher");
+    let body = format!(
+        "{}\n{}\n",
+        format_args!(
+            r#"{{"id":"late-1","source":"demo-bank","subject":"{}","at":"2026-10-20","kind":"bill","ref":"b-late-1","amount":900,"status":"unpaid"}}"#,
+            ids[0]
+        ),
+        format_args!(
+            r#"{{"id":"late-2","source":"another-bank","subject":"{}","at":"2026-10-20","kind":"payment","amount":5}}"#,
+            ids[1]
+        ),
+    );
+    let (status, answer) = http(node_ports[1], "POST", "/v1/events", &furnisher, &body).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        (answer["accepted"].as_u64(), answer["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "{answer}"
+    );
+    assert_eq!(answer["errors"][0]["code"], "forbidden");
+    assert_eq!(answer["errors"][0]["line"], 2);
+    let (status, _) = http(sport, "POST", "/v1/events", &sfurnisher, &body).unwrap();
+    assert_eq!(status, 200);
+    // Applied by the owner within moments; then every node answers as one machine.
+    let path = format!("/v1/subjects/{}/score", ids[0]);
+    let want = get(sport, &path, &sadmin);
+    let t = Instant::now();
+    while get(node_ports[0], &path, &admin) != want {
+        assert!(
+            t.elapsed().as_secs() < 30,
+            "the new event did not reach its owner"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A key made for the cluster works on every node, and once revoked, on none.
+    let made = json(
+        Command::new(env!("CARGO_BIN_EXE_credo"))
+            .args([
+                "--json",
+                "cluster",
+                "key",
+                "create",
+                "--role",
+                "relying_party",
+            ])
+            .args(["--party", "shop", "--nats", &nats])
+            .output()
+            .unwrap(),
+    );
+    let shop = made["token"].as_str().unwrap();
+    let path = format!("/v1/subjects/{}/check/rail_g", ids[2]);
+    for &port in &node_ports {
+        let t = Instant::now();
+        while get(port, &path, shop).0 != 200 {
+            assert!(
+                t.elapsed().as_secs() < 30,
+                "the new key did not reach node {port}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_credo"))
+        .args([
+            "cluster",
+            "key",
+            "revoke",
+            made["id"].as_str().unwrap(),
+            "--nats",
+            &nats,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for &port in &node_ports {
+        let t = Instant::now();
+        while get(port, &path, shop).0 != 401 {
+            assert!(
+                t.elapsed().as_secs() < 30,
+                "the revoked key still works on node {port}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }

@@ -80,39 +80,49 @@ pub(crate) async fn sync(
     let states: Vec<credo_server::AppState> =
         lock(parts).values().map(|r| r.part.state.clone()).collect();
     for state in states {
-        let missing: Vec<Pending> = {
-            let e = state
-                .engine
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let keys = &e.access().keys;
-            ops.iter()
-                .filter(|op| match op {
-                    AccessOp::KeyCreate(k) => !keys.contains_id(&k.id),
-                    AccessOp::KeyRevoke { id } => keys.get(id).is_some_and(|k| k.revoked.is_none()),
-                    _ => false,
-                })
-                .map(|op| Pending {
-                    at: Clock::now(),
-                    actor: "admin:cluster".into(),
-                    key: None,
-                    op: op.clone(),
-                    inquiry: None,
-                })
-                .collect()
-        };
-        // A revocation whose key is not logged yet waits for the next round.
-        let (creates, revokes): (Vec<Pending>, Vec<Pending>) = missing
-            .into_iter()
-            .partition(|p| matches!(p.op, AccessOp::KeyCreate(_)));
-        for group in [creates, revokes] {
-            if !group.is_empty() {
-                state
-                    .commits
-                    .submit(group)
-                    .await
-                    .map_err(|e| NodeError::Keys(e.message))?;
-            }
+        log_into(&state, &ops).await?;
+    }
+    Ok(())
+}
+
+/// Logs into one partition's audit log the keys of `ops` it has not logged yet: creations
+/// first, then revocations (a revocation whose key is not logged yet waits for the next
+/// round).
+pub(crate) async fn log_into(
+    state: &credo_server::AppState,
+    ops: &[AccessOp],
+) -> Result<(), NodeError> {
+    let missing: Vec<Pending> = {
+        let e = state
+            .engine
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let keys = &e.access().keys;
+        ops.iter()
+            .filter(|op| match op {
+                AccessOp::KeyCreate(k) => !keys.contains_id(&k.id),
+                AccessOp::KeyRevoke { id } => keys.get(id).is_some_and(|k| k.revoked.is_none()),
+                _ => false,
+            })
+            .map(|op| Pending {
+                at: Clock::now(),
+                actor: "admin:cluster".into(),
+                key: None,
+                op: op.clone(),
+                inquiry: None,
+            })
+            .collect()
+    };
+    let (creates, revokes): (Vec<Pending>, Vec<Pending>) = missing
+        .into_iter()
+        .partition(|p| matches!(p.op, AccessOp::KeyCreate(_)));
+    for group in [creates, revokes] {
+        if !group.is_empty() {
+            state
+                .commits
+                .submit(group)
+                .await
+                .map_err(|e| NodeError::Keys(e.message))?;
         }
     }
     Ok(())

@@ -189,6 +189,7 @@ impl Node {
             tasks: Vec::new(),
         };
         node.reconcile().await?;
+        keys::sync(&node.bus, &node.keys, &node.parts).await?;
         let (bus, config, parts) = (node.bus.clone(), node.config.clone(), node.parts.clone());
         node.tasks.push(tokio::spawn(async move {
             loop {
@@ -518,6 +519,8 @@ async fn reconcile(
             continue;
         }
         let part = open_part(config, p, a.partitioning()).await?;
+        // The cluster's keys before the partition answers anyone.
+        keys::log_into(&part.state, &keys::load(bus).await?).await?;
         let task = tokio::spawn(apply_loop(bus.clone(), part.clone(), config.name.clone()));
         lock(parts).insert(p, Running { part, task });
     }
