@@ -793,6 +793,10 @@ impl Engine {
         }
         self.partition = Some((p, n));
         self.core.foreign_contacts = true;
+        // A partition's terms come from the cross-node job only: drop the local job's
+        // (of the empty folder), as a reopen would not have one.
+        self.core.relations = None;
+        self.core.relations_as_of = None;
         let as_of = match self.clock {
             Clock::Fixed(d) => Some(d),
             Clock::System => None,
