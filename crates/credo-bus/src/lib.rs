@@ -567,14 +567,14 @@ impl Bus {
         self.kv.get(key).await.map_err(|e| js_err("get")(&e))
     }
 
-    /// Every key that starts with `prefix`.
-    pub async fn keys_under(&self, prefix: &str) -> Result<Vec<String>, BusError> {
+    /// Every key that starts with one of `prefixes` (one listing of the bucket).
+    pub async fn keys_under(&self, prefixes: &[&str]) -> Result<Vec<String>, BusError> {
         let keys = self.kv.keys().await.map_err(|e| js_err("keys")(&e))?;
         let all: Vec<Result<String, _>> = keys.collect().await;
         let mut out = Vec::new();
         for k in all {
             let k = k.map_err(|e| js_err("keys")(&e))?;
-            if k.starts_with(prefix) {
+            if prefixes.iter().any(|p| k.starts_with(p)) {
                 out.push(k);
             }
         }

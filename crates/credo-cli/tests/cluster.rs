@@ -81,6 +81,15 @@ impl Drop for Restarted {
     }
 }
 
+/// Waits up to `secs` for `done`, asking every 200 ms.
+fn eventually(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !done() {
+        assert!(t.elapsed().as_secs() < secs, "{what} within {secs} s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn get(port: u16, path: &str, token: &str) -> (u16, Value) {
     let t = Instant::now();
     loop {
@@ -408,14 +417,9 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     // Applied by the owner within moments; then every node answers as one machine.
     let path = format!("/v1/subjects/{}/score", ids[0]);
     let want = get(sport, &path, &sadmin);
-    let t = Instant::now();
-    while get(node_ports[0], &path, &admin) != want {
-        assert!(
-            t.elapsed().as_secs() < 30,
-            "the new event did not reach its owner"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually(30, "the new event reaches its owner", || {
+        get(node_ports[0], &path, &admin) == want
+    });
 
     // A key made for the cluster works on every node, and once revoked, on none.
     let made = json(
@@ -435,14 +439,9 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     let shop = made["token"].as_str().unwrap();
     let path = format!("/v1/subjects/{}/check/rail_g", ids[2]);
     for &port in &node_ports {
-        let t = Instant::now();
-        while get(port, &path, shop).0 != 200 {
-            assert!(
-                t.elapsed().as_secs() < 30,
-                "the new key did not reach node {port}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        eventually(30, &format!("the new key works on node {port}"), || {
+            get(port, &path, shop).0 == 200
+        });
     }
     let out = Command::new(env!("CARGO_BIN_EXE_credo"))
         .args([
@@ -461,13 +460,10 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
         String::from_utf8_lossy(&out.stderr)
     );
     for &port in &node_ports {
-        let t = Instant::now();
-        while get(port, &path, shop).0 != 401 {
-            assert!(
-                t.elapsed().as_secs() < 30,
-                "the revoked key still works on node {port}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        eventually(
+            30,
+            &format!("the revoked key is refused on node {port}"),
+            || get(port, &path, shop).0 == 401,
+        );
     }
 }

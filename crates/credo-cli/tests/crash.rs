@@ -24,16 +24,7 @@ fn line_count(p: &Path) -> u64 {
 fn sigkill_during_ingest_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let pop = dir.path().join("pop");
-    let out = Command::new(env!("CARGO_BIN_EXE_credo"))
-        .args(["generate", "--people", "3000", "--seed", "5", "--out"])
-        .arg(&pop)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    generate(3000, 5, &pop);
     let files = ["subjects.jsonl", "contacts.jsonl", "events.jsonl"];
     let sizes: Vec<u64> = files.iter().map(|f| line_count(&pop.join(f))).collect();
     let total: u64 = sizes.iter().sum();

@@ -29,10 +29,11 @@ pub(crate) struct Core {
     pub seen: KeySet,
     /// Undirected contact edges as (low index << 32 | high index).
     pub edges: FxHashSet<u64>,
-    /// In a cluster partition's folder: whether a contact may have one end in another
-    /// partition (that end is only an ID here), and those half-edges as (local end, the
-    /// other end's ID). Always empty on a single machine.
-    pub foreign_contacts: bool,
+    /// The cluster partition this folder holds (`p` of `P`), if it is one. A contact may
+    /// then have one end in another partition (that end is only an ID here): those
+    /// half-edges are kept as (local end, the other end's ID), always empty on a single
+    /// machine.
+    pub partition: Option<(u32, u32)>,
     pub remote_edges: FxHashSet<(u32, SubjectId)>,
     pub state: ScoreState,
     pub history: History,
@@ -79,6 +80,12 @@ pub(crate) fn dedupe_key_of(source: &[u8], id: &[u8]) -> u128 {
     // calls (this runs once per ingested event). Keys are derived state, rebuilt on open.
     let seed = xxhash_rust::xxh3::xxh3_64(source);
     xxhash_rust::xxh3::xxh3_128_with_seed(id, seed)
+}
+
+/// Adds `x` to `set` or removes it; whether that changed the set (a contact's add or
+/// remove counts only when it does).
+fn toggle<T: std::hash::Hash + Eq>(set: &mut FxHashSet<T>, x: T, add: bool) -> bool {
+    if add { set.insert(x) } else { set.remove(&x) }
 }
 
 /// What admission and apply need of an event: no strings, so it is cheap to move and the
@@ -149,7 +156,7 @@ impl Core {
             subjects: Subjects::default(),
             seen: KeySet::default(),
             edges: FxHashSet::default(),
-            foreign_contacts: false,
+            partition: None,
             remote_edges: FxHashSet::default(),
             state,
             history: History::default(),
@@ -219,8 +226,8 @@ impl Core {
         let local = match op.contact {
             Some((other, _)) => match (known, self.subjects.get(other)) {
                 (Some(s), Some(_)) => Some(s),
-                (Some(s), None) if self.foreign_contacts => Some(s),
-                (None, Some(o)) if self.foreign_contacts => Some(o),
+                (Some(s), None) if self.partition.is_some() => Some(s),
+                (None, Some(o)) if self.partition.is_some() => Some(o),
                 (None, _) => return Err(unknown("", op.subject)),
                 (Some(_), None) => return Err(unknown("`other`: ", other)),
             },
@@ -295,12 +302,7 @@ impl Core {
             match (self.subjects.get(op.subject), self.subjects.get(other)) {
                 (Some(s), Some(o)) => {
                     let edge = (u64::from(s.min(o)) << 32) | u64::from(s.max(o));
-                    let changed = if add {
-                        self.edges.insert(edge)
-                    } else {
-                        self.edges.remove(&edge)
-                    };
-                    if changed {
+                    if toggle(&mut self.edges, edge, add) {
                         self.state.adjust_contacts(s, add);
                         self.state.adjust_contacts(o, add);
                         if self.model.contacts_standing.is_some() {
@@ -340,12 +342,7 @@ impl Core {
     }
 
     fn half_edge(&mut self, local: u32, foreign: SubjectId, add: bool) {
-        let changed = if add {
-            self.remote_edges.insert((local, foreign))
-        } else {
-            self.remote_edges.remove(&(local, foreign))
-        };
-        if changed {
+        if toggle(&mut self.remote_edges, (local, foreign), add) {
             self.state.adjust_contacts(local, add);
         }
     }
@@ -366,30 +363,13 @@ impl Core {
             let op = Op::of(&e);
             if let Some((other, cop)) = op.contact {
                 let add = cop == ContactOp::Add;
-                let changed = match (self.subjects.get(op.subject), self.subjects.get(other)) {
-                    (Some(a), Some(b)) => {
-                        let n = if a == s { b } else { a };
-                        if add {
-                            neighbours.insert(n)
-                        } else {
-                            neighbours.remove(&n)
-                        }
-                    }
-                    (Some(_), None) | (None, Some(_)) => {
-                        let foreign = if self.subjects.get(other).is_none() {
-                            other
-                        } else {
-                            op.subject
-                        };
-                        if add {
-                            remote.insert(foreign)
-                        } else {
-                            remote.remove(&foreign)
-                        }
-                    }
+                let (a, b) = (self.subjects.get(op.subject), self.subjects.get(other));
+                let changed = match (a, b) {
+                    (Some(a), Some(b)) => toggle(&mut neighbours, if a == s { b } else { a }, add),
+                    (Some(_), None) => toggle(&mut remote, other, add),
+                    (None, Some(_)) => toggle(&mut remote, op.subject, add),
                     (None, None) => continue,
                 };
-                let (a, b) = (self.subjects.get(op.subject), self.subjects.get(other));
                 if changed {
                     self.state.adjust_contacts(s, add);
                     if a == b {
@@ -498,8 +478,6 @@ pub struct Engine {
     pub(crate) calls: crate::calls::CallIndex,
     /// Courts' call-warning settings (`courts.toml`).
     pub(crate) courts: rustc_hash::FxHashMap<String, crate::calls::CourtCalls>,
-    /// The cluster partition this folder holds (`p` of `P`), if it is one.
-    partition: Option<(u32, u32)>,
     _lock: File,
 }
 
@@ -511,10 +489,10 @@ fn replay(
     model: Model,
     access: &AccessState,
     court: CourtConfig,
-    foreign_contacts: bool,
+    partition: Option<(u32, u32)>,
 ) -> Result<(Log, Core, credo_store::Recovery), EngineError> {
     let mut core = Core::new(model);
-    core.foreign_contacts = foreign_contacts;
+    core.partition = partition;
     core.retracted = access
         .retracted
         .iter()
@@ -642,7 +620,7 @@ impl Engine {
                 problem: format!("partition: {t:?} is not `p/P` with p < P"),
             })?),
         };
-        let (log, core, recovery) = replay(dir, model, &access, court, partition.is_some())?;
+        let (log, core, recovery) = replay(dir, model, &access, court, partition)?;
         let report = OpenReport {
             recovery,
             audit: journal_report,
@@ -669,7 +647,6 @@ impl Engine {
             map,
             calls: crate::calls::CallIndex::default(),
             courts,
-            partition,
             _lock: lock,
         };
         engine.refresh_derived()?;
@@ -690,7 +667,7 @@ impl Engine {
             self.model().clone(),
             &self.access,
             self.core.court.config,
-            self.partition.is_some(),
+            self.core.partition,
         )?;
         tracing::warn!(
             events = core.events,
@@ -764,14 +741,14 @@ impl Engine {
 
     /// The cluster partition this folder holds (`p` of `P`), if it is one.
     pub fn partition(&self) -> Option<(u32, u32)> {
-        self.partition
+        self.core.partition
     }
 
     /// Makes this folder partition `p` of `n` of a cluster: a contact may then have one
     /// end in another partition (a half-edge). Only an empty folder may become one, and a
     /// partition's folder stays the same partition.
     pub fn set_partition(&mut self, p: u32, n: u32) -> Result<(), EngineError> {
-        if self.partition == Some((p, n)) {
+        if self.core.partition == Some((p, n)) {
             return Ok(());
         }
         let bad = |problem: String| EngineError::Meta {
@@ -781,7 +758,7 @@ impl Engine {
         if p >= n {
             return Err(bad(format!("partition {p} of {n} does not exist")));
         }
-        if let Some((q, m)) = self.partition {
+        if let Some((q, m)) = self.core.partition {
             return Err(bad(format!(
                 "this folder holds partition {q}/{m}, not {p}/{n}"
             )));
@@ -791,17 +768,15 @@ impl Engine {
                 "only an empty folder can become a cluster partition".into()
             ));
         }
-        self.partition = Some((p, n));
-        self.core.foreign_contacts = true;
+        let mut meta = Self::read_meta(&self.dir)?;
+        meta.partition = Some(format!("{p}/{n}"));
+        Self::write_meta(&self.dir, &meta)?;
+        self.core.partition = Some((p, n));
         // A partition's terms come from the cross-node job only: drop the local job's
         // (of the empty folder), as a reopen would not have one.
         self.core.relations = None;
         self.core.relations_as_of = None;
-        let as_of = match self.clock {
-            Clock::Fixed(d) => Some(d),
-            Clock::System => None,
-        };
-        self.set_folder_as_of(as_of)
+        Ok(())
     }
 
     /// Fixes this folder's "now" (for synthetic data), or returns it to the system clock.
@@ -813,7 +788,7 @@ impl Engine {
                 as_of: as_of.map(|d| d.to_string()),
                 grace_days: Some(self.core.court.config.grace_days).filter(|&g| g != 0),
                 map_cell_m: Some(self.map_cell_m()).filter(|&m| m != crate::map::DEFAULT_CELL_M),
-                partition: self.partition.map(|(p, n)| format!("{p}/{n}")),
+                partition: self.core.partition.map(|(p, n)| format!("{p}/{n}")),
             },
         )?;
         self.clock = as_of.map_or(Clock::System, Clock::Fixed);

@@ -33,4 +33,4 @@ pub use ingest::{BatchProgress, IngestOptions, IngestReport, LineError, Sender};
 pub use map::{AREA_BINS, Level, MapAlert, MapEntry, MapView, Nearby};
 pub use notices::{NoticeOptions, NoticePlan};
 pub use population::Lot;
-pub use relations::{ContactShare, PropagationReport};
+pub use relations::{ContactShare, PropagationReport, propagation_params};

@@ -14,7 +14,7 @@ use crate::engine::{Core, Engine};
 use crate::error::EngineError;
 use credo_graph::{Csr, Layout, Params, Relations, Step};
 use credo_model::{Day, SubjectId};
-use credo_score::ScoreCard;
+use credo_score::{Model, ScoreCard};
 use rayon::prelude::*;
 
 /// What a full propagation did.
@@ -150,6 +150,22 @@ pub struct ContactShare {
     pub contacts: Vec<Vec<SubjectId>>,
 }
 
+/// The propagation's settings under `model` (its `[relationships]`, when a feature is
+/// `contacts_standing`), and the tolerance of local updates between full jobs: the same
+/// for one machine's job and a cluster's cross-node one.
+pub fn propagation_params(model: &Model) -> Option<(Params, f64)> {
+    let r = model.relationships?;
+    model.contacts_standing?;
+    Some((
+        Params {
+            damping: r.damping,
+            tolerance: r.tolerance,
+            max_iterations: 10_000,
+        },
+        r.local_tolerance,
+    ))
+}
+
 impl Engine {
     /// This folder's subjects with their own standings as of today and their contacts
     /// (both ends of local contacts, and the foreign end of half-edges), for a
@@ -208,19 +224,10 @@ impl Engine {
     fn relations_params(&self) -> Option<(Params, f64)> {
         // A cluster partition sees only its side of each contact: its terms come from the
         // cross-node job (`set_contact_terms`), never from a job of its own.
-        if self.core.foreign_contacts {
+        if self.core.partition.is_some() {
             return None;
         }
-        let r = self.core.model.relationships?;
-        self.core.model.contacts_standing?;
-        Some((
-            Params {
-                damping: r.damping,
-                tolerance: r.tolerance,
-                max_iterations: 10_000,
-            },
-            r.local_tolerance,
-        ))
+        propagation_params(&self.core.model)
     }
 
     /// Runs the full propagation as of today and keeps it.

@@ -8,7 +8,7 @@
 //! every listed node: one that is down holds it up until the others' timely connection
 //! attempts fail, and the round is then asked for again.
 
-use crate::{NodeError, Shared, flow_owner, flow_params};
+use crate::{NodeError, Shared, flow_owner};
 use credo_cluster::Assignment;
 
 /// How long a node waits for a propagation job to finish before it gives up the round.
@@ -150,12 +150,12 @@ impl Shared {
         let Some(me) = nodes.iter().position(|n| *n == self.config.name) else {
             return Ok(None);
         };
-        let Some(params) = flow_params(&self.config.model) else {
+        let Some((params, _)) = credo_engine::propagation_params(&self.config.model) else {
             return Ok(None);
         };
         let a = Assignment::parse(&assignment)?;
-        let (share, complete) = self.flow_share(&a)?;
-        let keys = share.keys.clone();
+        let mut mine = self.contact_share(&a);
+        let (share, subjects) = (std::mem::take(&mut mine.share), mine.share_len());
         let owner = flow_owner(&a, &nodes);
         let t = std::time::Instant::now();
         let job = tokio::task::spawn_blocking(move || {
@@ -170,16 +170,16 @@ impl Shared {
                 path: "propagation".into(),
                 source: std::io::Error::other(e.to_string()),
             })??;
-        self.set_contact_terms(&keys, &outcome);
+        self.set_contact_terms(&mine, &outcome);
         Ok(Some(json!({
             "round": round,
             "node": self.config.name,
-            "subjects": keys.len(),
+            "subjects": subjects,
             "iterations": outcome.iterations,
             "residual": outcome.residual,
             "converged": outcome.converged,
             "records_sent": outcome.records_sent,
-            "complete": complete,
+            "complete": mine.complete,
             "seconds": t.elapsed().as_secs_f64(),
         })))
     }

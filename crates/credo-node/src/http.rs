@@ -14,21 +14,18 @@
 //! Keys are the cluster's (`credo cluster key create`), kept in the bus's bucket and
 //! copied into every partition's audit log by [`crate::keys`].
 
-use crate::{Running, lock};
+use crate::Shared;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use credo_access::{Capability, KeyRing, Principal};
-use credo_bus::Bus;
+use credo_access::{Capability, Principal};
 use credo_server::ApiError;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
 use tower::ServiceExt;
 
 /// Marks a request one node forwarded to another.
@@ -40,25 +37,14 @@ pub(crate) fn addr_key(node: &str) -> String {
 
 #[derive(Clone)]
 pub(crate) struct Http {
-    pub name: String,
-    pub bus: Arc<Bus>,
-    pub parts: Arc<Mutex<BTreeMap<u32, Running>>>,
-    pub keys: Arc<RwLock<KeyRing>>,
-    pub client: Client<HttpConnector, Body>,
+    node: Shared,
+    client: Client<HttpConnector, Body>,
 }
 
 impl Http {
-    pub(crate) fn new(
-        name: String,
-        bus: Arc<Bus>,
-        parts: Arc<Mutex<BTreeMap<u32, Running>>>,
-        keys: Arc<RwLock<KeyRing>>,
-    ) -> Http {
+    pub(crate) fn new(node: Shared) -> Http {
         Http {
-            name,
-            bus,
-            parts,
-            keys,
+            node,
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
     }
@@ -71,7 +57,7 @@ impl Http {
 async fn handle(State(h): State<Http>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let r = if path == "/healthz" {
-        Ok(health(&h).await)
+        health(&h).await
     } else if path == "/v1/events" {
         if req.method() == axum::http::Method::POST {
             events(&h, req).await
@@ -102,79 +88,54 @@ async fn handle(State(h): State<Http>, req: Request) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// This node's partitions, and whether it holds every partition the assignment gives it
-/// up to the stream's last message (`caught_up`).
-async fn health(h: &Http) -> Response {
-    let held: BTreeMap<u32, u64> = lock(&h.parts)
-        .iter()
-        .map(|(&p, r)| (p, r.part.applied()))
-        .collect();
-    let mut caught_up = true;
-    let mut owned = Vec::new();
-    match h.bus.assignment().await {
-        Ok(Some((a, _))) => {
-            owned = a.partitions_of(&h.name);
-            for &p in &owned {
-                let last = h.bus.last_sequence(p).await.unwrap_or(u64::MAX);
-                if held.get(&p).is_none_or(|&applied| applied < last) {
-                    caught_up = false;
-                }
-            }
-        }
-        _ => caught_up = false,
-    }
-    axum::Json(json!({
+/// This node's partitions, their positions, and whether it holds every partition the
+/// assignment gives it up to the stream's last message ([`Shared::progress`]).
+async fn health(h: &Http) -> Result<Response, ApiError> {
+    let p = h
+        .node
+        .progress()
+        .await
+        .map_err(|e| unavailable(e.code(), e.to_string()))?;
+    Ok(axum::Json(json!({
         "status": "ok",
-        "node": h.name,
-        "partitions": owned,
-        "applied": held,
-        "caught_up": caught_up,
+        "node": h.node.config.name,
+        "partitions": p.partitions,
+        "applied": p.applied,
+        "caught_up": p.caught_up,
     }))
-    .into_response()
+    .into_response())
 }
 
 /// The caller's principal from the cluster's keys (none: the public).
 fn caller(h: &Http, req: &Request) -> Result<Principal, ApiError> {
-    let Some(v) = req.headers().get(header::AUTHORIZATION) else {
-        return Ok(Principal::public());
-    };
-    let token = v
-        .to_str()
-        .ok()
-        .and_then(|t| t.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::unauthorized("use `Authorization: Bearer <key>`"))?;
-    h.keys
+    let keys = h
+        .node
+        .keys
         .read()
-        .map_err(|_| ApiError::internal("key lock poisoned"))?
-        .authenticate(token.trim())
-        .map(|k| k.principal())
-        .ok_or_else(|| ApiError::unauthorized("unknown or revoked key"))
+        .map_err(|_| ApiError::internal("key lock poisoned"))?;
+    credo_server::auth::principal(req.headers(), &keys)
+}
+
+/// A cluster error as an API error (503: the bus or a peer is not there yet; retry).
+fn unavailable(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
 }
 
 async fn events(h: &Http, req: Request) -> Result<Response, ApiError> {
     let who = caller(h, &req)?;
     credo_server::auth::require(&who, Capability::Ingest)?;
-    let bytes = axum::body::to_bytes(req.into_body(), credo_server::api::MAX_EVENTS_BODY)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "send at most {} bytes per request",
-                    credo_server::api::MAX_EVENTS_BODY
-                ),
-            )
-        })?;
+    let bytes =
+        credo_server::api::read_body(req.into_body(), credo_server::api::MAX_EVENTS_BODY).await?;
     let sender = credo_engine::Sender {
         source: who.party.clone(),
         role: who.role,
     };
     let published = h
+        .node
         .bus
         .publish_as(&bytes, Some(&sender))
         .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()))?;
+        .map_err(|e| unavailable(e.code(), e.to_string()))?;
     let errors: Vec<_> = published
         .refused
         .iter()
@@ -194,13 +155,12 @@ async fn events(h: &Http, req: Request) -> Result<Response, ApiError> {
 /// Runs the cross-node propagation on every node and answers with each one's report.
 async fn propagate(h: &Http, who: Principal) -> Result<Response, ApiError> {
     credo_server::auth::require(&who, Capability::GraphRun)?;
-    let unavailable = |e: crate::NodeError| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
-    };
-    let (round, nodes) = crate::flow::request(&h.bus).await.map_err(unavailable)?;
-    let reports = crate::flow::wait(&h.bus, round, &nodes, std::time::Duration::from_secs(300))
+    let failed = |e: crate::NodeError| unavailable(e.code(), e.to_string());
+    let bus = &h.node.bus;
+    let (round, nodes) = crate::flow::request(bus).await.map_err(failed)?;
+    let reports = crate::flow::wait(bus, round, &nodes, std::time::Duration::from_secs(300))
         .await
-        .map_err(unavailable)?;
+        .map_err(failed)?;
     Ok(axum::Json(json!({"round": round, "nodes": reports})).into_response())
 }
 
@@ -208,42 +168,43 @@ async fn subject_route(h: &Http, rest: &str, req: Request) -> Result<Response, A
     let text = rest.split('/').next().unwrap_or_default();
     let id = credo_model::SubjectId::parse(text)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_id", e.to_string()))?;
-    let p = h.bus.partitioning().of(id);
-    let local = lock(&h.parts).get(&p).map(|r| r.part.clone());
-    let owner = match h.bus.assignment().await {
-        Ok(Some((a, _))) => a.owner(p).map(str::to_string),
-        _ => None,
-    };
-    let mine = owner.as_deref() == Some(h.name.as_str());
-    if mine && let Some(part) = local {
-        let app = credo_server::app(part.state.clone());
-        return app
+    let p = h.node.bus.partitioning().of(id);
+    // The assignment as last read (every 250 ms): no round trip to the bucket here.
+    let owner = h.node.owner_of(p);
+    let mine = owner.as_deref() == Some(h.node.config.name.as_str());
+    if mine && let Some(part) = h.node.part(p) {
+        return part
+            .app
+            .clone()
             .oneshot(req)
             .await
             .map_err(|e| ApiError::internal(e.to_string()));
     }
-    let unavailable = |m: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_owner", m);
+    let not_owner = |m: String| unavailable("not_owner", m);
     if req.headers().contains_key(FORWARDED) {
-        return Err(unavailable(format!(
+        return Err(not_owner(format!(
             "partition {p} is moving to another node; try again"
         )));
     }
     let Some(owner) = owner else {
-        return Err(unavailable(format!("partition {p} has no owner yet")));
+        return Err(not_owner(format!("partition {p} has no owner yet")));
     };
     if mine {
-        return Err(unavailable(format!(
+        return Err(not_owner(format!(
             "partition {p} is opening on this node; try again"
         )));
     }
     let addr = h
-        .bus
-        .value(&addr_key(&owner))
+        .node
+        .addr_of(&owner)
         .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()))?
-        .ok_or_else(|| unavailable(format!("node {owner} has not published its address")))?;
-    let addr = String::from_utf8_lossy(&addr).to_string();
-    forward(h, &addr, req).await
+        .map_err(|e| unavailable(e.code(), e.to_string()))?
+        .ok_or_else(|| not_owner(format!("node {owner} has not published its address")))?;
+    let r = forward(h, &addr, req).await;
+    if r.is_err() {
+        h.node.forget_addr(&owner);
+    }
+    r
 }
 
 async fn forward(h: &Http, addr: &str, req: Request) -> Result<Response, ApiError> {
@@ -258,7 +219,8 @@ async fn forward(h: &Http, addr: &str, req: Request) -> Result<Response, ApiErro
         .map_err(|e: axum::http::uri::InvalidUri| ApiError::internal(e.to_string()))?;
     parts.headers.insert(
         FORWARDED,
-        HeaderValue::from_str(&h.name).map_err(|e| ApiError::internal(e.to_string()))?,
+        HeaderValue::from_str(&h.node.config.name)
+            .map_err(|e| ApiError::internal(e.to_string()))?,
     );
     parts.headers.remove(header::HOST);
     let res = h

@@ -41,16 +41,17 @@ pub async fn revoke(bus: &Bus, id: &str) -> Result<bool, NodeError> {
 
 /// The cluster's keys as stored: creations, then revocations.
 pub async fn load(bus: &Bus) -> Result<Vec<AccessOp>, NodeError> {
+    let mut names = bus.keys_under(&["key.", "revoked."]).await?;
+    // Creations before revocations.
+    names.sort_by_key(|k| k.starts_with("revoked."));
     let mut out = Vec::new();
-    for prefix in ["key.", "revoked."] {
-        for k in bus.keys_under(prefix).await? {
-            let Some(v) = bus.value(&k).await? else {
-                continue;
-            };
-            match op_from_json(&v) {
-                Ok(op) => out.push(op),
-                Err(e) => tracing::warn!(key = k, error = e, "an unreadable cluster key"),
-            }
+    for k in names {
+        let Some(v) = bus.value(&k).await? else {
+            continue;
+        };
+        match op_from_json(&v) {
+            Ok(op) => out.push(op),
+            Err(e) => tracing::warn!(key = k, error = e, "an unreadable cluster key"),
         }
     }
     Ok(out)

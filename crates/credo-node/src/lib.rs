@@ -123,6 +123,8 @@ pub struct NodeConfig {
 pub struct Part {
     pub partition: u32,
     pub state: credo_server::AppState,
+    /// The single machine's router over `state`, built once.
+    app: axum::Router,
     applied: AtomicU64,
 }
 
@@ -150,6 +152,24 @@ pub struct Shared {
     parts: Arc<Mutex<BTreeMap<u32, Running>>>,
     /// The cluster's API keys ([`keys`]).
     keys: Arc<RwLock<credo_access::KeyRing>>,
+    /// The assignment as last read (every [`POLL`]) and the other nodes' addresses as
+    /// looked up: what routing a request reads, without a round trip to the bucket.
+    view: Arc<RwLock<View>>,
+}
+
+#[derive(Default)]
+struct View {
+    assignment: Option<Assignment>,
+    addrs: HashMap<String, String>,
+}
+
+/// A node's partitions: those the assignment gives it, the stream position of each it
+/// holds, and whether it holds all of them up to the stream's last message.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Progress {
+    pub partitions: Vec<u32>,
+    pub applied: BTreeMap<u32, u64>,
+    pub caught_up: bool,
 }
 
 /// A running node. Dropping it without [`Node::stop`] leaves its tasks running.
@@ -179,45 +199,44 @@ impl Node {
             )
             .await?;
         }
-        let mut node = Node {
-            shared: Shared {
-                config,
-                bus,
-                parts,
-                keys: Arc::default(),
-            },
-            tasks: Vec::new(),
+        let node = Shared {
+            config,
+            bus,
+            parts,
+            keys: Arc::default(),
+            view: Arc::default(),
         };
         node.reconcile().await?;
-        keys::sync(&node.bus, &node.keys, &node.parts).await?;
-        let (bus, config, parts) = (node.bus.clone(), node.config.clone(), node.parts.clone());
-        node.tasks.push(tokio::spawn(async move {
+        node.sync_keys().await?;
+        let mut tasks = Vec::new();
+        let n = node.clone();
+        tasks.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(POLL).await;
-                if let Err(e) = reconcile(&bus, &config, &parts).await {
-                    tracing::warn!(node = %config.name, error = %e, "reading the assignment");
+                if let Err(e) = n.reconcile().await {
+                    tracing::warn!(node = %n.config.name, error = %e, "reading the assignment");
                 }
             }
         }));
         let (bus, name) = (node.bus.clone(), node.config.name.clone());
-        node.tasks
-            .push(tokio::spawn(async move { liveness(bus, name).await }));
-        let (bus, ring, parts) = (node.bus.clone(), node.keys.clone(), node.parts.clone());
-        let name = node.config.name.clone();
-        node.tasks.push(tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move { liveness(bus, name).await }));
+        let n = node.clone();
+        tasks.push(tokio::spawn(async move {
             loop {
-                if let Err(e) = keys::sync(&bus, &ring, &parts).await {
-                    tracing::warn!(node = %name, error = %e, "reading the cluster's keys");
+                if let Err(e) = n.sync_keys().await {
+                    tracing::warn!(node = %n.config.name, error = %e, "reading the cluster's keys");
                 }
                 tokio::time::sleep(keys::SYNC).await;
             }
         }));
         if node.config.flow.is_some() {
-            let shared = node.shared.clone();
-            node.tasks
-                .push(tokio::spawn(async move { shared.flow_loop().await }));
+            let n = node.clone();
+            tasks.push(tokio::spawn(async move { n.flow_loop().await }));
         }
-        Ok(node)
+        Ok(Node {
+            shared: node,
+            tasks,
+        })
     }
 
     /// The node's HTTP API ([`http`]); `addr` is where other nodes reach it, published
@@ -229,13 +248,7 @@ impl Node {
                 bytes::Bytes::from(addr.to_string()),
             )
             .await?;
-        Ok(http::Http::new(
-            self.config.name.clone(),
-            self.bus.clone(),
-            self.parts.clone(),
-            self.keys.clone(),
-        )
-        .router())
+        Ok(http::Http::new(self.shared.clone()).router())
     }
 
     pub fn bus(&self) -> &Arc<Bus> {
@@ -246,25 +259,10 @@ impl Node {
         &self.config.name
     }
 
-    async fn reconcile(&self) -> Result<(), NodeError> {
-        reconcile(&self.bus, &self.config, &self.parts).await
-    }
-
     /// Whether every partition the assignment gives this node is open and holds its
     /// stream subject's last message.
     pub async fn caught_up(&self) -> Result<bool, NodeError> {
-        let Some((a, _)) = self.bus.assignment().await? else {
-            return Ok(false);
-        };
-        for p in a.partitions_of(&self.config.name) {
-            let Some(part) = self.part(p) else {
-                return Ok(false);
-            };
-            if part.applied() < self.bus.last_sequence(p).await? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        Ok(self.progress().await?.caught_up)
     }
 
     /// Stops at once, as a crash would: no partition finishes its batch or records it,
@@ -301,83 +299,181 @@ impl Shared {
         lock(&self.parts).get(&p).map(|r| r.part.clone())
     }
 
-    /// This node's part of the cross-node job: the shares of the partitions `a` gives it
-    /// (a partition being handed over may still be applied here too; it is left out).
-    pub fn contact_share(&self, a: &Assignment) -> Result<credo_flow::Share, NodeError> {
-        self.share_of(&a.partitions_of(&self.config.name))
+    /// This node's partitions under the stored assignment (read now, not the cached one)
+    /// and how far each is applied.
+    pub async fn progress(&self) -> Result<Progress, NodeError> {
+        let applied: BTreeMap<u32, u64> = lock(&self.parts)
+            .iter()
+            .map(|(&p, r)| (p, r.part.applied()))
+            .collect();
+        let Some((a, _)) = self.bus.assignment().await? else {
+            return Ok(Progress {
+                partitions: Vec::new(),
+                applied,
+                caught_up: false,
+            });
+        };
+        let partitions = a.partitions_of(&self.config.name);
+        let mut caught_up = true;
+        for &p in &partitions {
+            let last = self.bus.last_sequence(p).await?;
+            caught_up &= applied.get(&p).is_some_and(|&at| at >= last);
+        }
+        Ok(Progress {
+            partitions,
+            applied,
+            caught_up,
+        })
     }
 
-    fn share_of(&self, partitions: &[u32]) -> Result<credo_flow::Share, NodeError> {
-        let mut out = credo_flow::Share::default();
-        for &p in partitions {
-            let part = self.part(p).ok_or(NodeError::NotOpen { partition: p })?;
+    /// This node's part of the cross-node job under assignment `a`: the shares of the
+    /// partitions `a` gives it that it holds (a partition being handed over may still be
+    /// applied here too; it is left out).
+    pub fn contact_share(&self, a: &Assignment) -> FlowShare {
+        let mut out = FlowShare {
+            complete: true,
+            ..FlowShare::default()
+        };
+        for p in a.partitions_of(&self.config.name) {
+            let Some(part) = self.part(p) else {
+                out.complete = false;
+                continue;
+            };
             let share = part
                 .engine()
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .contact_share();
-            out.keys.extend(share.subjects.iter().map(|id| id.key()));
-            out.own.extend(share.own);
-            out.contacts.extend(
+            out.share
+                .keys
+                .extend(share.subjects.iter().map(|id| id.key()));
+            out.share.own.extend(share.own);
+            out.share.contacts.extend(
                 share
                     .contacts
                     .into_iter()
                     .map(|c| c.into_iter().map(|id| id.key()).collect()),
             );
+            out.parts.push((part, share.subjects));
         }
-        Ok(out)
+        out
     }
 
-    /// [`Shared::contact_share`] with what this node holds of what `a` gives it, and
-    /// whether that is all of it.
-    pub(crate) fn flow_share(
-        &self,
-        a: &Assignment,
-    ) -> Result<(credo_flow::Share, bool), NodeError> {
-        let mine = a.partitions_of(&self.config.name);
-        let held: Vec<u32> = mine
-            .iter()
-            .copied()
-            .filter(|&p| self.part(p).is_some())
-            .collect();
-        let complete = held.len() == mine.len();
-        Ok((self.share_of(&held)?, complete))
-    }
-
-    /// Gives each of this node's partitions the terms of its subjects from the job's
-    /// outcome for [`Node::contact_share`]'s keys.
-    pub fn set_contact_terms(&self, keys: &[u128], outcome: &credo_flow::Outcome) {
-        let mut by_part: BTreeMap<u32, Vec<(credo_model::SubjectId, Option<f64>)>> =
-            BTreeMap::new();
-        let partitioning = self.bus.partitioning();
-        for (&k, &t) in keys.iter().zip(&outcome.contacts) {
-            if let Ok(id) = credo_model::SubjectId::from_key(k) {
-                by_part
-                    .entry(partitioning.of(id))
-                    .or_default()
-                    .push((id, t));
-            }
-        }
-        let parts: Vec<Arc<Part>> = lock(&self.parts).values().map(|r| r.part.clone()).collect();
-        for part in parts {
-            let terms = by_part.remove(&part.partition).unwrap_or_default();
+    /// Gives each partition of `share` the terms of its subjects from the job's outcome.
+    pub fn set_contact_terms(&self, share: &FlowShare, outcome: &credo_flow::Outcome) {
+        let mut terms = outcome.contacts.iter();
+        for (part, subjects) in &share.parts {
+            let mine: Vec<_> = subjects
+                .iter()
+                .copied()
+                .zip(terms.by_ref())
+                .map(|(id, &t)| (id, t))
+                .collect();
             part.engine()
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .set_contact_terms(&terms);
+                .set_contact_terms(&mine);
         }
+    }
+
+    /// Starts the partitions the assignment gives this node and stops the others; keeps
+    /// the assignment for routing.
+    async fn reconcile(&self) -> Result<(), NodeError> {
+        let Some((a, _)) = self.bus.assignment().await? else {
+            return Ok(());
+        };
+        let expected = self.bus.partitioning().count();
+        if a.partitioning().count() != expected {
+            return Err(NodeError::Partitions {
+                found: a.partitioning().count(),
+                expected,
+            });
+        }
+        let want: Vec<u32> = a.partitions_of(&self.config.name);
+        write(&self.view).assignment = Some(a.clone());
+        let stale: Vec<u32> = lock(&self.parts)
+            .keys()
+            .copied()
+            .filter(|p| !want.contains(p))
+            .collect();
+        for p in stale {
+            if let Some(r) = lock(&self.parts).remove(&p) {
+                r.task.abort();
+                tracing::info!(node = %self.config.name, partition = p, "partition handed over");
+            }
+        }
+        let mut keys = None;
+        for p in want {
+            if lock(&self.parts).contains_key(&p) {
+                continue;
+            }
+            let part = open_part(&self.config, p, a.partitioning()).await?;
+            // The cluster's keys before the partition answers anyone.
+            let ops = match &keys {
+                Some(ops) => ops,
+                None => keys.insert(keys::load(&self.bus).await?),
+            };
+            keys::log_into(&part.state, ops).await?;
+            let task = tokio::spawn(apply_loop(
+                self.bus.clone(),
+                part.clone(),
+                self.config.name.clone(),
+            ));
+            lock(&self.parts).insert(p, Running { part, task });
+        }
+        Ok(())
+    }
+
+    async fn sync_keys(&self) -> Result<(), NodeError> {
+        keys::sync(&self.bus, &self.keys, &self.parts).await
+    }
+
+    /// The owner of partition `p` under the assignment last read.
+    pub(crate) fn owner_of(&self, p: u32) -> Option<String> {
+        read(&self.view)
+            .assignment
+            .as_ref()
+            .and_then(|a| a.owner(p))
+            .map(str::to_string)
+    }
+
+    /// A node's HTTP address: looked up in the bucket once, then kept until
+    /// [`Shared::forget_addr`].
+    pub(crate) async fn addr_of(&self, node: &str) -> Result<Option<String>, NodeError> {
+        if let Some(a) = read(&self.view).addrs.get(node) {
+            return Ok(Some(a.clone()));
+        }
+        let Some(v) = self.bus.value(&http::addr_key(node)).await? else {
+            return Ok(None);
+        };
+        let addr = String::from_utf8_lossy(&v).to_string();
+        write(&self.view)
+            .addrs
+            .insert(node.to_string(), addr.clone());
+        Ok(Some(addr))
+    }
+
+    /// Drops a node's address after it did not answer (it may have restarted elsewhere).
+    pub(crate) fn forget_addr(&self, node: &str) {
+        write(&self.view).addrs.remove(node);
     }
 }
 
-/// The propagation's settings from the model (`[relationships]`), as a single machine's.
-pub fn flow_params(model: &Model) -> Option<credo_graph::Params> {
-    let r = model.relationships?;
-    model.contacts_standing?;
-    Some(credo_graph::Params {
-        damping: r.damping,
-        tolerance: r.tolerance,
-        max_iterations: 10_000,
-    })
+/// A node's part of a cross-node propagation: the job's input, the partitions it came
+/// from with their subjects in the same order (where the outcome's terms go back), and
+/// whether the node held every partition the job's assignment gives it.
+#[derive(Default)]
+pub struct FlowShare {
+    pub share: credo_flow::Share,
+    parts: Vec<(Arc<Part>, Vec<credo_model::SubjectId>)>,
+    pub complete: bool,
+}
+
+impl FlowShare {
+    /// Subjects in the share (also once its input has been handed to the job).
+    pub fn share_len(&self) -> usize {
+        self.parts.iter().map(|(_, s)| s.len()).sum()
+    }
 }
 
 /// Which worker (index in `nodes`) holds a subject key under assignment `a`.
@@ -401,7 +497,7 @@ pub async fn propagate_threads(
     nodes: &[&Node],
     model: &Model,
 ) -> Result<Option<PropagationRun>, NodeError> {
-    let Some(params) = flow_params(model) else {
+    let Some((params, _)) = credo_engine::propagation_params(model) else {
         return Ok(None);
     };
     let Some(bus) = nodes.first().map(|n| n.bus.clone()) else {
@@ -411,24 +507,31 @@ pub async fn propagate_threads(
         return Ok(None);
     };
     let names: Vec<String> = nodes.iter().map(|n| n.name().to_string()).collect();
-    let shares = nodes
-        .iter()
-        .map(|n| n.contact_share(&a))
-        .collect::<Result<Vec<_>, _>>()?;
+    let shares: Vec<FlowShare> = nodes.iter().map(|n| n.contact_share(&a)).collect();
+    if let Some(i) = shares.iter().position(|s| !s.complete) {
+        return Err(NodeError::FlowIncomplete {
+            round: 0,
+            node: names[i].clone(),
+        });
+    }
+    let mut shares = shares;
+    let inputs: Vec<credo_flow::Share> = shares
+        .iter_mut()
+        .map(|s| std::mem::take(&mut s.share))
+        .collect();
     let owner = flow_owner(&a, &names);
-    let keys: Vec<Vec<u128>> = shares.iter().map(|s| s.keys.clone()).collect();
     let outcomes =
-        tokio::task::spawn_blocking(move || credo_flow::run_threads(shares, owner, params))
+        tokio::task::spawn_blocking(move || credo_flow::run_threads(inputs, owner, params))
             .await
             .map_err(|e| NodeError::Io {
                 path: "propagation".into(),
                 source: std::io::Error::other(e.to_string()),
             })??;
-    for ((n, k), o) in nodes.iter().zip(&keys).zip(&outcomes) {
-        n.set_contact_terms(k, o);
+    for ((n, share), o) in nodes.iter().zip(&shares).zip(&outcomes) {
+        n.set_contact_terms(share, o);
     }
     Ok(outcomes.first().map(|o| PropagationRun {
-        subjects: keys.iter().map(Vec::len).sum(),
+        subjects: shares.iter().map(FlowShare::share_len).sum(),
         iterations: o.iterations,
         residual: o.residual,
         converged: o.converged,
@@ -439,6 +542,14 @@ pub async fn propagate_threads(
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A task that panicked holding the map left it consistent (inserts and removes only).
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> NodeError + '_ {
@@ -486,47 +597,6 @@ async fn join_once(bus: &Bus, name: &str) -> Result<(), NodeError> {
     }
 }
 
-/// Starts the partitions the assignment gives this node and stops the others.
-async fn reconcile(
-    bus: &Arc<Bus>,
-    config: &NodeConfig,
-    parts: &Arc<Mutex<BTreeMap<u32, Running>>>,
-) -> Result<(), NodeError> {
-    let Some((a, _)) = bus.assignment().await? else {
-        return Ok(());
-    };
-    let expected = bus.partitioning().count();
-    if a.partitioning().count() != expected {
-        return Err(NodeError::Partitions {
-            found: a.partitioning().count(),
-            expected,
-        });
-    }
-    let want: Vec<u32> = a.partitions_of(&config.name);
-    let stale: Vec<u32> = lock(parts)
-        .keys()
-        .copied()
-        .filter(|p| !want.contains(p))
-        .collect();
-    for p in stale {
-        if let Some(r) = lock(parts).remove(&p) {
-            r.task.abort();
-            tracing::info!(node = %config.name, partition = p, "partition handed over");
-        }
-    }
-    for p in want {
-        if lock(parts).contains_key(&p) {
-            continue;
-        }
-        let part = open_part(config, p, a.partitioning()).await?;
-        // The cluster's keys before the partition answers anyone.
-        keys::log_into(&part.state, &keys::load(bus).await?).await?;
-        let task = tokio::spawn(apply_loop(bus.clone(), part.clone(), config.name.clone()));
-        lock(parts).insert(p, Running { part, task });
-    }
-    Ok(())
-}
-
 /// Opens (creating if needed) partition `p`'s folder and reads its stream position.
 async fn open_part(
     config: &NodeConfig,
@@ -562,6 +632,7 @@ async fn open_part(
                 })?;
             Ok(Part {
                 partition: p,
+                app: credo_server::app(state.clone()),
                 state,
                 applied: AtomicU64::new(applied),
             })
@@ -683,19 +754,23 @@ async fn liveness(bus: Arc<Bus>, name: String) {
         if let Err(e) = bus.beat(&name, count).await {
             tracing::warn!(node = %name, error = %e, "heartbeat");
         }
-        if let Err(e) = reap(&bus, &name, &mut seen).await {
-            tracing::warn!(node = %name, error = %e, "checking the other nodes");
-        }
-        // A node that was found silent while alive (a heartbeat stuck behind a saturated
-        // server) adds itself back, and so takes its partitions back from its folders.
         match bus.assignment().await {
-            Ok(Some((a, _))) if !a.nodes().contains(&name) => {
-                tracing::warn!(node = %name, "not in the assignment; joining again");
-                if let Err(e) = join_once(&bus, &name).await {
-                    tracing::warn!(node = %name, error = %e, "joining again");
+            Ok(Some((a, rev))) => {
+                if let Err(e) = reap(&bus, &name, &a, rev, &mut seen).await {
+                    tracing::warn!(node = %name, error = %e, "checking the other nodes");
+                }
+                // A node that was found silent while alive (a heartbeat stuck behind a
+                // saturated server) adds itself back, and so takes its partitions back
+                // from its folders.
+                if !a.nodes().contains(&name) {
+                    tracing::warn!(node = %name, "not in the assignment; joining again");
+                    if let Err(e) = join_once(&bus, &name).await {
+                        tracing::warn!(node = %name, error = %e, "joining again");
+                    }
                 }
             }
-            _ => {}
+            Ok(None) => {}
+            Err(e) => tracing::warn!(node = %name, error = %e, "reading the assignment"),
         }
         tokio::time::sleep(BEAT).await;
     }
@@ -704,11 +779,10 @@ async fn liveness(bus: Arc<Bus>, name: String) {
 async fn reap(
     bus: &Bus,
     name: &str,
+    a: &Assignment,
+    rev: u64,
     seen: &mut HashMap<String, (Option<u64>, tokio::time::Instant)>,
 ) -> Result<(), NodeError> {
-    let Some((a, rev)) = bus.assignment().await? else {
-        return Ok(());
-    };
     let now = tokio::time::Instant::now();
     let mut silent = Vec::new();
     for n in a.nodes() {

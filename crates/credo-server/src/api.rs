@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 pub const MAX_BODY: usize = 64 * 1024;
 pub const MAX_EVENTS_BODY: usize = 32 * 1024 * 1024;
 
-pub(crate) async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
