@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{credo, free_port, generate, http, json, key};
+use common::{credo, free_port, generate, http, json, key, succeeded};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -443,21 +443,18 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
             get(port, &path, shop).0 == 200
         });
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_credo"))
-        .args([
-            "cluster",
-            "key",
-            "revoke",
-            made["id"].as_str().unwrap(),
-            "--nats",
-            &nats,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        Command::new(env!("CARGO_BIN_EXE_credo"))
+            .args([
+                "cluster",
+                "key",
+                "revoke",
+                made["id"].as_str().unwrap(),
+                "--nats",
+                &nats,
+            ])
+            .output()
+            .unwrap(),
     );
     for &port in &node_ports {
         eventually(

@@ -61,21 +61,28 @@ pub fn key(data: &Path, role: &str, party: &str) -> String {
 
 /// `credo generate --people N --seed S --out DIR`.
 pub fn generate(people: u32, seed: u64, out: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_credo"))
-        .args([
-            "generate",
-            "--people",
-            &people.to_string(),
-            "--seed",
-            &seed.to_string(),
-            "--out",
-        ])
-        .arg(out)
-        .output()
-        .unwrap();
+    succeeded(
+        Command::new(env!("CARGO_BIN_EXE_credo"))
+            .args([
+                "generate",
+                "--people",
+                &people.to_string(),
+                "--seed",
+                &seed.to_string(),
+                "--out",
+            ])
+            .arg(out)
+            .output()
+            .unwrap(),
+    );
+}
+
+/// `out`, after checking that its command succeeded (else its standard error).
+pub fn succeeded(out: std::process::Output) -> std::process::Output {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
 }
