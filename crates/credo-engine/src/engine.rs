@@ -52,6 +52,9 @@ pub(crate) struct Core {
     pub retracted: FxHashSet<u128>,
     /// Subjects whose court record or address changed since the map was refreshed.
     pub map_dirty: Vec<u32>,
+    /// The same subjects since a cluster partition's owner last published their public
+    /// state (`crate::public`); `None` unless the owner asked for it.
+    pub public_dirty: Option<Vec<u32>>,
     /// Each subject's address position, region and industry group (for notices).
     pub profiles: crate::notices::Profiles,
     /// The relationships propagation as of `relations_as_of` plus the updates since
@@ -168,6 +171,7 @@ impl Core {
             chain: SubjectChain::default(),
             retracted: FxHashSet::default(),
             map_dirty: Vec::new(),
+            public_dirty: None,
             profiles: Default::default(),
             relations: None,
             relations_as_of: None,
@@ -189,6 +193,15 @@ impl Core {
             .get(s as usize)
             .copied()
             .filter(|x| x.score != u16::MAX)
+    }
+
+    /// Marks a subject whose court record or address changed: for the map, and for the
+    /// public replicas when this folder publishes to them.
+    pub(crate) fn mark_public(&mut self, s: u32) {
+        self.map_dirty.push(s);
+        if let Some(d) = &mut self.public_dirty {
+            d.push(s);
+        }
     }
 
     /// Reads what [`Core::admit`] will read for `op`, to bring it into cache early.
@@ -278,7 +291,7 @@ impl Core {
                 self.profiles.set(s, p);
             }
             if self.court.get(s).is_some() {
-                self.map_dirty.push(s);
+                self.mark_public(s);
             }
         }
         if !self.retracted.is_empty() && self.retracted.contains(&op.key) {
@@ -292,7 +305,7 @@ impl Core {
         let day = op.day;
         if let Some(body) = &op.court {
             self.court.apply(s, day, body);
-            self.map_dirty.push(s);
+            self.mark_public(s);
         }
         if let Some(kept) = self.day_facts_kept.get_mut(s as usize) {
             kept.score = u16::MAX;
@@ -386,7 +399,7 @@ impl Core {
         if let Some(kept) = self.day_facts_kept.get_mut(s as usize) {
             kept.score = u16::MAX;
         }
-        self.map_dirty.push(s);
+        self.mark_public(s);
         if self.model.contacts_standing.is_some() {
             self.graph_dirty.mark(s);
         }
@@ -478,6 +491,9 @@ pub struct Engine {
     pub(crate) calls: crate::calls::CallIndex,
     /// Courts' call-warning settings (`courts.toml`).
     pub(crate) courts: rustc_hash::FxHashMap<String, crate::calls::CourtCalls>,
+    /// A cluster node's public replica keeps its subjects' records here
+    /// ([`Engine::put_public`]); `None` on every other folder.
+    pub(crate) replica: Option<crate::public::Replica>,
     _lock: File,
 }
 
@@ -647,6 +663,7 @@ impl Engine {
             map,
             calls: crate::calls::CallIndex::default(),
             courts,
+            replica: None,
             _lock: lock,
         };
         engine.refresh_derived()?;
@@ -676,7 +693,12 @@ impl Engine {
         );
         self.log = log;
         let terms = self.core.contact_terms.take();
+        let publishing = self.core.public_dirty.is_some();
         self.core = core;
+        if publishing {
+            // The rebuilt state may differ from what was published: publish it all again.
+            self.publish_public();
+        }
         // The same log gives the same subject numbers: the cross-node job's terms stand.
         self.core.contact_terms = terms;
         self.map.reset();
@@ -826,6 +848,9 @@ impl Engine {
         let Some(i) = self.core.subjects.get(id) else {
             return Ok(None);
         };
+        if self.replica.is_some() {
+            return Ok(self.replica_record(i));
+        }
         let Some(r) = self.core.subjects.record(i) else {
             return Ok(None);
         };

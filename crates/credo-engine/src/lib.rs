@@ -20,6 +20,7 @@ mod keyset;
 mod map;
 pub mod notices;
 mod population;
+pub mod public;
 mod relations;
 mod subjects;
 pub mod wire;
