@@ -262,6 +262,8 @@ pub struct Bus {
     partitioning: Partitioning,
     js: jetstream::Context,
     stream: stream::Stream,
+    /// Every subject's public state as its owner last published it ([`Bus::publish_public`]).
+    public: stream::Stream,
     kv: kv::Store,
 }
 
@@ -296,6 +298,19 @@ impl Bus {
             })
             .await
             .map_err(|e| js_err("create stream")(&e))?;
+        // One message subject per subject ID, keeping only its last message: the stream is
+        // the table of current public states, and a node that starts reads only that.
+        let public = js
+            .get_or_create_stream(stream::Config {
+                name: public_stream(&config),
+                subjects: vec![format!("{}.>", public_prefix(&config))],
+                storage: stream::StorageType::File,
+                num_replicas: config.replicas,
+                max_messages_per_subject: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err("create public stream")(&e))?;
         let kv = match js.get_key_value(config.bucket.as_str()).await {
             Ok(kv) => kv,
             Err(_) => js
@@ -314,6 +329,7 @@ impl Bus {
             partitioning,
             js,
             stream,
+            public,
             kv,
         })
     }
@@ -422,26 +438,49 @@ impl Bus {
 
     /// Reads partition `p` in order from stream sequence `from` (1 is the start).
     pub async fn reader(&self, p: u32, from: u64) -> Result<Reader, BusError> {
-        let consumer = self
-            .stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: self.subject(p),
-                deliver_policy: if from <= 1 {
-                    consumer::DeliverPolicy::All
-                } else {
-                    consumer::DeliverPolicy::ByStartSequence {
-                        start_sequence: from,
-                    }
-                },
-                ..Default::default()
-            })
+        ordered(&self.stream, self.subject(p), p, from).await
+    }
+
+    /// Publishes public states (partition, subject ID, [`credo_engine::public::PublicState`]
+    /// JSON); returns once every one is acknowledged. The stream keeps the last per subject.
+    pub async fn publish_public(&self, states: &[(u32, String, Bytes)]) -> Result<(), BusError> {
+        let mut pending = std::collections::VecDeque::new();
+        for (p, id, json) in states {
+            if pending.len() >= IN_FLIGHT
+                && let Some(ack) = pending.pop_front()
+            {
+                public_settled(ack).await?;
+            }
+            let subject = format!("{}.{p}.{id}", public_prefix(&self.config));
+            let ack = self
+                .js
+                .publish(subject, json.clone())
+                .await
+                .map_err(|e| js_err("publish public")(&e))?;
+            pending.push_back(ack);
+        }
+        for ack in pending {
+            public_settled(ack).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads every public state in stream order from sequence `from` (1 is the start).
+    /// Its messages' `lines` are the states' JSON.
+    pub async fn public_reader(&self, from: u64) -> Result<Reader, BusError> {
+        let filter = format!("{}.>", public_prefix(&self.config));
+        ordered(&self.public, filter, u32::MAX, from).await
+    }
+
+    /// The public stream's last sequence number (0: empty).
+    pub async fn public_last_sequence(&self) -> Result<u64, BusError> {
+        let mut s = self
+            .js
+            .get_stream(public_stream(&self.config))
             .await
-            .map_err(|e| js_err("create reader")(&e))?;
-        let messages = consumer.messages().await.map_err(|e| js_err("read")(&e))?;
-        Ok(Reader {
-            partition: p,
-            messages,
-        })
+            .map_err(|e| js_err("stream info")(&e))?;
+        let info = s.info().await.map_err(|e| js_err("stream info")(&e))?;
+        Ok(info.state.last_sequence)
     }
 
     /// The stream's last sequence number holding a message of partition `p` (0: none).
@@ -462,12 +501,14 @@ impl Bus {
         }
     }
 
-    /// Deletes the stream and the bucket (for benchmarks and tests that made their own).
+    /// Deletes the streams and the bucket (for benchmarks and tests that made their own).
     pub async fn destroy(self) -> Result<(), BusError> {
-        self.js
-            .delete_stream(self.config.stream.as_str())
-            .await
-            .map_err(|e| js_err("delete stream")(&e))?;
+        for name in [self.config.stream.clone(), public_stream(&self.config)] {
+            self.js
+                .delete_stream(name.as_str())
+                .await
+                .map_err(|e| js_err("delete stream")(&e))?;
+        }
         self.js
             .delete_key_value(self.config.bucket.as_str())
             .await
@@ -584,6 +625,49 @@ impl Bus {
 
 /// Messages whose acknowledgement a publish may await at once.
 const IN_FLIGHT: usize = 256;
+
+/// The public stream's name and subjects' prefix: `CREDO_EVENTS_PUBLIC`, `credo.ev-pub`
+/// (no subject of the events stream's `credo.ev.*` matches `credo.ev-pub.>`).
+fn public_stream(c: &BusConfig) -> String {
+    format!("{}_PUBLIC", c.stream)
+}
+
+fn public_prefix(c: &BusConfig) -> String {
+    format!("{}-pub", c.prefix)
+}
+
+async fn public_settled(ack: jetstream::context::PublishAckFuture) -> Result<(), BusError> {
+    ack.await.map_err(|e| js_err("publish public")(&e))?;
+    Ok(())
+}
+
+/// An ordered consumer of `filter` in `stream` from sequence `from`.
+async fn ordered(
+    stream: &stream::Stream,
+    filter: String,
+    partition: u32,
+    from: u64,
+) -> Result<Reader, BusError> {
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: filter,
+            deliver_policy: if from <= 1 {
+                consumer::DeliverPolicy::All
+            } else {
+                consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from,
+                }
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| js_err("create reader")(&e))?;
+    let messages = consumer.messages().await.map_err(|e| js_err("read")(&e))?;
+    Ok(Reader {
+        partition,
+        messages,
+    })
+}
 
 async fn settle(
     ack: jetstream::context::PublishAckFuture,

@@ -48,6 +48,8 @@ pub struct NodeArgs {
     /// without it the node takes no part in propagations.
     #[arg(long)]
     flow_listen: Option<String>,
+    #[command(flatten)]
+    limits: crate::PublicLimits,
 }
 
 #[derive(Subcommand)]
@@ -146,6 +148,7 @@ pub fn node(g: &Global, a: &NodeArgs) -> Result<ExitCode> {
                 model,
                 as_of: g.as_of,
                 flow: a.flow_listen.clone(),
+                server: a.limits.config(),
             },
         )
         .await

@@ -373,12 +373,28 @@ enum AuditCmd {
 struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
+    #[command(flatten)]
+    limits: PublicLimits,
+}
+
+/// The public routes' rate limit (a server's, or a cluster node's).
+#[derive(Args, Clone, Copy)]
+pub struct PublicLimits {
     /// Requests per second per client IP on the public routes (list, map, tip-offs).
     #[arg(long, env = "CREDO_PUBLIC_RATE", default_value_t = 10.0)]
     public_rate: f64,
     /// The burst a client may use before the rate applies.
     #[arg(long, env = "CREDO_PUBLIC_BURST", default_value_t = 40.0)]
     public_burst: f64,
+}
+
+impl PublicLimits {
+    pub fn config(self) -> credo_server::Config {
+        credo_server::Config {
+            public_rate: self.public_rate,
+            public_burst: self.public_burst,
+        }
+    }
 }
 
 fn parse_day(s: &str) -> Result<Day, String> {
@@ -498,14 +514,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Notices(NoticesCmd::Plan(a)) => graph::notices_plan(&g, &a),
         Cmd::Calls(CallsCmd::Screen { number }) => graph::calls_screen(&g, &number),
         Cmd::Nearby(a) => cmd::nearby(&g, a.lat, a.lon, a.radius, a.limit),
-        Cmd::Serve(a) => cmd::serve(
-            &g,
-            &a.listen,
-            credo_server::Config {
-                public_rate: a.public_rate,
-                public_burst: a.public_burst,
-            },
-        ),
+        Cmd::Serve(a) => cmd::serve(&g, &a.listen, a.limits.config()),
         Cmd::Key(KeyCmd::Create(k)) => {
             access::key_create(&g, &k.role, k.party, k.subject.as_deref())
         }

@@ -10,7 +10,9 @@
 //! 3. The other two nodes take over n2's partitions from the stream. After a propagation
 //!    across the node processes (`POST /v1/graph/propagate`), every subject's score and a
 //!    rail decision, asked of any node, are the same JSON as one machine's that ingested
-//!    the same files.
+//!    the same files; so are the public list, the map (`nearby`, `view`, without the
+//!    map's opaque keys) and call screening (a warning answered by the debtor's owner),
+//!    asked of any node's public replica.
 //! 4. The server and n2 come back; n2 takes its partitions back and catches up from its
 //!    folders, and the answers are still the same, through n2 too.
 //!
@@ -198,6 +200,84 @@ fn same_answers(ids: &[String], nodes: &[u16], keys: (&str, &str), single: (u16,
     assert!(denies > 0, "no denial compared");
 }
 
+/// The public routes' rate limit off (this test asks many questions from one address).
+const UNLIMITED: [(&str, &str); 2] = [
+    ("CREDO_PUBLIC_RATE", "1000000"),
+    ("CREDO_PUBLIC_BURST", "1000000"),
+];
+
+/// A query value, percent-encoded.
+fn encoded(s: &str) -> String {
+    s.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// An answer without the map's `key`s: opaque handles of the server that answers.
+fn unkeyed(mut v: Value) -> Value {
+    match &mut v {
+        Value::Object(m) => {
+            m.remove("key");
+            for x in m.values_mut() {
+                *x = unkeyed(x.take());
+            }
+        }
+        Value::Array(a) => {
+            for x in a.iter_mut() {
+                *x = unkeyed(x.take());
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
+/// The public list, the map and call screening, asked of the cluster's nodes in turn,
+/// equal the single machine's answers: near every subject that has a listing order and
+/// a few others, the list by their names, and their phone numbers.
+fn same_public(
+    subjects: &[Value],
+    nodes: &[u16],
+    telco: &str,
+    single: (u16, &str),
+) -> (usize, usize) {
+    let (sport, stelco) = single;
+    let (mut debtors, mut warned) = (0, 0);
+    for (i, s) in subjects.iter().enumerate() {
+        let port = nodes[i % nodes.len()];
+        let (lat, lon) = (s["lat"].as_f64().unwrap(), s["lon"].as_f64().unwrap());
+        let mut paths = vec![
+            format!("/v1/map/nearby?lat={lat}&lon={lon}&radius=500"),
+            format!("/v1/map/nearby?lat={lat}&lon={lon}&radius=2000"),
+            format!("/v1/list?name={}", encoded(s["name"].as_str().unwrap())),
+        ];
+        for &(dlat, dlon) in &[(0.02, 0.02), (0.5, 0.5)] {
+            paths.push(format!(
+                "/v1/map/view?south={}&west={}&north={}&east={}",
+                lat - dlat,
+                lon - dlon,
+                lat + dlat,
+                lon + dlon
+            ));
+        }
+        for path in paths {
+            let (a, b) = (get(port, &path, ""), get(sport, &path, ""));
+            assert_eq!(a.0, 200, "{path} on {port}: {}", a.1);
+            assert_eq!(
+                unkeyed(a.1.clone()),
+                unkeyed(b.1),
+                "{path}: node at {port} and one machine differ"
+            );
+            debtors += a.1["debtors"].as_u64().unwrap_or(0) as usize;
+        }
+        for phone in s["phones"].as_array().into_iter().flatten() {
+            let path = format!("/v1/calls/screen?number={}", phone.as_str().unwrap());
+            let (a, b) = (get(port, &path, telco), get(sport, &path, stelco));
+            assert_eq!(a, b, "{path}: node at {port} and one machine differ");
+            warned += usize::from(a.1["warn"] == true);
+        }
+    }
+    (debtors, warned)
+}
+
 #[test]
 fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     let dir = tempfile::tempdir().unwrap();
@@ -216,6 +296,20 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
         .collect();
     // Events in two halves, so that the failure comes between them.
     let events = std::fs::read_to_string(pop.join("events.jsonl")).unwrap();
+    // For the public answers: the subjects with a listing order, and a few others.
+    let ordered: std::collections::HashSet<&str> = events
+        .lines()
+        .filter(|l| l.contains(r#""kind":"listing""#))
+        .filter_map(|l| l.split(r#""subject":""#).nth(1)?.get(..18))
+        .collect();
+    let public_subjects: Vec<Value> = std::fs::read_to_string(pop.join("subjects.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .enumerate()
+        .filter(|(i, v)| *i < 10 || ordered.contains(v["id"].as_str().unwrap()))
+        .map(|(_, v)| v)
+        .collect();
     let lines: Vec<&str> = events.lines().collect();
     let (first, second) = (
         dir.path().join("events-1.jsonl"),
@@ -244,6 +338,7 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
         key(&single, "relying_party", "rail-1"),
     );
     let sfurnisher = key(&single, "furnisher", "demo-bank");
+    let stelco = key(&single, "telco", "telco-1");
     let sport = free_port();
     let _single_server = Restarted(vec![
         credo(&single)
@@ -254,6 +349,7 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
                 "--listen",
                 &format!("127.0.0.1:{sport}"),
             ])
+            .envs(UNLIMITED)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -276,6 +372,7 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
             &base.to_string(),
         ])
         .args(["--nats-server", &nats_server()])
+        .envs(UNLIMITED)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -315,6 +412,21 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     };
     let (admin, rail) = (token("admin"), token("relying_party"));
     let node_ports: Vec<u16> = (0..3).map(|i| base + 20 + i).collect();
+    let telco = json(
+        Command::new(env!("CARGO_BIN_EXE_credo"))
+            .args(["--json", "cluster", "key", "create", "--role", "telco"])
+            .args([
+                "--party",
+                "telco-1",
+                "--nats",
+                up_info["nats"].as_str().unwrap(),
+            ])
+            .output()
+            .unwrap(),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     cluster_ingest(&nats, &files[0]);
     cluster_ingest(&nats, &files[1]);
@@ -331,6 +443,12 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
         &node_ports[..2],
         (&admin, &rail),
         (sport, &sadmin, &srail),
+    );
+    let (debtors, warned) =
+        same_public(&public_subjects, &node_ports[..2], &telco, (sport, &stelco));
+    assert!(
+        debtors > 0 && warned > 0,
+        "nothing public compared: {debtors} debtors, {warned} warnings"
     );
 
     // The server and the node come back.
@@ -376,6 +494,7 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
         ])
         .args(["--listen", &format!("127.0.0.1:{}", base + 22)])
         .args(["--flow-listen", &format!("127.0.0.1:{}", base + 32)])
+        .envs(UNLIMITED)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -388,6 +507,7 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     let run = propagate(node_ports[2], &admin);
     assert_eq!(run["nodes"].as_array().unwrap().len(), 3, "{run}");
     same_answers(&ids, &node_ports, (&admin, &rail), (sport, &sadmin, &srail));
+    same_public(&public_subjects, &node_ports, &telco, (sport, &stelco));
 
     // Events over a node's API, under the furnisher key's rules, as on one machine.
     let furnisher = token("furnisher");

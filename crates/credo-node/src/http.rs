@@ -9,6 +9,11 @@
 //! - `POST /v1/events`: checked (the engine's parser, the key's `source` and role), routed
 //!   by partition and published to the stream; the answer comes once the stream has
 //!   acknowledged every message.
+//! - The public list, the map (`/v1/list`, `/v1/map/…`, `/map`): this node's public
+//!   replica answers, with the single machine's handlers ([`crate::public`]).
+//! - `GET /v1/calls/screen`: the replica decides; a number that warns goes to its
+//!   subject's owner as a subject route does, so that the owner answers and logs the
+//!   inquiry in the subject's own audit log.
 //! - `GET /healthz`: this node's name and partitions.
 //!
 //! Keys are the cluster's (`credo cluster key create`), kept in the bus's bucket and
@@ -74,15 +79,24 @@ async fn handle(State(h): State<Http>, req: Request) -> Response {
             Err(e) => Err(e),
         }
     } else if let Some(rest) = path.strip_prefix("/v1/subjects/") {
-        subject_route(&h, rest, req).await
+        let text = rest.split('/').next().unwrap_or_default();
+        match credo_model::SubjectId::parse(text) {
+            Ok(id) => to_owner(&h, id, req).await,
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_id",
+                e.to_string(),
+            )),
+        }
+    } else if path == "/v1/calls/screen" {
+        screen(&h, req).await
+    } else if PUBLIC.contains(&path.as_str()) {
+        public(&h, req).await
     } else {
         Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "not_in_cluster",
-            format!(
-                "{path} is not served by a cluster node yet: the list, map and call indexes \
-                 are not replicated yet (docs/cluster.md)"
-            ),
+            format!("{path} is not served by a cluster node yet (docs/cluster.md, \"Routing\")"),
         ))
     };
     r.unwrap_or_else(IntoResponse::into_response)
@@ -164,10 +178,55 @@ async fn propagate(h: &Http, who: Principal) -> Result<Response, ApiError> {
     Ok(axum::Json(json!({"round": round, "nodes": reports})).into_response())
 }
 
-async fn subject_route(h: &Http, rest: &str, req: Request) -> Result<Response, ApiError> {
-    let text = rest.split('/').next().unwrap_or_default();
-    let id = credo_model::SubjectId::parse(text)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_id", e.to_string()))?;
+/// Routes the public replica answers.
+const PUBLIC: [&str; 5] = [
+    "/v1/list",
+    "/v1/map/nearby",
+    "/v1/map/view",
+    "/v1/map/live",
+    "/map",
+];
+
+async fn public(h: &Http, req: Request) -> Result<Response, ApiError> {
+    h.node
+        .public
+        .app
+        .clone()
+        .oneshot(req)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// A number that warns belongs to a listed subject: its owner answers (and logs the
+/// inquiry); any other answer (no warning, a bad number) is the replica's.
+async fn screen(h: &Http, req: Request) -> Result<Response, ApiError> {
+    type Params = axum::extract::Query<std::collections::HashMap<String, String>>;
+    let number = Params::try_from_uri(req.uri())
+        .ok()
+        .and_then(|q| q.0.get("number").cloned());
+    let subject = number.and_then(|n| {
+        let e = h
+            .node
+            .public
+            .state
+            .engine
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        e.screen_call(&n).ok().and_then(|s| s.subject)
+    });
+    match subject {
+        Some(id) => to_owner(h, id, req).await,
+        None => public(h, req).await,
+    }
+}
+
+/// Sends a request about subject `id` to the owner of its partition: this node's
+/// partition app, or the owner over HTTP.
+async fn to_owner(
+    h: &Http,
+    id: credo_model::SubjectId,
+    req: Request,
+) -> Result<Response, ApiError> {
     let p = h.node.bus.partitioning().of(id);
     // The assignment as last read (every 250 ms): no round trip to the bucket here.
     let owner = h.node.owner_of(p);

@@ -57,11 +57,13 @@ pub async fn load(bus: &Bus) -> Result<Vec<AccessOp>, NodeError> {
     Ok(out)
 }
 
-/// Brings the node's ring and every open partition's audit log up to the bucket.
+/// Brings the node's ring, every open partition's audit log and the public replica's up
+/// to the bucket.
 pub(crate) async fn sync(
     bus: &Bus,
     ring: &RwLock<KeyRing>,
     parts: &Arc<Mutex<BTreeMap<u32, Running>>>,
+    public: &credo_server::AppState,
 ) -> Result<(), NodeError> {
     let ops = load(bus).await?;
     {
@@ -78,8 +80,9 @@ pub(crate) async fn sync(
             }
         }
     }
-    let states: Vec<credo_server::AppState> =
+    let mut states: Vec<credo_server::AppState> =
         lock(parts).values().map(|r| r.part.state.clone()).collect();
+    states.push(public.clone());
     for state in states {
         log_into(&state, &ops).await?;
     }

@@ -20,6 +20,7 @@
 pub mod flow;
 pub mod http;
 pub mod keys;
+pub mod public;
 
 use credo_bus::{Bus, BusError};
 use credo_cluster::{Assignment, ClusterError, Partitioning};
@@ -116,6 +117,9 @@ pub struct NodeConfig {
     /// Where this node's worker listens for the cross-node propagation (TCP), if it takes
     /// part in jobs asked for in the bucket ([`flow`]).
     pub flow: Option<String>,
+    /// The HTTP settings of every partition's app and the public replica's (the public
+    /// routes' rate limit).
+    pub server: credo_server::Config,
 }
 
 /// One owned partition: its engine, served by the same HTTP state as a single machine's
@@ -126,6 +130,9 @@ pub struct Part {
     /// The single machine's router over `state`, built once.
     app: axum::Router,
     applied: AtomicU64,
+    /// Public states taken from the engine and not yet acknowledged by the bus
+    /// ([`public`]): (partition, subject ID, JSON).
+    public: Mutex<Vec<(u32, String, bytes::Bytes)>>,
 }
 
 impl Part {
@@ -155,6 +162,8 @@ pub struct Shared {
     /// The assignment as last read (every [`POLL`]) and the other nodes' addresses as
     /// looked up: what routing a request reads, without a round trip to the bucket.
     view: Arc<RwLock<View>>,
+    /// The replica of every partition's public state ([`public`]).
+    public: Arc<public::Public>,
 }
 
 #[derive(Default)]
@@ -169,6 +178,10 @@ struct View {
 pub struct Progress {
     pub partitions: Vec<u32>,
     pub applied: BTreeMap<u32, u64>,
+    /// The public stream's position in this node's replica.
+    pub public_applied: u64,
+    /// Every partition holds the stream's last message and has published its public
+    /// states, and the replica holds the public stream's last message.
     pub caught_up: bool,
 }
 
@@ -199,16 +212,26 @@ impl Node {
             )
             .await?;
         }
+        let public = Arc::new(public::open(&config)?);
         let node = Shared {
             config,
             bus,
             parts,
             keys: Arc::default(),
             view: Arc::default(),
+            public,
         };
         node.reconcile().await?;
         node.sync_keys().await?;
         let mut tasks = Vec::new();
+        let (bus, public, name) = (
+            node.bus.clone(),
+            node.public.clone(),
+            node.config.name.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            public::replica_loop(bus, public, name).await
+        }));
         let n = node.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -302,26 +325,34 @@ impl Shared {
     /// This node's partitions under the stored assignment (read now, not the cached one)
     /// and how far each is applied.
     pub async fn progress(&self) -> Result<Progress, NodeError> {
-        let applied: BTreeMap<u32, u64> = lock(&self.parts)
-            .iter()
-            .map(|(&p, r)| (p, r.part.applied()))
-            .collect();
+        let (applied, queued): (BTreeMap<u32, u64>, usize) = {
+            let parts = lock(&self.parts);
+            (
+                parts.iter().map(|(&p, r)| (p, r.part.applied())).collect(),
+                parts.values().map(|r| lock(&r.part.public).len()).sum(),
+            )
+        };
         let Some((a, _)) = self.bus.assignment().await? else {
             return Ok(Progress {
                 partitions: Vec::new(),
                 applied,
+                public_applied: self.public.applied(),
                 caught_up: false,
             });
         };
         let partitions = a.partitions_of(&self.config.name);
-        let mut caught_up = true;
+        let mut caught_up = queued == 0;
         for &p in &partitions {
             let last = self.bus.last_sequence(p).await?;
             caught_up &= applied.get(&p).is_some_and(|&at| at >= last);
         }
+        // After the partitions: what they published is in the stream by now.
+        let public_applied = self.public.applied();
+        caught_up &= public_applied >= self.bus.public_last_sequence().await?;
         Ok(Progress {
             partitions,
             applied,
+            public_applied,
             caught_up,
         })
     }
@@ -425,7 +456,12 @@ impl Shared {
     }
 
     async fn sync_keys(&self) -> Result<(), NodeError> {
-        keys::sync(&self.bus, &self.keys, &self.parts).await
+        keys::sync(&self.bus, &self.keys, &self.parts, &self.public.state).await
+    }
+
+    /// The node's public replica.
+    pub fn public(&self) -> &public::Public {
+        &self.public
     }
 
     /// The owner of partition `p` under the assignment last read.
@@ -604,7 +640,7 @@ async fn open_part(
     partitioning: Partitioning,
 ) -> Result<Arc<Part>, NodeError> {
     let dir = config.dir.join(format!("p{p}"));
-    let (model, as_of) = (config.model.clone(), config.as_of);
+    let (model, as_of, server) = (config.model.clone(), config.as_of, config.server);
     let n = partitioning.count();
     // A partition that was just handed over may still be closing in its old task (an
     // aborted ingest finishes its batch first): its folder stays locked until then.
@@ -615,6 +651,7 @@ async fn open_part(
         let opened = tokio::task::spawn_blocking(move || -> Result<Part, NodeError> {
             let (mut engine, report) = Engine::open(&d, m, as_of.map(Clock::Fixed))?;
             engine.set_partition(p, n)?;
+            engine.publish_public();
             if as_of.is_some() && engine.event_count() == 0 {
                 engine.set_folder_as_of(as_of)?;
             }
@@ -625,16 +662,16 @@ async fn open_part(
                 applied,
                 "partition opened"
             );
-            let state = credo_server::AppState::new(engine, credo_server::Config::default())
-                .map_err(|e| NodeError::Io {
-                    path: d.display().to_string(),
-                    source: e,
-                })?;
+            let state = credo_server::AppState::new(engine, server).map_err(|e| NodeError::Io {
+                path: d.display().to_string(),
+                source: e,
+            })?;
             Ok(Part {
                 partition: p,
                 app: credo_server::app(state.clone()),
                 state,
                 applied: AtomicU64::new(applied),
+                public: Mutex::default(),
             })
         })
         .await
@@ -694,6 +731,18 @@ async fn apply_from(bus: &Bus, part: &Arc<Part>) -> Result<(), NodeError> {
     loop {
         let batch = reader.next(BATCH, Duration::from_secs(1)).await?;
         let Some(last) = batch.last().map(|r| r.sequence) else {
+            // Public states changed outside the stream (a dispute upheld over the API).
+            let part2 = part.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut engine = part2
+                    .engine()
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                public::take(&mut engine, &part2, part2.applied())
+            })
+            .await
+            .map_err(|e| joined("a partition", e))??;
+            public::flush(bus, part).await?;
             // An ordered consumer whose server died can go quiet instead of failing:
             // after a few idle seconds, ask the stream whether anything is missing, and
             // read again from the position if so.
@@ -731,15 +780,29 @@ async fn apply_from(bus: &Bus, part: &Arc<Part>) -> Result<(), NodeError> {
                     "lines rejected by the partition's engine"
                 );
             }
-            write_seq(engine.dir(), last)?;
-            part2.applied.store(last, Ordering::Release);
-            Ok(())
+            public::take(&mut engine, &part2, last)
         })
         .await
-        .map_err(|e| NodeError::Io {
-            path: format!("partition {}", part.partition),
-            source: std::io::Error::other(e.to_string()),
-        })??;
+        .map_err(|e| joined("a partition", e))??;
+        // The batch's public states reach the bus before its position is recorded: a
+        // crash in between applies the batch again (duplicates) and publishes them again.
+        public::flush(bus, part).await?;
+        let dir = part
+            .engine()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .dir()
+            .to_path_buf();
+        write_seq(&dir, last)?;
+        part.applied.store(last, Ordering::Release);
+    }
+}
+
+/// A blocking task that did not finish (it panicked or was cancelled).
+pub(crate) fn joined(what: &str, e: tokio::task::JoinError) -> NodeError {
+    NodeError::Io {
+        path: what.to_string(),
+        source: std::io::Error::other(e.to_string()),
     }
 }
 

@@ -2,8 +2,11 @@
 //! Nodes against real NATS servers, checked against one machine: the same population
 //! published to the stream and applied by three nodes gives every subject the same score
 //! card and history as one engine that ingested it directly; a node that crashes has its
-//! partitions taken over, and when it comes back it catches up from its folders.
+//! partitions taken over, and when it comes back it catches up from its folders. Every
+//! node's public replica answers the list, the map and call screening as one machine.
 
+#[path = "../../credo-engine/tests/common/public.rs"]
+mod answers;
 #[path = "../../credo-bus/tests/common/mod.rs"]
 mod common;
 
@@ -46,6 +49,7 @@ async fn node(bus: &Arc<Bus>, name: &str, dir: &std::path::Path) -> Node {
             model: model(),
             as_of: Some(as_of()),
             flow: None,
+            server: credo_server::Config::default(),
         },
     )
     .await
@@ -190,6 +194,17 @@ async fn assert_same(bus: &Bus, nodes: &[&Node], reference: &Engine, input: &[u8
         costing > 0,
         "no one's contacts cost anything: the term is not compared"
     );
+    // Every node's public replica answers the list, the map and call screening as one
+    // machine does.
+    for n in nodes {
+        let replica = n.public().state.engine.read().unwrap();
+        let listed = answers::same_answers(reference, &replica);
+        assert!(
+            listed > 0,
+            "{}: no one on the map; nothing compared",
+            n.name()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
