@@ -19,10 +19,14 @@
 //!   acknowledged.
 //! - **The assignment** of partitions to nodes is kept in a key-value bucket, written with
 //!   compare-and-set on the revision ([`Bus::put_assignment`]).
+//! - **Snapshots** of partitions' event logs are kept in an object store bucket, one
+//!   object per partition with the stream sequence it covers ([`Bus::put_snapshot`]).
+//! - **Public states** of subjects go to a second stream that keeps the last per subject
+//!   ([`Bus::publish_public`]).
 
 pub mod route;
 
-use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::jetstream::{self, consumer, kv, object_store, stream};
 use bytes::Bytes;
 use credo_cluster::{Assignment, Partitioning};
 use futures::StreamExt;
@@ -265,6 +269,8 @@ pub struct Bus {
     /// Every subject's public state as its owner last published it ([`Bus::publish_public`]).
     public: stream::Stream,
     kv: kv::Store,
+    /// Partitions' snapshots ([`Bus::put_snapshot`]).
+    snapshots: object_store::ObjectStore,
 }
 
 impl Bus {
@@ -324,6 +330,19 @@ impl Bus {
                 .await
                 .map_err(|e| js_err("create bucket")(&e))?,
         };
+        let name = snapshot_bucket(&config);
+        let snapshots = match js.get_object_store(&name).await {
+            Ok(o) => o,
+            Err(_) => js
+                .create_object_store(object_store::Config {
+                    bucket: name,
+                    storage: stream::StorageType::File,
+                    num_replicas: config.replicas,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| js_err("create snapshot bucket")(&e))?,
+        };
         Ok(Bus {
             config,
             partitioning,
@@ -331,6 +350,7 @@ impl Bus {
             stream,
             public,
             kv,
+            snapshots,
         })
     }
 
@@ -472,6 +492,55 @@ impl Bus {
         ordered(&self.public, filter, u32::MAX, from).await
     }
 
+    /// Stores partition `p`'s snapshot: `data` is its event log up to a batch boundary
+    /// that holds every event of the stream up to sequence `seq`. It replaces the last
+    /// one only once whole (the object store's put).
+    pub async fn put_snapshot(
+        &self,
+        p: u32,
+        seq: u64,
+        data: &mut (impl tokio::io::AsyncRead + Unpin),
+    ) -> Result<(), BusError> {
+        let meta = object_store::ObjectMetadata {
+            name: format!("p{p}"),
+            metadata: [(SNAPSHOT_SEQ.to_string(), seq.to_string())].into(),
+            ..Default::default()
+        };
+        self.snapshots
+            .put(meta, data)
+            .await
+            .map_err(|e| js_err("put snapshot")(&e))?;
+        Ok(())
+    }
+
+    /// The stream sequence partition `p`'s snapshot covers, and its size (`None`: none).
+    pub async fn snapshot_info(&self, p: u32) -> Result<Option<(u64, usize)>, BusError> {
+        match self.snapshots.info(format!("p{p}")).await {
+            Ok(info) => Ok(Some((snapshot_seq(&info)?, info.size))),
+            Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => Ok(None),
+            Err(e) => Err(js_err("snapshot info")(&e)),
+        }
+    }
+
+    /// Copies partition `p`'s snapshot into `out` (its digest checked as it is read);
+    /// returns the stream sequence it covers, or `None` if there is no snapshot.
+    pub async fn get_snapshot(
+        &self,
+        p: u32,
+        out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    ) -> Result<Option<u64>, BusError> {
+        let mut obj = match self.snapshots.get(format!("p{p}")).await {
+            Ok(o) => o,
+            Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(js_err("get snapshot")(&e)),
+        };
+        let seq = snapshot_seq(&obj.info)?;
+        tokio::io::copy(&mut obj, out)
+            .await
+            .map_err(|e| js_err("read snapshot")(&e))?;
+        Ok(Some(seq))
+    }
+
     /// The public stream's last sequence number (0: empty).
     pub async fn public_last_sequence(&self) -> Result<u64, BusError> {
         let mut s = self
@@ -509,6 +578,10 @@ impl Bus {
                 .await
                 .map_err(|e| js_err("delete stream")(&e))?;
         }
+        self.js
+            .delete_object_store(snapshot_bucket(&self.config))
+            .await
+            .map_err(|e| js_err("delete snapshot bucket")(&e))?;
         self.js
             .delete_key_value(self.config.bucket.as_str())
             .await
@@ -625,6 +698,24 @@ impl Bus {
 
 /// Messages whose acknowledgement a publish may await at once.
 const IN_FLIGHT: usize = 256;
+
+/// The snapshots' object store bucket: `credo-cluster-snapshots`.
+fn snapshot_bucket(c: &BusConfig) -> String {
+    format!("{}-snapshots", c.bucket)
+}
+
+/// The metadata key of the stream sequence a snapshot covers.
+const SNAPSHOT_SEQ: &str = "stream-seq";
+
+fn snapshot_seq(info: &object_store::ObjectInfo) -> Result<u64, BusError> {
+    info.metadata
+        .get(SNAPSHOT_SEQ)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| BusError::JetStream {
+            what: "snapshot info",
+            message: format!("snapshot {} has no {SNAPSHOT_SEQ}", info.name),
+        })
+}
 
 /// The public stream's name and subjects' prefix: `CREDO_EVENTS_PUBLIC`, `credo.ev-pub`
 /// (no subject of the events stream's `credo.ev.*` matches `credo.ev-pub.>`).

@@ -50,6 +50,10 @@ pub struct NodeArgs {
     flow_listen: Option<String>,
     #[command(flatten)]
     limits: crate::PublicLimits,
+    /// Seconds between snapshots of the partitions this node owns, into the cluster's
+    /// object store (a node taking a partition over starts from its snapshot); 0: none.
+    #[arg(long, default_value_t = 60.0)]
+    snapshot_every: f64,
 }
 
 #[derive(Subcommand)]
@@ -149,6 +153,8 @@ pub fn node(g: &Global, a: &NodeArgs) -> Result<ExitCode> {
                 as_of: g.as_of,
                 flow: a.flow_listen.clone(),
                 server: a.limits.config(),
+                snapshot_every: (a.snapshot_every > 0.0)
+                    .then(|| std::time::Duration::from_secs_f64(a.snapshot_every)),
             },
         )
         .await

@@ -826,6 +826,12 @@ impl Engine {
         &self.dir
     }
 
+    /// The event log's file and its length: a prefix that ends at a batch boundary and
+    /// holds every event acknowledged so far (a cluster node's snapshot copies it).
+    pub fn log_extent(&self) -> (PathBuf, u64) {
+        (self.log.path().to_path_buf(), self.log.len())
+    }
+
     pub fn model(&self) -> &Model {
         &self.core.model
     }

@@ -115,6 +115,8 @@ async fn health(h: &Http) -> Result<Response, ApiError> {
         "node": h.node.config.name,
         "partitions": p.partitions,
         "applied": p.applied,
+        "public_applied": p.public_applied,
+        "restored_from_snapshot": p.restored,
         "caught_up": p.caught_up,
     }))
     .into_response())

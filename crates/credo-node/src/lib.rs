@@ -21,6 +21,7 @@ pub mod flow;
 pub mod http;
 pub mod keys;
 pub mod public;
+pub mod snapshot;
 
 use credo_bus::{Bus, BusError};
 use credo_cluster::{Assignment, ClusterError, Partitioning};
@@ -120,6 +121,9 @@ pub struct NodeConfig {
     /// The HTTP settings of every partition's app and the public replica's (the public
     /// routes' rate limit).
     pub server: credo_server::Config,
+    /// How often the node snapshots the partitions it owns into the object store
+    /// ([`snapshot`]); `None`: never.
+    pub snapshot_every: Option<Duration>,
 }
 
 /// One owned partition: its engine, served by the same HTTP state as a single machine's
@@ -133,6 +137,8 @@ pub struct Part {
     /// Public states taken from the engine and not yet acknowledged by the bus
     /// ([`public`]): (partition, subject ID, JSON).
     public: Mutex<Vec<(u32, String, bytes::Bytes)>>,
+    /// The stream sequence of the snapshot the folder was made from, if it was.
+    pub restored: Option<u64>,
 }
 
 impl Part {
@@ -180,6 +186,9 @@ pub struct Progress {
     pub applied: BTreeMap<u32, u64>,
     /// The public stream's position in this node's replica.
     pub public_applied: u64,
+    /// Partitions whose folder this node made from a snapshot, and the snapshot's
+    /// stream sequence.
+    pub restored: BTreeMap<u32, u64>,
     /// Every partition holds the stream's last message and has published its public
     /// states, and the replica holds the public stream's last message.
     pub caught_up: bool,
@@ -252,6 +261,10 @@ impl Node {
                 tokio::time::sleep(keys::SYNC).await;
             }
         }));
+        if let Some(every) = node.config.snapshot_every {
+            let n = node.clone();
+            tasks.push(tokio::spawn(snapshot::snapshot_loop(n, every)));
+        }
         if node.config.flow.is_some() {
             let n = node.clone();
             tasks.push(tokio::spawn(async move { n.flow_loop().await }));
@@ -325,11 +338,15 @@ impl Shared {
     /// This node's partitions under the stored assignment (read now, not the cached one)
     /// and how far each is applied.
     pub async fn progress(&self) -> Result<Progress, NodeError> {
-        let (applied, queued): (BTreeMap<u32, u64>, usize) = {
+        let (applied, queued, restored): (BTreeMap<u32, u64>, usize, BTreeMap<u32, u64>) = {
             let parts = lock(&self.parts);
             (
                 parts.iter().map(|(&p, r)| (p, r.part.applied())).collect(),
                 parts.values().map(|r| lock(&r.part.public).len()).sum(),
+                parts
+                    .iter()
+                    .filter_map(|(&p, r)| Some((p, r.part.restored?)))
+                    .collect(),
             )
         };
         let Some((a, _)) = self.bus.assignment().await? else {
@@ -337,6 +354,7 @@ impl Shared {
                 partitions: Vec::new(),
                 applied,
                 public_applied: self.public.applied(),
+                restored,
                 caught_up: false,
             });
         };
@@ -353,6 +371,7 @@ impl Shared {
             partitions,
             applied,
             public_applied,
+            restored,
             caught_up,
         })
     }
@@ -438,7 +457,7 @@ impl Shared {
             if lock(&self.parts).contains_key(&p) {
                 continue;
             }
-            let part = open_part(&self.config, p, a.partitioning()).await?;
+            let part = open_part(&self.bus, &self.config, p, a.partitioning()).await?;
             // The cluster's keys before the partition answers anyone.
             let ops = match &keys {
                 Some(ops) => ops,
@@ -635,11 +654,14 @@ async fn join_once(bus: &Bus, name: &str) -> Result<(), NodeError> {
 
 /// Opens (creating if needed) partition `p`'s folder and reads its stream position.
 async fn open_part(
+    bus: &Bus,
     config: &NodeConfig,
     p: u32,
     partitioning: Partitioning,
 ) -> Result<Arc<Part>, NodeError> {
     let dir = config.dir.join(format!("p{p}"));
+    // A partition this node has no folder for starts from its snapshot, if there is one.
+    let restored = snapshot::restore(bus, p, &dir).await?;
     let (model, as_of, server) = (config.model.clone(), config.as_of, config.server);
     let n = partitioning.count();
     // A partition that was just handed over may still be closing in its old task (an
@@ -672,6 +694,7 @@ async fn open_part(
                 state,
                 applied: AtomicU64::new(applied),
                 public: Mutex::default(),
+                restored,
             })
         })
         .await

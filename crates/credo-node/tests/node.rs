@@ -2,7 +2,8 @@
 //! Nodes against real NATS servers, checked against one machine: the same population
 //! published to the stream and applied by three nodes gives every subject the same score
 //! card and history as one engine that ingested it directly; a node that crashes has its
-//! partitions taken over, and when it comes back it catches up from its folders. Every
+//! partitions taken over from their snapshots in the object store, and when it comes back
+//! it catches up from its folders. Every
 //! node's public replica answers the list, the map and call screening as one machine.
 
 #[path = "../../credo-engine/tests/common/public.rs"]
@@ -50,6 +51,7 @@ async fn node(bus: &Arc<Bus>, name: &str, dir: &std::path::Path) -> Node {
             as_of: Some(as_of()),
             flow: None,
             server: credo_server::Config::default(),
+            snapshot_every: Some(Duration::from_millis(500)),
         },
     )
     .await
@@ -278,7 +280,40 @@ async fn a_node_and_a_server_fail_during_ingest() {
         node(&bus, "c", dir.path()).await,
     );
     wait_nodes(&bus, &["a", "b", "c"]).await;
+    // Each node applies only its own partitions before the first event: a folder that
+    // holds part of the stream is kept on a takeover, and the check below is of snapshots.
+    let t = Instant::now();
+    for n in [&a, &b, &c] {
+        while n.owned() != n.progress().await.unwrap().partitions {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "{} kept others' partitions",
+                n.name()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     publish(&bus, &slice(&input, 0, lines / 3)).await;
+    // Every partition's snapshot covers the first third.
+    wait_caught_up(&[&a, &b, &c]).await;
+    let t = Instant::now();
+    for p in 0..PARTITIONS {
+        let want = bus.last_sequence(p).await.unwrap();
+        while bus
+            .snapshot_info(p)
+            .await
+            .unwrap()
+            .is_none_or(|(s, _)| s < want)
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "no snapshot of partition {p}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let of_c = c.progress().await.unwrap().partitions;
+    assert!(!of_c.is_empty());
     // Node c crashes and a NATS server is killed while events keep coming.
     c.stop();
     servers.servers[1].kill();
@@ -291,6 +326,15 @@ async fn a_node_and_a_server_fail_during_ingest() {
     wait_caught_up(&[&a, &b]).await;
     assert_same(&bus, &[&a, &b], &reference, &input).await;
     eprintln!("a and b hold everything");
+    // They took c's partitions over from the snapshots, not from the stream's start.
+    let mut restored = a.progress().await.unwrap().restored;
+    restored.extend(b.progress().await.unwrap().restored);
+    for p in &of_c {
+        assert!(
+            restored.get(p).is_some_and(|&s| s > 0),
+            "partition {p} not restored: {restored:?}"
+        );
+    }
     // The server and the node come back; c takes its partitions back and catches up from
     // its folders.
     servers.servers[1].start();
