@@ -532,6 +532,24 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     );
     assert_eq!(answer["errors"][0]["code"], "forbidden");
     assert_eq!(answer["errors"][0]["line"], 2);
+    // The request is in that node's audit log, by the furnisher's key, as on one machine.
+    let (status, audit) = get(node_ports[1], "/v1/audit", &admin);
+    assert_eq!(status, 200, "{audit}");
+    let last = audit["entries"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["op"], &last["actor"]),
+        (
+            &serde_json::json!("ingest"),
+            &serde_json::json!("furnisher:demo-bank")
+        ),
+        "{audit}"
+    );
+    let (status, verified) = get(node_ports[1], "/v1/audit/verify", &admin);
+    assert_eq!(
+        (status, &verified["ok"]),
+        (200, &serde_json::json!(true)),
+        "{verified}"
+    );
     let (status, _) = http(sport, "POST", "/v1/events", &sfurnisher, &body).unwrap();
     assert_eq!(status, 200);
     // Applied by the owner within moments; then every node answers as one machine.

@@ -8,12 +8,15 @@
 //!   503 `not_owner`, to retry).
 //! - `POST /v1/events`: checked (the engine's parser, the key's `source` and role), routed
 //!   by partition and published to the stream; the answer comes once the stream has
-//!   acknowledged every message.
+//!   acknowledged every message, and the request is in the node's audit log (counts).
 //! - The public list, the map (`/v1/list`, `/v1/map/…`, `/map`): this node's public
 //!   replica answers, with the single machine's handlers ([`crate::public`]).
 //! - `GET /v1/calls/screen`: the replica decides; a number that warns goes to its
 //!   subject's owner as a subject route does, so that the owner answers and logs the
 //!   inquiry in the subject's own audit log.
+//! - `GET /v1/audit`, `/v1/audit/verify` (admin): the node's own audit log (the cluster's
+//!   keys and the ingest requests it took); each partition's reads, consents and disputes
+//!   are in that partition's audit log.
 //! - `GET /healthz`: this node's name and partitions.
 //!
 //! Keys are the cluster's (`credo cluster key create`), kept in the bus's bucket and
@@ -90,7 +93,7 @@ async fn handle(State(h): State<Http>, req: Request) -> Response {
         }
     } else if path == "/v1/calls/screen" {
         screen(&h, req).await
-    } else if PUBLIC.contains(&path.as_str()) {
+    } else if PUBLIC.contains(&path.as_str()) || path.starts_with("/v1/audit") {
         public(&h, req).await
     } else {
         Err(ApiError::new(
@@ -152,6 +155,19 @@ async fn events(h: &Http, req: Request) -> Result<Response, ApiError> {
         .publish_as(&bytes, Some(&sender))
         .await
         .map_err(|e| unavailable(e.code(), e.to_string()))?;
+    // Audited as on one machine, in the node's own audit log (the replica's folder):
+    // counts only, the events are in the stream.
+    let op = credo_access::AccessOp::Ingest {
+        accepted: published.lines,
+        duplicates: 0,
+        rejected: published.refused.len() as u64,
+    };
+    h.node
+        .public
+        .state
+        .commits
+        .submit(vec![credo_server::api::pending(&who, op)])
+        .await?;
     let errors: Vec<_> = published
         .refused
         .iter()

@@ -230,8 +230,14 @@ impl Node {
             view: Arc::default(),
             public,
         };
-        node.reconcile().await?;
-        node.sync_keys().await?;
+        // A stream or bucket just created in a cluster may have no leader for a moment:
+        // the poll below tries again every 250 ms.
+        if let Err(e) = node.reconcile().await {
+            tracing::warn!(node = %node.config.name, error = %e, "reading the assignment");
+        }
+        if let Err(e) = node.sync_keys().await {
+            tracing::warn!(node = %node.config.name, error = %e, "reading the cluster's keys");
+        }
         let mut tasks = Vec::new();
         let (bus, public, name) = (
             node.bus.clone(),

@@ -7,8 +7,8 @@
 //!   partition records that position only once they are acknowledged, so a crash
 //!   publishes them again; a partition that opens publishes all of its states.
 //! - **Every node keeps a replica.** It reads the whole public stream in order into an
-//!   engine of its own (`DIR/public`, rebuilt at each start: the stream keeps the last
-//!   state of every subject) and answers the list, the map and call screening from it with
+//!   engine of its own (`DIR/public`, its state in memory and read again at each start:
+//!   the stream keeps the last state of every subject) and answers the list, the map and call screening from it with
 //!   the single machine's handlers. Per subject it keeps the state with the highest
 //!   position, so a late message from a partition's previous owner cannot undo a newer
 //!   one.
@@ -41,14 +41,11 @@ impl Public {
     }
 }
 
-/// Opens an empty replica in `DIR/public` (whatever was there is from an earlier run).
+/// Opens the replica in `DIR/public`. Its state is in memory and starts empty (it is
+/// read again from the public stream); the folder keeps the node's own audit log: the
+/// cluster's keys, and the ingest requests this node took (`POST /v1/events`).
 pub(crate) fn open(config: &NodeConfig) -> Result<Public, NodeError> {
     let dir = config.dir.join("public");
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(&dir)(e)),
-    }
     let (mut engine, _) = Engine::open(&dir, config.model.clone(), config.as_of.map(Clock::Fixed))?;
     if config.as_of.is_some() {
         engine.set_folder_as_of(config.as_of)?;

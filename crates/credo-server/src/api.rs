@@ -51,7 +51,8 @@ fn subject(s: &str) -> Result<SubjectId, ApiError> {
     Ok(SubjectId::parse(s)?)
 }
 
-pub(crate) fn pending(p: &Principal, op: AccessOp) -> Pending {
+/// An audit entry of `op` by the caller `p`, now.
+pub fn pending(p: &Principal, op: AccessOp) -> Pending {
     Pending {
         at: Clock::now(),
         actor: p.actor(),
