@@ -241,6 +241,12 @@ fn same_public(
 ) -> (usize, usize) {
     let (sport, stelco) = single;
     let (mut debtors, mut warned) = (0, 0);
+    // The policies in force and the OpenAPI document: the same as one machine's.
+    for path in ["/v1/policies", "/openapi.json"] {
+        let (a, b) = (get(nodes[0], path, ""), get(sport, path, ""));
+        assert_eq!(a.0, 200, "{path}: {}", a.1);
+        assert_eq!(a, b, "{path}: node and one machine differ");
+    }
     for (i, s) in subjects.iter().enumerate() {
         let port = nodes[i % nodes.len()];
         let (lat, lon) = (s["lat"].as_f64().unwrap(), s["lon"].as_f64().unwrap());
