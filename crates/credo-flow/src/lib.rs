@@ -330,12 +330,27 @@ pub fn run_process(
         worker: timely::WorkerConfig::default(),
     };
     let share = Arc::new(share);
-    let guards = timely::execute(config, move |worker| run(worker, &share, &owner, &params))
-        .map_err(FlowError::Timely)?;
-    guards
-        .join()
-        .into_iter()
-        .next()
-        .ok_or_else(|| FlowError::Timely("no worker ran".into()))?
-        .map_err(FlowError::Timely)?
+    // A peer that dies during the job closes its connections: timely's network threads
+    // panic, and so does the worker waiting on them. That is this job's failure, not the
+    // node's: it comes back as an error within moments, and the threads are gone.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let guards = timely::execute(config, move |worker| run(worker, &share, &owner, &params))
+            .map_err(FlowError::Timely)?;
+        guards
+            .join()
+            .into_iter()
+            .next()
+            .ok_or_else(|| FlowError::Timely("no worker ran".into()))?
+            .map_err(FlowError::Timely)?
+    }))
+    .unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a worker panicked".into());
+        Err(FlowError::Timely(format!(
+            "the job failed (a peer lost?): {why}"
+        )))
+    })
 }

@@ -3,16 +3,21 @@
 //! A job is asked for by writing `propagate` in the bus's bucket: a round number, the
 //! nodes of the assignment at that moment, and each node's flow address (`flow.<name>`,
 //! published when the node starts). Every node listed sees the new round within
-//! [`crate::POLL`], joins the timely computation as process *i* of the list, gives its
-//! partitions their terms, and reports `propagated.<name>` with the round. A job needs
-//! every listed node: one that is down holds it up until the others' timely connection
-//! attempts fail, and the round is then asked for again.
+//! [`crate::POLL`], says it is ready (`flow-ready.<name>`), waits until every listed node
+//! is (at most [`READY_WITHIN`]: a node that died since the request fails the round before
+//! anyone opens a timely connection, which would wait for it forever), joins the timely
+//! computation as process *i* of the list, gives its partitions their terms, and reports
+//! `propagated.<name>` with the round, or the round's error. A peer that dies during the
+//! computation fails it on the others within moments (`credo_flow::run_process`); the
+//! requester sees the error report and the round is asked for again.
 
 use crate::{NodeError, Shared, flow_owner};
 use credo_cluster::Assignment;
 
 /// How long a node waits for a propagation job to finish before it gives up the round.
 const FLOW_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a node waits for the other listed nodes to be ready for a round.
+pub const READY_WITHIN: Duration = Duration::from_secs(30);
 use bytes::Bytes;
 use credo_bus::Bus;
 use serde_json::{Value, json};
@@ -42,6 +47,10 @@ pub(crate) fn flow_key(node: &str) -> String {
 
 fn done_key(node: &str) -> String {
     format!("propagated.{node}")
+}
+
+fn ready_key(node: &str) -> String {
+    format!("flow-ready.{node}")
 }
 
 /// Asks every node of the current assignment for a propagation; returns its round.
@@ -88,6 +97,13 @@ pub async fn wait(
                 reports.push(r);
             }
         }
+        if let Some(r) = reports.iter().find(|r| r["error"].is_string()) {
+            return Err(NodeError::FlowFailed {
+                round,
+                node: r["node"].as_str().unwrap_or_default().to_string(),
+                message: r["error"].as_str().unwrap_or_default().to_string(),
+            });
+        }
         if reports.len() == nodes.len() {
             // A node that did not hold all its partitions under the job's assignment took
             // part with what it had (its peers would wait for it otherwise): the terms
@@ -121,22 +137,59 @@ impl Shared {
             }
             done = job.round;
             let round = job.round;
-            match self.join_flow(job).await {
-                Ok(Some(report)) => {
-                    if let Err(e) = self
-                        .bus
-                        .put_value(
-                            &done_key(&self.config.name),
-                            Bytes::from(report.to_string()),
-                        )
-                        .await
-                    {
-                        tracing::warn!(error = %e, "reporting a propagation");
-                    }
+            let report = match self.join_flow(job).await {
+                Ok(Some(report)) => report,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(round, error = %e, "propagation round failed");
+                    json!({"round": round, "node": self.config.name, "error": e.to_string()})
                 }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(round, error = %e, "propagation round failed"),
+            };
+            if let Err(e) = self
+                .bus
+                .put_value(
+                    &done_key(&self.config.name),
+                    Bytes::from(report.to_string()),
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "reporting a propagation");
             }
+        }
+    }
+
+    /// Says this node is ready for `round` and waits until every node of `nodes` is.
+    async fn ready(&self, round: u64, nodes: &[String]) -> Result<(), NodeError> {
+        let bus = &self.bus;
+        bus.put_value(
+            &ready_key(&self.config.name),
+            Bytes::from(round.to_string()),
+        )
+        .await?;
+        let start = tokio::time::Instant::now();
+        loop {
+            let mut missing = None;
+            for n in nodes {
+                let at = bus
+                    .value(&ready_key(n))
+                    .await?
+                    .and_then(|v| String::from_utf8_lossy(&v).parse::<u64>().ok());
+                if at.is_none_or(|r| r < round) {
+                    missing = Some(n.clone());
+                    break;
+                }
+            }
+            let Some(n) = missing else {
+                return Ok(());
+            };
+            if start.elapsed() > READY_WITHIN {
+                return Err(NodeError::FlowFailed {
+                    round,
+                    node: n,
+                    message: format!("not ready within {} s", READY_WITHIN.as_secs()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -157,6 +210,7 @@ impl Shared {
         let mut mine = self.contact_share(&a);
         let (share, subjects) = (std::mem::take(&mut mine.share), mine.share_len());
         let owner = flow_owner(&a, &nodes);
+        self.ready(round, &nodes).await?;
         let t = std::time::Instant::now();
         let job = tokio::task::spawn_blocking(move || {
             credo_flow::run_process(me, addresses, share, owner, params)

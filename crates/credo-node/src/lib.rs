@@ -76,6 +76,12 @@ pub enum NodeError {
         "propagation round {round}: node {node} did not hold all its partitions (a handover); ask again"
     )]
     FlowIncomplete { round: u64, node: String },
+    #[error("propagation round {round} failed on node {node}: {message}; ask again")]
+    FlowFailed {
+        round: u64,
+        node: String,
+        message: String,
+    },
     #[error("logging the cluster's keys: {0}")]
     Keys(String),
     #[error("partition {partition} is this node's but not open yet")]
@@ -99,9 +105,9 @@ impl NodeError {
             NodeError::NotOpen { .. } => "bus_unavailable",
             NodeError::Keys(_) => "storage_io",
             NodeError::NoAssignment | NodeError::NoFlowAddress(_) => "bus_unavailable",
-            NodeError::FlowTimeout { .. } | NodeError::FlowIncomplete { .. } => {
-                "propagation_failed"
-            }
+            NodeError::FlowTimeout { .. }
+            | NodeError::FlowIncomplete { .. }
+            | NodeError::FlowFailed { .. } => "propagation_failed",
         }
     }
 }
