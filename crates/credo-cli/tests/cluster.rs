@@ -607,4 +607,61 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
             || get(port, &path, shop).0 == 401,
         );
     }
+
+    // The same over the API, as on one machine: made on one node, revoked on another.
+    let (status, made) = http(
+        node_ports[0],
+        "POST",
+        "/v1/keys",
+        &admin,
+        r#"{"role":"relying_party","party":"shop-2"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{made}");
+    let made: Value = serde_json::from_str(&made).unwrap();
+    let shop2 = made["token"].as_str().unwrap();
+    for &port in &node_ports {
+        eventually(30, &format!("the API's key works on node {port}"), || {
+            get(port, &path, shop2).0 == 200
+        });
+    }
+    let id = made["id"].as_str().unwrap();
+    let (status, listed) = get(node_ports[2], "/v1/keys", &admin);
+    assert_eq!(status, 200);
+    assert!(
+        listed["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["id"] == id),
+        "{listed}"
+    );
+    let (status, body) = http(
+        node_ports[1],
+        "DELETE",
+        &format!("/v1/keys/{id}"),
+        &admin,
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = http(node_ports[1], "DELETE", "/v1/keys/nope", &admin, "").unwrap();
+    assert_eq!(status, 404);
+    for &port in &node_ports {
+        eventually(
+            30,
+            &format!("the API's revoked key is refused on node {port}"),
+            || get(port, &path, shop2).0 == 401,
+        );
+    }
+    // Who made and revoked it is in the nodes' own audit logs.
+    let (_, audit) = get(node_ports[0], "/v1/audit", &admin);
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["op"] == "key.create" && e["actor"] == "admin:ops"),
+        "{audit}"
+    );
 }

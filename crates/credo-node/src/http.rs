@@ -73,6 +73,8 @@ enum Target {
     Screen,
     /// The node's public replica, with the single machine's handlers.
     Public,
+    /// `POST /v1/keys`, `DELETE /v1/keys/{key}`: the cluster's keys, in the bucket.
+    Keys,
     /// Not served by a node: `501 not_in_cluster`, with the reason.
     NotServed(&'static str),
 }
@@ -93,6 +95,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/v1/policies/check"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/audit/verify"),
+    ("GET", "/v1/keys"),
 ];
 
 /// Where `method path` goes; every route of one machine is served or named here (tested).
@@ -113,12 +116,8 @@ fn target(method: &str, path: &str) -> Target {
         (_, "/v1/notices/plan") => NotServed(
             "a notice's audience spans every partition (a scatter-gather over the owners)",
         ),
-        (_, "/v1/keys" | "/v1/keys/{key}") => {
-            NotServed("the cluster's keys are managed with `credo cluster key`")
-        }
-        (_, p) if p.starts_with("/v1/keys/") => {
-            NotServed("the cluster's keys are managed with `credo cluster key`")
-        }
+        ("POST", "/v1/keys") => Keys,
+        ("DELETE", p) if p.starts_with("/v1/keys/") => Keys,
         (_, "/v1/policies") => {
             NotServed("policies are installed per folder; a cluster-wide install is not built yet")
         }
@@ -157,6 +156,7 @@ async fn handle(State(h): State<Http>, req: Request) -> Response {
         }
         Target::Screen => screen(&h, req).await,
         Target::Public => public(&h, req).await,
+        Target::Keys => keys(&h, req).await,
         Target::NotServed("no such route") => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -270,6 +270,69 @@ async fn public(h: &Http, req: Request) -> Result<Response, ApiError> {
         .oneshot(req)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Makes or revokes a key of the cluster: in the bucket (every node has it within
+/// [`crate::keys::SYNC`]), and in this node's audit log by the caller, as one machine logs it.
+async fn keys(h: &Http, req: Request) -> Result<Response, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct KeyBody {
+        role: String,
+        party: Option<String>,
+        subject: Option<String>,
+    }
+    let who = caller(h, &req)?;
+    credo_server::auth::require(&who, Capability::Keys)?;
+    let bus_err = |e: crate::NodeError| unavailable(e.code(), e.to_string());
+    let audit = |op| credo_server::api::pending(&who, op);
+    let commits = &h.node.public.state.commits;
+    if req.method() == axum::http::Method::DELETE {
+        let id = req
+            .uri()
+            .path()
+            .strip_prefix("/v1/keys/")
+            .unwrap_or_default()
+            .to_string();
+        if !crate::keys::revoke(&h.node.bus, &id)
+            .await
+            .map_err(bus_err)?
+        {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no key {id}"),
+            ));
+        }
+        commits
+            .submit(vec![audit(credo_access::AccessOp::KeyRevoke {
+                id: id.clone(),
+            })])
+            .await?;
+        return Ok(axum::Json(json!({ "id": id, "revoked": true })).into_response());
+    }
+    let bytes = credo_server::api::read_body(req.into_body(), 64 << 10).await?;
+    let b: KeyBody = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))?;
+    let role = credo_access::Role::parse(&b.role)?;
+    let subject = b
+        .subject
+        .as_deref()
+        .map(credo_model::SubjectId::parse)
+        .transpose()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_id", e.to_string()))?;
+    let (key, token) = credo_server::api::new_key(role, b.party, subject)?;
+    let out = json!({"id": key.id, "role": role.name(), "party": key.party, "token": token});
+    commits
+        .submit(vec![audit(credo_access::AccessOp::KeyCreate(key.clone()))])
+        .await?;
+    if let Err(e) = crate::keys::create(&h.node.bus, &key).await {
+        // Not in the bucket: no node takes it. The log says so too.
+        let revoke = credo_access::AccessOp::KeyRevoke { id: key.id.clone() };
+        let _ = commits.submit(vec![audit(revoke)]).await;
+        return Err(bus_err(e));
+    }
+    Ok((StatusCode::CREATED, axum::Json(out)).into_response())
 }
 
 /// A number that warns belongs to a listed subject: its owner answers (and logs the
@@ -401,15 +464,12 @@ mod tests {
         assert_eq!(
             not_served,
             [
-                "DELETE /v1/keys/{key}",
                 "GET /metrics",
                 "GET /v1/disputes",
-                "GET /v1/keys",
                 "GET /v1/notices/plan",
                 "GET /v1/stats",
                 "GET /v1/tipoffs",
                 "POST /v1/disputes/{dispute}/resolution",
-                "POST /v1/keys",
                 "POST /v1/notices/impressions",
                 "POST /v1/tipoffs",
                 "PUT /v1/policies",
