@@ -52,7 +52,7 @@ pub struct NodeArgs {
     limits: crate::PublicLimits,
     /// Seconds between snapshots of the partitions this node owns, into the cluster's
     /// object store (a node taking a partition over starts from its snapshot); 0: none.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, env = "CREDO_SNAPSHOT_EVERY", default_value_t = 60.0)]
     snapshot_every: f64,
 }
 

@@ -673,7 +673,7 @@ async fn open_part(
 ) -> Result<Arc<Part>, NodeError> {
     let dir = config.dir.join(format!("p{p}"));
     // A partition this node has no folder for starts from its snapshot, if there is one.
-    let restored = snapshot::restore(bus, p, &dir).await?;
+    let restored = snapshot::restore(bus, config, (p, partitioning.count()), &dir).await?;
     let (model, as_of, server) = (config.model.clone(), config.as_of, config.server);
     let n = partitioning.count();
     // A partition that was just handed over may still be closing in its old task (an

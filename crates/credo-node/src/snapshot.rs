@@ -15,8 +15,9 @@
 //! - What a snapshot does not carry: a partition's audit log, consents and inquiries,
 //!   which are not in the stream either (docs/cluster.md, "Not built yet").
 
-use crate::{NodeError, Part, Shared, io, write_seq};
+use crate::{NodeConfig, NodeError, Part, Shared, io, write_seq};
 use credo_bus::Bus;
+use credo_engine::{Clock, Engine};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -26,7 +27,12 @@ use tokio::io::AsyncReadExt;
 /// nothing of the stream yet (no folder, or one this node opened and let go before any
 /// event came); the stream sequence the folder then holds. A folder that holds part of the
 /// stream is kept (it has its own audit log) and catches up from the stream.
-pub(crate) async fn restore(bus: &Bus, p: u32, dir: &Path) -> Result<Option<u64>, NodeError> {
+pub(crate) async fn restore(
+    bus: &Bus,
+    config: &NodeConfig,
+    (p, n): (u32, u32),
+    dir: &Path,
+) -> Result<Option<u64>, NodeError> {
     let log = dir.join("events.log");
     if crate::read_seq(dir)? > 0 {
         return Ok(None);
@@ -34,7 +40,21 @@ pub(crate) async fn restore(bus: &Bus, p: u32, dir: &Path) -> Result<Option<u64>
     if bus.snapshot_info(p).await?.is_none_or(|(seq, _)| seq == 0) {
         return Ok(None);
     }
-    tokio::fs::create_dir_all(dir).await.map_err(io(dir))?;
+    // The folder is made a partition first, empty, as any new partition's folder: its
+    // log is replayed as a partition's when it opens (contacts with one end elsewhere).
+    let (d, model, as_of) = (dir.to_path_buf(), config.model.clone(), config.as_of);
+    tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
+        let (mut engine, _) = Engine::open(&d, model, as_of.map(Clock::Fixed))?;
+        if engine.event_count() == 0 {
+            engine.set_partition(p, n)?;
+            if as_of.is_some() {
+                engine.set_folder_as_of(as_of)?;
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| crate::joined("restoring a partition", e))??;
     let tmp = dir.join("events.log.snapshot");
     let mut f = tokio::fs::File::create(&tmp).await.map_err(io(&tmp))?;
     let Some(seq) = bus.get_snapshot(p, &mut f).await? else {

@@ -342,7 +342,19 @@ async fn a_node_and_a_server_fail_during_ingest() {
     wait_nodes(&bus, &["a", "b", "c"]).await;
     wait_caught_up(&[&a, &b, &c]).await;
     assert_same(&bus, &[&a, &b, &c], &reference, &input).await;
-    for n in [a, b, c] {
+    // A new node, with no folder at all, starts its partitions from their snapshots.
+    let d = node(&bus, "d", dir.path()).await;
+    wait_nodes(&bus, &["a", "b", "c", "d"]).await;
+    wait_caught_up(&[&a, &b, &c, &d]).await;
+    let p = d.progress().await.unwrap();
+    assert!(!p.partitions.is_empty());
+    assert_eq!(
+        p.restored.keys().copied().collect::<Vec<_>>(),
+        p.partitions,
+        "d restored every partition from its snapshot"
+    );
+    assert_same(&bus, &[&a, &b, &c, &d], &reference, &input).await;
+    for n in [a, b, c, d] {
         n.stop();
     }
 }
