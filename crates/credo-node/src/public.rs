@@ -110,11 +110,15 @@ async fn read_from(
         }
         let p = public.clone();
         tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
-            p.state
+            let mut engine = p
+                .state
                 .engine
                 .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .put_public(states)?;
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            engine.put_public(states)?;
+            // A lifted listing waits in open live sessions as a `leave`: wake them, as
+            // one machine does after an ingest.
+            p.state.wake_sessions(&engine);
             Ok(())
         })
         .await

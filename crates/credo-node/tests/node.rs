@@ -228,9 +228,100 @@ async fn three_nodes_score_as_one_machine() {
     publish(&bus, &input).await;
     wait_caught_up(&[&a, &b, &c]).await;
     assert_same(&bus, &[&a, &b, &c], &reference, &input).await;
+    a_live_session_on_a_node_hears_a_lifted_listing(&bus, &b).await;
     for n in [a, b, c] {
         n.stop();
     }
+}
+
+/// A live map session on node `n` (its public replica) hears `enter` at a listed
+/// debtor's address, then `leave` once the debt is paid in full on its owner, wherever
+/// that is (published to the stream, applied by the owner, its public state replicated).
+async fn a_live_session_on_a_node_hears_a_lifted_listing(bus: &Bus, n: &Node) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    // A debtor with one published case: paying it lifts the listing.
+    let (id, (lat, lon), case, unpaid) = {
+        let e = n.public().state.engine.read().unwrap();
+        e.map_points()
+            .into_iter()
+            .find_map(|(id, at)| {
+                let near = e.nearby(at.0, at.1, 50.0, 50).unwrap();
+                let mut cases = near
+                    .entries
+                    .iter()
+                    .filter(|m| m.entry.masked_id == id.masked());
+                match (cases.next(), cases.next()) {
+                    (Some(m), None) => Some((id, at, m.entry.case.clone(), m.entry.unperformed)),
+                    _ => None,
+                }
+            })
+            .expect("a debtor with one published case")
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = n.router(&addr.to_string()).await.unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/v1/map/live?radius=100"))
+            .await
+            .unwrap();
+    let hello = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("a hello")
+        .unwrap()
+        .unwrap();
+    assert!(hello.to_text().unwrap().contains("hello"), "{hello}");
+    ws.send(Message::text(
+        serde_json::json!({"lat": lat, "lon": lon}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let mut enter = serde_json::Value::Null;
+    while enter["type"] != "enter" {
+        let m = tokio::time::timeout(Duration::from_secs(4), ws.next())
+            .await
+            .expect("an enter")
+            .unwrap()
+            .unwrap();
+        enter = serde_json::from_str(m.to_text().unwrap()).unwrap();
+    }
+    let pay = format!(
+        "{}\n",
+        serde_json::json!({"id": "lift-1", "source": "court", "subject": id.to_string(),
+            "at": "2026-10-30T10:00:00+08:00", "kind": "performance", "case": case, "amount": unpaid})
+    );
+    publish(bus, pay.as_bytes()).await;
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("a leave within 30 s")
+            .unwrap()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+        if v["type"] == "leave" && v["key"] == enter["key"] {
+            break;
+        }
+    }
+    // Off this node's map.
+    assert!(
+        !n.public()
+            .state
+            .engine
+            .read()
+            .unwrap()
+            .map_points()
+            .iter()
+            .any(|p| p.0 == id)
+    );
+    server.abort();
 }
 
 /// Lines `[from, to)` of `input`, as whole lines.
