@@ -44,6 +44,10 @@ pub(crate) struct Core {
     pub day_facts_kept: Vec<DayFacts>,
     pub day_facts_as_of: Option<Day>,
     pub events: u64,
+    /// Of `events`, the contacts filed here whose `subject` end is in another partition
+    /// (a cluster partition only): the same line is in that partition too, which counts
+    /// it as its own ([`Engine::tally`]).
+    pub foreign_contacts: u64,
     pub by_kind: [u64; credo_model::event::KINDS.len()],
     /// Each subject's events in log order (offsets), for reports and rescoring.
     pub chain: SubjectChain,
@@ -167,6 +171,7 @@ impl Core {
             day_facts_kept: Vec::new(),
             day_facts_as_of: None,
             events: 0,
+            foreign_contacts: 0,
             by_kind: Default::default(),
             chain: SubjectChain::default(),
             retracted: FxHashSet::default(),
@@ -277,6 +282,12 @@ impl Core {
     pub fn apply(&mut self, s: u32, op: &Op, at: RecordRef) {
         self.events += 1;
         self.by_kind[usize::from(op.kind)] += 1;
+        if op.contact.is_some()
+            && let Some((p, n)) = self.partition
+            && credo_cluster::Partitioning::new(n).is_ok_and(|x| x.of(op.subject) != p)
+        {
+            self.foreign_contacts += 1;
+        }
         self.chain.push(s, at.offset);
         if let Some((other, _)) = op.contact
             && let Some(o) = self.subjects.get(other)
@@ -666,6 +677,9 @@ impl Engine {
             replica: None,
             _lock: lock,
         };
+        if engine.core.partition.is_some() {
+            engine.load_contact_terms();
+        }
         engine.refresh_derived()?;
         Ok((engine, report))
     }
@@ -1032,7 +1046,9 @@ impl Engine {
             ("score state", a.state == b.state),
             (
                 "event counts",
-                a.events == b.events && a.by_kind == b.by_kind,
+                a.events == b.events
+                    && a.by_kind == b.by_kind
+                    && a.foreign_contacts == b.foreign_contacts,
             ),
             ("event lists", a.chain == b.chain),
             ("retracted", a.retracted == b.retracted),

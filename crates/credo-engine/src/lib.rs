@@ -23,6 +23,7 @@ mod population;
 pub mod public;
 mod relations;
 mod subjects;
+pub mod tally;
 pub mod wire;
 
 pub use clock::Clock;
@@ -35,3 +36,4 @@ pub use map::{AREA_BINS, Level, MapAlert, MapEntry, MapView, Nearby};
 pub use notices::{NoticeOptions, NoticePlan};
 pub use population::Lot;
 pub use relations::{ContactShare, PropagationReport, propagation_params};
+pub use tally::Tally;

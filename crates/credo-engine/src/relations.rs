@@ -12,10 +12,14 @@
 
 use crate::engine::{Core, Engine};
 use crate::error::EngineError;
+use crate::error::io;
 use credo_graph::{Csr, Layout, Params, Relations, Step};
 use credo_model::{Day, SubjectId};
 use credo_score::{Model, ScoreCard};
 use rayon::prelude::*;
+
+/// Where a cluster partition's folder keeps the last cross-node job's terms.
+pub const TERMS_FILE: &str = "contact-terms.bin";
 
 /// What a full propagation did.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,7 +210,14 @@ impl Engine {
     /// Sets the contacts' terms from a propagation run outside the engine (a cluster's
     /// dataflow job): from now on the `contacts_standing` feature reads these, and the
     /// engine runs no propagation of its own. Subjects not given have no term.
-    pub fn set_contact_terms(&mut self, terms: &[(SubjectId, Option<f64>)]) {
+    ///
+    /// The terms are kept beside the log ([`TERMS_FILE`]), so that the folder opened
+    /// again (its node restarted, or took its partitions back) answers with the last
+    /// job's terms, as before, until the next job.
+    pub fn set_contact_terms(
+        &mut self,
+        terms: &[(SubjectId, Option<f64>)],
+    ) -> Result<(), EngineError> {
         let core = &mut self.core;
         let mut out = vec![None; core.subjects.len()];
         for &(id, t) in terms {
@@ -218,6 +229,70 @@ impl Engine {
         core.relations = None;
         for k in &mut core.day_facts_kept {
             k.score = u16::MAX;
+        }
+        self.save_contact_terms()
+    }
+
+    /// Writes the terms by subject number: the count (`u64`), a `f64` each (NaN: no
+    /// term), and the CRC-32 of what precedes it; to a temporary file renamed over the
+    /// old one. Not synced: a lost file is only the terms until the next job.
+    fn save_contact_terms(&self) -> Result<(), EngineError> {
+        let Some(terms) = &self.core.contact_terms else {
+            return Ok(());
+        };
+        let mut b = Vec::with_capacity(12 + 8 * terms.len());
+        b.extend_from_slice(&(terms.len() as u64).to_le_bytes());
+        for t in terms {
+            b.extend_from_slice(&t.unwrap_or(f64::NAN).to_le_bytes());
+        }
+        b.extend_from_slice(&crc32fast::hash(&b).to_le_bytes());
+        let (path, tmp) = (
+            self.dir.join(TERMS_FILE),
+            self.dir.join("contact-terms.tmp"),
+        );
+        std::fs::write(&tmp, &b).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(())
+    }
+
+    /// Reads the terms a cluster partition's folder kept ([`Engine::set_contact_terms`]).
+    /// Subject numbers come from the log's order, so they are the same after a reopen;
+    /// subjects added since have no term. A file that is torn, or has more subjects than
+    /// the folder, is ignored (the next job gives the terms again).
+    pub(crate) fn load_contact_terms(&mut self) {
+        let path = self.dir.join(TERMS_FILE);
+        let Ok(b) = std::fs::read(&path) else {
+            return;
+        };
+        let parsed = (|| {
+            let (body, sum) = b.split_at_checked(b.len().checked_sub(4)?)?;
+            if crc32fast::hash(body).to_le_bytes() != *sum {
+                return None;
+            }
+            let n = usize::try_from(u64::from_le_bytes(body.get(..8)?.try_into().ok()?)).ok()?;
+            let values = body.get(8..)?;
+            if values.len() != n.checked_mul(8)? || n > self.core.subjects.len() {
+                return None;
+            }
+            let mut out: Vec<Option<f64>> = values
+                .chunks_exact(8)
+                .map(|c| {
+                    let v = f64::from_le_bytes(c.try_into().unwrap_or_default());
+                    (!v.is_nan()).then_some(v)
+                })
+                .collect();
+            out.resize(self.core.subjects.len(), None);
+            Some(out)
+        })();
+        match parsed {
+            Some(terms) => {
+                self.core.contact_terms = Some(terms);
+                self.core.relations = None;
+            }
+            None => tracing::warn!(
+                path = %path.display(),
+                "ignoring a torn or foreign contact-terms file; the next propagation gives the terms"
+            ),
         }
     }
 
