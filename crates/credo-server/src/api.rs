@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use crate::auth::{self, Caller};
-use crate::body;
+use crate::body::{self, IdSpace};
 use crate::error::ApiError;
 use axum::Json;
 use axum::body::Body;
@@ -350,7 +350,10 @@ pub async fn dispute(
         .disputes
         .get(sealed[0].seq)
         .ok_or_else(|| ApiError::internal("dispute not applied"))?;
-    Ok((StatusCode::CREATED, Json(body::dispute_json(d))))
+    Ok((
+        StatusCode::CREATED,
+        Json(body::dispute_json(d, IdSpace::of(e.partition()))),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/disputes", tag = "disputes",
@@ -362,6 +365,7 @@ pub async fn disputes(
 ) -> Result<Json<Value>, ApiError> {
     auth::require(&who, Capability::DisputeRead)?;
     let e = s.engine()?;
+    let ids = IdSpace::of(e.partition());
     let list: Vec<Value> = e
         .access()
         .disputes
@@ -371,7 +375,7 @@ pub async fn disputes(
             Role::Subject => who.subject == Some(d.subject),
             _ => d.source == who.party,
         })
-        .map(body::dispute_json)
+        .map(|d| body::dispute_json(d, ids))
         .collect();
     Ok(Json(json!({ "disputes": list })))
 }
@@ -401,11 +405,27 @@ pub async fn resolve(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     auth::require(&who, Capability::DisputeResolve)?;
-    let dispute_id = path(p)?;
+    let asked = path(p)?;
+    let ids = IdSpace::of(s.engine()?.partition());
+    let dispute_id = ids
+        .local(asked)
+        .ok_or_else(|| ApiError::not_found(format!("no dispute {asked}")))?;
     let b: ResolutionBody = json_body(body).await?;
     let (subject_id, source) = {
         let e = s.engine()?;
-        let d = e.access().disputes.check_resolve(dispute_id, &who.party)?;
+        let d = e
+            .access()
+            .disputes
+            .check_resolve(dispute_id, &who.party)
+            .map_err(|err| {
+                // Its messages name the folder's sequence number; the client's id is `asked`.
+                let mut err = ApiError::from(err);
+                err.message = err.message.replace(
+                    &format!("dispute {dispute_id} "),
+                    &format!("dispute {asked} "),
+                );
+                err
+            })?;
         (d.subject, d.source.clone())
     };
     let resolution = match (b.resolution.as_str(), b.replacement) {
@@ -465,7 +485,7 @@ pub async fn resolve(
         .disputes
         .get(dispute_id)
         .ok_or_else(|| ApiError::internal("dispute vanished"))?;
-    Ok(Json(body::dispute_json(d)))
+    Ok(Json(body::dispute_json(d, ids)))
 }
 
 // ---- events ---------------------------------------------------------------------------
@@ -618,9 +638,10 @@ pub async fn tipoff(
         text: b.text,
     };
     let sealed = s.commits.submit(vec![pending(&who, op)]).await?;
+    let ids = IdSpace::of(s.engine()?.partition());
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": sealed[0].seq, "received": true })),
+        Json(json!({ "id": ids.public(sealed[0].seq), "received": true })),
     ))
 }
 
@@ -633,13 +654,14 @@ pub async fn tipoffs(
 ) -> Result<Json<Value>, ApiError> {
     auth::require(&who, Capability::TipoffRead)?;
     let e = s.engine()?;
+    let ids = IdSpace::of(e.partition());
     let list: Vec<Value> = e
         .access()
         .tipoffs
         .iter()
         .rev()
         .map(|t| {
-            json!({"id": t.id, "subject": t.subject.to_string(), "case": t.case, "text": t.text, "at": t.at.to_string()})
+            json!({"id": ids.public(t.id), "subject": t.subject.to_string(), "case": t.case, "text": t.text, "at": t.at.to_string()})
         })
         .collect();
     Ok(Json(json!({ "tipoffs": list })))

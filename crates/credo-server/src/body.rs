@@ -103,9 +103,9 @@ pub fn inquiry_json(q: &Inquiry) -> Value {
     })
 }
 
-pub fn dispute_json(d: &credo_access::Dispute) -> Value {
+pub fn dispute_json(d: &credo_access::Dispute, ids: IdSpace) -> Value {
     let mut v = json!({
-        "id": d.id,
+        "id": ids.public(d.id),
         "subject": d.subject.to_string(),
         "source": d.source,
         "event": d.event,
@@ -162,6 +162,7 @@ pub fn report_json(engine: &Engine, id: SubjectId) -> Result<Value, EngineError>
         Err(e) => return Err(e),
     };
     let access = engine.access();
+    let ids = IdSpace::of(engine.partition());
     Ok(json!({
         "subject": id.to_string(),
         "as_of": today.to_string(),
@@ -172,7 +173,7 @@ pub fn report_json(engine: &Engine, id: SubjectId) -> Result<Value, EngineError>
         "inquiries": inquiries.iter().map(|q| inquiry_json(q)).collect::<Vec<_>>(),
         "inquiries_kept_since": cutoff.to_string(),
         "consents": access.consents.of(id).map(|g| grant_json(g, today)).collect::<Vec<_>>(),
-        "disputes": access.disputes.iter().filter(|d| d.subject == id).map(dispute_json).collect::<Vec<_>>(),
+        "disputes": access.disputes.iter().filter(|d| d.subject == id).map(|d| dispute_json(d, ids)).collect::<Vec<_>>(),
     }))
 }
 
@@ -320,4 +321,62 @@ pub fn propagation_json(r: &credo_engine::PropagationReport, seconds: f64) -> Va
         "cap_points": r.cap_points,
         "contacts_mean_quantiles": {"p10": r.quantiles[0], "p25": r.quantiles[1], "p50": r.quantiles[2], "p75": r.quantiles[3], "p90": r.quantiles[4]},
     })
+}
+
+/// `/v1/stats` from a folder's tally, or from the sum of a cluster's partitions'.
+pub fn stats_json(t: &credo_engine::Tally, model: &credo_score::Model) -> Value {
+    json!({
+        "as_of": t.as_of,
+        "model": t.model,
+        "subjects": t.subjects,
+        "companies": t.companies,
+        "events": t.events,
+        "mean_score": (t.mean() * 10.0).round() / 10.0,
+        "median_score": t.median(),
+        "bands": t.bands(model).iter().map(|(from, to, count)| json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
+        "tiers": t.tiers(model).iter().map(|(tier, count)| json!({"tier": tier, "count": count})).collect::<Vec<_>>(),
+        "with_unpaid_judgments": t.with_unpaid_judgments,
+        "listed": t.listed,
+    })
+}
+
+/// The ids of a folder's disputes and tip-offs as clients see them. They are audit
+/// sequence numbers, unique in one folder; a cluster partition's are made unique across
+/// the cluster as `seq · P + p` (partition `p` of `P`), so that any node can tell a
+/// dispute's partition from its id. On one machine they are the sequence numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdSpace {
+    stride: u64,
+    offset: u64,
+}
+
+impl IdSpace {
+    /// The id space of a folder that is partition `p` of `n`, or of one machine.
+    pub fn of(partition: Option<(u32, u32)>) -> IdSpace {
+        match partition {
+            Some((p, n)) if n > 0 => IdSpace {
+                stride: u64::from(n),
+                offset: u64::from(p),
+            },
+            _ => IdSpace {
+                stride: 1,
+                offset: 0,
+            },
+        }
+    }
+
+    /// The id clients see for local sequence number `seq`.
+    pub fn public(self, seq: u64) -> u64 {
+        seq.saturating_mul(self.stride).saturating_add(self.offset)
+    }
+
+    /// The local sequence number of a client's id, if the id is this folder's.
+    pub fn local(self, id: u64) -> Option<u64> {
+        (id % self.stride == self.offset).then_some(id / self.stride)
+    }
+
+    /// The partition of `id` among `n` (the cluster's router).
+    pub fn partition_of(id: u64, n: u32) -> u32 {
+        (id % u64::from(n.max(1))) as u32
+    }
 }

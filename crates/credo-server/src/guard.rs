@@ -118,6 +118,12 @@ impl Metrics {
         }
     }
 
+    /// Counts a request answered outside the routers that [`measure`] wraps (a cluster
+    /// node's own routes), under its route pattern.
+    pub fn observe(&self, route: &str, status: u16, seconds: f64) {
+        self.record(self.slot(Some(route)), status, seconds);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self, extra: &[(&str, &str, f64)]) -> String {
         use std::fmt::Write;

@@ -270,27 +270,15 @@ async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
 #[utoipa::path(get, path = "/v1/stats", tag = "service", responses((status = 200, description = "aggregates")))]
 async fn stats(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let engine = s.engine.clone();
-    let sum = tokio::task::spawn_blocking(move || {
+    let (tally, model) = tokio::task::spawn_blocking(move || {
         engine
             .read()
-            .map(|e| e.summary(None))
+            .map(|e| (e.tally(None), e.model().clone()))
             .map_err(|_| ApiError::internal("state lock poisoned"))
     })
     .await
     .map_err(|_| ApiError::internal("summary task failed"))??;
-    Ok(Json(serde_json::json!({
-        "as_of": sum.as_of.to_string(),
-        "model": sum.model,
-        "subjects": sum.subjects,
-        "companies": sum.companies,
-        "events": sum.events,
-        "mean_score": (sum.mean * 10.0).round() / 10.0,
-        "median_score": sum.median,
-        "bands": sum.bands.iter().map(|(from, to, count)| serde_json::json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
-        "tiers": sum.tiers.iter().map(|(tier, count)| serde_json::json!({"tier": tier, "count": count})).collect::<Vec<_>>(),
-        "with_unpaid_judgments": sum.with_unpaid_judgments,
-        "listed": sum.listed,
-    })))
+    Ok(Json(body::stats_json(&tally, &model)))
 }
 
 async fn openapi() -> Response {
