@@ -84,6 +84,29 @@ impl Drop for Restarted {
 }
 
 /// Waits up to `secs` for `done`, asking every 200 ms.
+/// On a failure, the tails of the cluster's logs (nodes and NATS servers), which the
+/// temporary folder takes with it otherwise.
+struct LogsOnPanic(PathBuf);
+
+impl Drop for LogsOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(dir) = std::fs::read_dir(self.0.join("logs")) else {
+            return;
+        };
+        for f in dir.flatten() {
+            let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("---- {} (last 40 lines)", f.path().display());
+            for l in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
 fn eventually(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
     let t = Instant::now();
     while !done() {
@@ -345,6 +368,17 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     );
     let sfurnisher = key(&single, "furnisher", "demo-bank");
     let stelco = key(&single, "telco", "telco-1");
+    let scourt = key(&single, "court", "court-1");
+    let ssubject = json(
+        credo(&single)
+            .args(["key", "create", "--json", "--role", "subject", "--subject"])
+            .arg(&ids[0])
+            .output()
+            .unwrap(),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let sport = free_port();
     let _single_server = Restarted(vec![
         credo(&single)
@@ -404,6 +438,7 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
         .collect();
     pids.extend(up_info["nodes"].as_array().unwrap().iter().map(pid));
     let _up = Up { child, pids };
+    let _logs = LogsOnPanic(root.clone());
     let nats = up_info["nats"].as_str().unwrap().to_string();
     let token = |role: &str| {
         up_info["keys"]
@@ -663,5 +698,266 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
             .iter()
             .any(|e| e["op"] == "key.create" && e["actor"] == "admin:ops"),
         "{audit}"
+    );
+
+    access_operations(
+        &node_ports,
+        &admin,
+        &furnisher,
+        (sport, &sadmin, &sfurnisher, &scourt, &ssubject),
+        &ids[0],
+        &public_subjects,
+    );
+}
+
+/// A body of `path` as JSON, after checking its status.
+fn call(port: u16, method: &str, path: &str, token: &str, body: &str, want: u16) -> Value {
+    let (status, text) = http(port, method, path, token, body).unwrap();
+    assert_eq!(status, want, "{method} {path} on {port}: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Without what differs by design: ids (cluster-wide on a cluster) and times.
+fn unstamped(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        for k in ["id", "at", "filed", "resolved_at"] {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+/// The routes that span partitions, through any node, as on one machine: the stats
+/// (gathered), a tip-off (routed by case number) and the court's inbox (gathered), a
+/// dispute filed on one node, listed on another and resolved on a third (its id names
+/// its partition), notice impressions (routed by case), a policy file installed on one
+/// node and in force on every node, and each node's own metrics.
+fn access_operations(
+    nodes: &[u16],
+    admin: &str,
+    furnisher: &str,
+    single: (u16, &str, &str, &str, &str),
+    disputer: &str,
+    subjects: &[Value],
+) {
+    let (sport, sadmin, sfurnisher, scourt, ssubject) = single;
+    // The relationships terms of both, fresh after the last events.
+    propagate(nodes[0], admin);
+    call(sport, "POST", "/v1/graph/propagate", sadmin, "", 200);
+    // Stats, gathered from every partition: the same as one machine's.
+    let want = call(sport, "GET", "/v1/stats", "", "", 200);
+    for &port in nodes {
+        assert_eq!(
+            call(port, "GET", "/v1/stats", "", "", 200),
+            want,
+            "stats on {port}"
+        );
+    }
+    assert!(want["listed"].as_u64().unwrap() > 0, "{want}");
+
+    // Keys for the court and the disputing subject, made over the API.
+    let made = |body: String| {
+        call(nodes[0], "POST", "/v1/keys", admin, &body, 201)["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let court = made(r#"{"role":"court","party":"court-1"}"#.into());
+    let subject = made(format!(r#"{{"role":"subject","subject":"{disputer}"}}"#));
+    for &port in nodes {
+        eventually(30, &format!("the court's key works on {port}"), || {
+            http(port, "GET", "/v1/tipoffs", &court, "").is_some_and(|(s, _)| s == 200)
+        });
+    }
+
+    // A tip-off by a published case number, filed on one node, in the inbox on every node.
+    let (case, debtor) = subjects
+        .iter()
+        .find_map(|s| {
+            let path = format!(
+                "/v1/list?name={}&id={}",
+                encoded(s["name"].as_str()?),
+                s["id"].as_str()?
+            );
+            let l = get(sport, &path, "").1;
+            Some((
+                l["results"][0]["case"].as_str()?.to_string(),
+                s["id"].as_str()?.to_string(),
+            ))
+        })
+        .expect("a published listing");
+    let tip = format!(r#"{{"case":"{case}","text":"a car in the garage at No. 5"}}"#);
+    let filed = call(nodes[1], "POST", "/v1/tipoffs", admin, &tip, 201);
+    call(sport, "POST", "/v1/tipoffs", sadmin, &tip, 201);
+    let id = filed["id"].as_u64().unwrap();
+    let p = |id: &str| {
+        credo_cluster::Partitioning::new(PARTITIONS)
+            .unwrap()
+            .of(id.parse().unwrap())
+    };
+    assert_eq!(id % u64::from(PARTITIONS), u64::from(p(&debtor)), "{filed}");
+    let one = call(sport, "GET", "/v1/tipoffs", scourt, "", 200)["tipoffs"].clone();
+    for &port in nodes {
+        let inbox = call(port, "GET", "/v1/tipoffs", &court, "", 200)["tipoffs"].clone();
+        assert_eq!(inbox[0]["id"].as_u64(), Some(id), "{inbox}");
+        let strip = |v: &Value| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .cloned()
+                .map(unstamped)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&inbox), strip(&one), "the inbox on {port}");
+    }
+    // Only the court reads it.
+    call(nodes[2], "GET", "/v1/tipoffs", admin, "", 403);
+
+    // Notice impressions add up at the case's owner, whichever node takes them.
+    let imp = |n: u64| format!(r#"{{"case":"{case}","delivered":{n}}}"#);
+    call(
+        nodes[0],
+        "POST",
+        "/v1/notices/impressions",
+        &court,
+        &imp(5),
+        200,
+    );
+    let total = call(
+        nodes[2],
+        "POST",
+        "/v1/notices/impressions",
+        &court,
+        &imp(3),
+        200,
+    );
+    assert_eq!(total["delivered"], 8, "{total}");
+    call(
+        nodes[1],
+        "POST",
+        "/v1/notices/impressions",
+        &court,
+        r#"{"case":"nope","delivered":1}"#,
+        404,
+    );
+
+    // A dispute: filed on one node, listed on another, resolved on a third.
+    let body = r#"{"source":"demo-bank","event":"late-1","reason":"I paid this bill"}"#;
+    let path = format!("/v1/subjects/{disputer}/disputes");
+    let filed = call(nodes[0], "POST", &path, &subject, body, 201);
+    let sfiled = call(sport, "POST", &path, ssubject, body, 201);
+    assert_eq!(unstamped(filed.clone()), unstamped(sfiled.clone()));
+    let id = filed["id"].as_u64().unwrap();
+    assert_eq!(
+        id % u64::from(PARTITIONS),
+        u64::from(p(disputer)),
+        "{filed}"
+    );
+    let listed = call(nodes[1], "GET", "/v1/disputes", furnisher, "", 200);
+    assert!(
+        listed["disputes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == id),
+        "{listed}"
+    );
+    let upheld = r#"{"resolution":"upheld","note":"the bill is unpaid"}"#;
+    let resolved = call(
+        nodes[2],
+        "POST",
+        &format!("/v1/disputes/{id}/resolution"),
+        furnisher,
+        upheld,
+        200,
+    );
+    let sresolved = call(
+        sport,
+        "POST",
+        &format!("/v1/disputes/{}/resolution", sfiled["id"]),
+        sfurnisher,
+        upheld,
+        200,
+    );
+    assert_eq!(unstamped(resolved.clone()), unstamped(sresolved));
+    assert_eq!(resolved["status"], "upheld");
+    // Resolved once; an id of no partition's dispute is not found.
+    call(
+        nodes[1],
+        "POST",
+        &format!("/v1/disputes/{id}/resolution"),
+        furnisher,
+        upheld,
+        409,
+    );
+    call(
+        nodes[1],
+        "POST",
+        &format!(
+            "/v1/disputes/{}/resolution",
+            id + u64::from(PARTITIONS) * 1000
+        ),
+        furnisher,
+        upheld,
+        404,
+    );
+    // The subject's report on any node shows it, as the cluster numbers it.
+    let report = call(
+        nodes[1],
+        "GET",
+        &format!("/v1/subjects/{disputer}/report"),
+        &subject,
+        "",
+        200,
+    );
+    assert_eq!(report["disputes"][0]["id"], id, "{report}");
+
+    // A policy file installed on one node is in force on every node, as on one machine.
+    let policy = "[[offer]]\nid = \"shop.pay_later\"\nparty = \"shop\"\nlabel = \"Pay later\"\nmin_score = 600\n";
+    let installed = call(nodes[0], "PUT", "/v1/policies", admin, policy, 200);
+    assert_eq!(
+        installed,
+        call(sport, "PUT", "/v1/policies", sadmin, policy, 200)
+    );
+    call(
+        nodes[0],
+        "PUT",
+        "/v1/policies",
+        admin,
+        "[[offer]]\nid = 1\n",
+        400,
+    );
+    let want = call(sport, "GET", "/v1/policies", "", "", 200);
+    for &port in nodes {
+        eventually(30, &format!("the policy file reaches {port}"), || {
+            get(port, "/v1/policies", "") == (200, want.clone())
+        });
+    }
+    let check = format!("/v1/subjects/{disputer}/check/shop.pay_later");
+    let swant = get(sport, &check, sadmin);
+    for &port in nodes {
+        eventually(30, &format!("the offer is decided on {port}"), || {
+            get(port, &check, admin) == swant
+        });
+    }
+
+    // Each node's own metrics, in the single machine's format.
+    let (status, text) = http(nodes[1], "GET", "/metrics", "", "").unwrap();
+    assert_eq!(status, 200);
+    for want in [
+        "credo_node_partitions",
+        "route=\"/v1/stats\"",
+        "route=\"/v1/tipoffs\"",
+    ] {
+        assert!(text.contains(want), "{want} not in node metrics: {text}");
+    }
+    // What a node does not serve yet says so.
+    call(
+        nodes[0],
+        "GET",
+        &format!("/v1/notices/plan?case={case}"),
+        &court,
+        "",
+        501,
     );
 }

@@ -224,7 +224,7 @@ impl Shared {
                 path: "propagation".into(),
                 source: std::io::Error::other(e.to_string()),
             })??;
-        self.set_contact_terms(&mine, &outcome);
+        self.set_contact_terms(&mine, &outcome)?;
         Ok(Some(json!({
             "round": round,
             "node": self.config.name,

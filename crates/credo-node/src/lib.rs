@@ -20,6 +20,7 @@
 pub mod flow;
 pub mod http;
 pub mod keys;
+mod policies;
 pub mod public;
 pub mod snapshot;
 
@@ -270,6 +271,9 @@ impl Node {
                 if let Err(e) = n.sync_keys().await {
                     tracing::warn!(node = %n.config.name, error = %e, "reading the cluster's keys");
                 }
+                if let Err(e) = policies::sync(&n.bus, &n.parts, &n.public.state).await {
+                    tracing::warn!(node = %n.config.name, error = %e, "installing the cluster's policies");
+                }
                 tokio::time::sleep(keys::SYNC).await;
             }
         }));
@@ -421,8 +425,13 @@ impl Shared {
         out
     }
 
-    /// Gives each partition of `share` the terms of its subjects from the job's outcome.
-    pub fn set_contact_terms(&self, share: &FlowShare, outcome: &credo_flow::Outcome) {
+    /// Gives each partition of `share` the terms of its subjects from the job's outcome
+    /// (kept in its folder too, for a reopen).
+    pub fn set_contact_terms(
+        &self,
+        share: &FlowShare,
+        outcome: &credo_flow::Outcome,
+    ) -> Result<(), NodeError> {
         let mut terms = outcome.contacts.iter();
         for (part, subjects) in &share.parts {
             let mine: Vec<_> = subjects
@@ -434,8 +443,9 @@ impl Shared {
             part.engine()
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .set_contact_terms(&mine);
+                .set_contact_terms(&mine)?;
         }
+        Ok(())
     }
 
     /// Starts the partitions the assignment gives this node and stops the others; keeps
@@ -465,17 +475,26 @@ impl Shared {
             }
         }
         let mut keys = None;
+        let mut policy = None;
         for p in want {
             if lock(&self.parts).contains_key(&p) {
                 continue;
             }
-            let part = open_part(&self.bus, &self.config, p, a.partitioning()).await?;
-            // The cluster's keys before the partition answers anyone.
+            let metrics = self.public.state.metrics.clone();
+            let part = open_part(&self.bus, &self.config, p, a.partitioning(), metrics).await?;
+            // The cluster's keys and policies before the partition answers anyone.
             let ops = match &keys {
                 Some(ops) => ops,
                 None => keys.insert(keys::load(&self.bus).await?),
             };
             keys::log_into(&part.state, ops).await?;
+            let text = match &policy {
+                Some(t) => t,
+                None => policy.insert(policies::load(&self.bus).await?),
+            };
+            if let Some(text) = text {
+                policies::install_into(&part.state, text).await?;
+            }
             let task = tokio::spawn(apply_loop(
                 self.bus.clone(),
                 part.clone(),
@@ -595,7 +614,7 @@ pub async fn propagate_threads(
                 source: std::io::Error::other(e.to_string()),
             })??;
     for ((n, share), o) in nodes.iter().zip(&shares).zip(&outcomes) {
-        n.set_contact_terms(share, o);
+        n.set_contact_terms(share, o)?;
     }
     Ok(outcomes.first().map(|o| PropagationRun {
         subjects: shares.iter().map(FlowShare::share_len).sum(),
@@ -670,6 +689,7 @@ async fn open_part(
     config: &NodeConfig,
     p: u32,
     partitioning: Partitioning,
+    metrics: Arc<credo_server::guard::Metrics>,
 ) -> Result<Arc<Part>, NodeError> {
     let dir = config.dir.join(format!("p{p}"));
     // A partition this node has no folder for starts from its snapshot, if there is one.
@@ -682,6 +702,7 @@ async fn open_part(
     loop {
         let d = dir.clone();
         let m = model.clone();
+        let metrics = metrics.clone();
         let opened = tokio::task::spawn_blocking(move || -> Result<Part, NodeError> {
             let (mut engine, report) = Engine::open(&d, m, as_of.map(Clock::Fixed))?;
             engine.set_partition(p, n)?;
@@ -696,10 +717,13 @@ async fn open_part(
                 applied,
                 "partition opened"
             );
-            let state = credo_server::AppState::new(engine, server).map_err(|e| NodeError::Io {
-                path: d.display().to_string(),
-                source: e,
-            })?;
+            let mut state =
+                credo_server::AppState::new(engine, server).map_err(|e| NodeError::Io {
+                    path: d.display().to_string(),
+                    source: e,
+                })?;
+            // One registry for the node: its `/metrics` counts every request it answered.
+            state.metrics = metrics;
             Ok(Part {
                 partition: p,
                 app: credo_server::app(state.clone()),
