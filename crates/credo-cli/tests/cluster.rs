@@ -369,16 +369,11 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     let sfurnisher = key(&single, "furnisher", "demo-bank");
     let stelco = key(&single, "telco", "telco-1");
     let scourt = key(&single, "court", "court-1");
-    let ssubject = json(
+    let ssubject = token_of(
         credo(&single)
             .args(["key", "create", "--json", "--role", "subject", "--subject"])
-            .arg(&ids[0])
-            .output()
-            .unwrap(),
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+            .arg(&ids[0]),
+    );
     let sport = free_port();
     let _single_server = Restarted(vec![
         credo(&single)
@@ -453,21 +448,11 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     };
     let (admin, rail) = (token("admin"), token("relying_party"));
     let node_ports: Vec<u16> = (0..3).map(|i| base + 20 + i).collect();
-    let telco = json(
+    let telco = token_of(
         Command::new(env!("CARGO_BIN_EXE_credo"))
             .args(["--json", "cluster", "key", "create", "--role", "telco"])
-            .args([
-                "--party",
-                "telco-1",
-                "--nats",
-                up_info["nats"].as_str().unwrap(),
-            ])
-            .output()
-            .unwrap(),
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+            .args(["--party", "telco-1", "--nats", &nats]),
+    );
 
     cluster_ingest(&nats, &files[0]);
     cluster_ingest(&nats, &files[1]);
@@ -708,6 +693,14 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
         &ids[0],
         &public_subjects,
     );
+}
+
+/// The token a key-making command printed.
+fn token_of(cmd: &mut Command) -> String {
+    json(cmd.output().unwrap())["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// A body of `path` as JSON, after checking its status.

@@ -398,16 +398,7 @@ async fn screen(h: &Http, req: Request) -> Result<Response, ApiError> {
     let number = Params::try_from_uri(req.uri())
         .ok()
         .and_then(|q| q.0.get("number").cloned());
-    let subject = number.and_then(|n| {
-        let e = h
-            .node
-            .public
-            .state
-            .engine
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        e.screen_call(&n).ok().and_then(|s| s.subject)
-    });
+    let subject = number.and_then(|n| replica(h).screen_call(&n).ok().and_then(|s| s.subject));
     match subject {
         Some(id) => to_owner(h, id, req).await,
         None => public(h, req).await,
@@ -478,14 +469,7 @@ async fn by_subject_in_body(h: &Http, req: Request) -> Result<Response, ApiError
     let named: Option<Named> = serde_json::from_slice(&bytes).ok();
     let subject = named.and_then(|n| match (n.subject, n.case) {
         (Some(s), _) => credo_model::SubjectId::parse(&s).ok(),
-        (None, Some(case)) => h
-            .node
-            .public
-            .state
-            .engine
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .published_case_subject(&case),
+        (None, Some(case)) => replica(h).published_case_subject(&case),
         (None, None) => None,
     });
     let req = Request::from_parts(parts, Body::from(bytes));
@@ -553,10 +537,7 @@ async fn leg(h: &Http, g: Gathered, req: Request) -> Result<Response, ApiError> 
                     .read()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .tally(None);
-                match &mut sum {
-                    Some(s) => s.add(&t).map_err(|e| ApiError::internal(e.to_string()))?,
-                    None => sum = Some(t),
-                }
+                add_tally(&mut sum, t)?;
             }
             Ok::<_, ApiError>(sum)
         })
@@ -580,6 +561,29 @@ async fn leg(h: &Http, g: Gathered, req: Request) -> Result<Response, ApiError> 
         answers.push(json_of(res).await?);
     }
     Ok(axum::Json(json!({"partitions": ids, "answers": answers})).into_response())
+}
+
+/// The node's public replica's engine, for reading.
+fn replica(h: &Http) -> std::sync::RwLockReadGuard<'_, credo_engine::Engine> {
+    h.node
+        .public
+        .state
+        .engine
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn add_tally(
+    sum: &mut Option<credo_engine::Tally>,
+    t: credo_engine::Tally,
+) -> Result<(), ApiError> {
+    match sum {
+        Some(s) => s.add(&t).map_err(|e| ApiError::internal(e.to_string())),
+        None => {
+            *sum = Some(t);
+            Ok(())
+        }
+    }
 }
 
 async fn json_of(res: Response) -> Result<serde_json::Value, ApiError> {
@@ -659,21 +663,10 @@ async fn gather(h: &Http, g: Gathered, req: Request) -> Result<Response, ApiErro
                 }
                 let t: credo_engine::Tally = serde_json::from_value(v["tally"].clone())
                     .map_err(|e| ApiError::internal(format!("a node's tally: {e}")))?;
-                match &mut sum {
-                    Some(s) => s.add(&t).map_err(|e| ApiError::internal(e.to_string()))?,
-                    None => sum = Some(t),
-                }
+                add_tally(&mut sum, t)?;
             }
             let sum = sum.ok_or_else(|| ApiError::internal("no partition answered"))?;
-            let model = h
-                .node
-                .public
-                .state
-                .engine
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .model()
-                .clone();
+            let model = replica(h).model().clone();
             credo_server::body::stats_json(&sum, &model)
         }
         Gathered::Tipoffs | Gathered::Disputes => {

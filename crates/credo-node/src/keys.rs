@@ -7,7 +7,7 @@
 //! logs each one it has not logged yet into every partition's audit log, as
 //! `admin:cluster`, so that each partition's own API answers to the same keys.
 
-use crate::{NodeError, Running, lock};
+use crate::{NodeError, Running};
 use bytes::Bytes;
 use credo_access::{AccessOp, KeyRecord, KeyRing};
 use credo_bus::Bus;
@@ -80,10 +80,7 @@ pub(crate) async fn sync(
             }
         }
     }
-    let mut states: Vec<credo_server::AppState> =
-        lock(parts).values().map(|r| r.part.state.clone()).collect();
-    states.push(public.clone());
-    for state in states {
+    for state in crate::folders(parts, public) {
         log_into(&state, &ops).await?;
     }
     Ok(())

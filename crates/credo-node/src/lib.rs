@@ -625,6 +625,18 @@ pub async fn propagate_threads(
     }))
 }
 
+/// The app states of every open partition and of the public replica: the folders a
+/// cluster-wide setting (keys, policies) goes into.
+fn folders(
+    parts: &Mutex<BTreeMap<u32, Running>>,
+    public: &credo_server::AppState,
+) -> Vec<credo_server::AppState> {
+    let mut states: Vec<credo_server::AppState> =
+        lock(parts).values().map(|r| r.part.state.clone()).collect();
+    states.push(public.clone());
+    states
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A task that panicked holding the map left it consistent (inserts and removes only).
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -9,7 +9,7 @@
 //! anyone. Until a cluster-wide file is installed, each folder keeps the file it has (the
 //! shipped one, on a new folder).
 
-use crate::{NodeError, Running, lock};
+use crate::{NodeError, Running};
 use bytes::Bytes;
 use credo_access::AccessOp;
 use credo_bus::Bus;
@@ -87,10 +87,7 @@ pub(crate) async fn sync(
     let Some(text) = load(bus).await? else {
         return Ok(());
     };
-    let mut states: Vec<credo_server::AppState> =
-        lock(parts).values().map(|r| r.part.state.clone()).collect();
-    states.push(public.clone());
-    for state in states {
+    for state in crate::folders(parts, public) {
         install_into(&state, &text).await?;
     }
     Ok(())
