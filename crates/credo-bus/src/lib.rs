@@ -552,6 +552,17 @@ impl Bus {
         Ok(info.state.last_sequence)
     }
 
+    /// The events stream's last sequence number, over every partition (0: empty).
+    pub async fn events_last_sequence(&self) -> Result<u64, BusError> {
+        let mut s = self
+            .js
+            .get_stream(&self.config.stream)
+            .await
+            .map_err(|e| js_err("stream info")(&e))?;
+        let info = s.info().await.map_err(|e| js_err("stream info")(&e))?;
+        Ok(info.state.last_sequence)
+    }
+
     /// The stream's last sequence number holding a message of partition `p` (0: none).
     pub async fn last_sequence(&self, p: u32) -> Result<u64, BusError> {
         match self

@@ -54,6 +54,11 @@ pub struct NodeArgs {
     /// object store (a node taking a partition over starts from its snapshot); 0: none.
     #[arg(long, env = "CREDO_SNAPSHOT_EVERY", default_value_t = 60.0)]
     snapshot_every: f64,
+    /// Seconds between the keeper's checks: the lowest-named node asks for a propagation
+    /// round when the assignment, the events or the day moved since the last one; 0: only
+    /// when asked (`POST /v1/graph/propagate`).
+    #[arg(long, env = "CREDO_PROPAGATE_EVERY", default_value_t = 30.0)]
+    propagate_every: f64,
 }
 
 #[derive(Subcommand)]
@@ -155,6 +160,8 @@ pub fn node(g: &Global, a: &NodeArgs) -> Result<ExitCode> {
                 server: a.limits.config(),
                 snapshot_every: (a.snapshot_every > 0.0)
                     .then(|| std::time::Duration::from_secs_f64(a.snapshot_every)),
+                propagate_every: (a.propagate_every > 0.0)
+                    .then(|| std::time::Duration::from_secs_f64(a.propagate_every)),
             },
         )
         .await

@@ -33,6 +33,14 @@ struct Job {
     assignment: String,
 }
 
+/// What a completed round covered, for the keeper.
+#[derive(Debug, PartialEq, Eq)]
+struct Kept {
+    assignment: String,
+    events: u64,
+    day: credo_model::Day,
+}
+
 async fn job(bus: &Bus) -> Result<Option<Job>, NodeError> {
     Ok(bus
         .value("propagate")
@@ -138,7 +146,11 @@ impl Shared {
             done = job.round;
             let round = job.round;
             let report = match self.join_flow(job).await {
-                Ok(Some(report)) => report,
+                Ok(Some(report)) => {
+                    self.propagated
+                        .store(round, std::sync::atomic::Ordering::Release);
+                    report
+                }
                 Ok(None) => continue,
                 Err(e) => {
                     tracing::warn!(round, error = %e, "propagation round failed");
@@ -156,6 +168,55 @@ impl Shared {
                 tracing::warn!(error = %e, "reporting a propagation");
             }
         }
+    }
+
+    /// Keeps the relationships terms current without being asked, as one machine does
+    /// after an ingest: every `every`, the lowest-named node of the assignment asks for a
+    /// round if the assignment, the events stream's last sequence or the day moved since
+    /// the last round it saw complete with every node caught up. A takeover, a node back,
+    /// new events or a new day each bring a round; a quiet cluster runs none.
+    pub(crate) async fn keeper(&self, every: Duration) {
+        let mut last: Option<Kept> = None;
+        loop {
+            tokio::time::sleep(every).await;
+            match self.keep_once(last.as_ref()).await {
+                Ok(Some(kept)) => last = Some(kept),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    node = %self.config.name,
+                    error = %e,
+                    "keeping the relationships terms current"
+                ),
+            }
+        }
+    }
+
+    async fn keep_once(&self, last: Option<&Kept>) -> Result<Option<Kept>, NodeError> {
+        let Some((a, _)) = self.bus.assignment().await? else {
+            return Ok(None);
+        };
+        if a.nodes().iter().min() != Some(&self.config.name) {
+            return Ok(None);
+        }
+        let today = self
+            .config
+            .as_of
+            .unwrap_or_else(|| credo_engine::Clock::System.today());
+        let now = Kept {
+            assignment: a.to_text(),
+            events: self.bus.events_last_sequence().await?,
+            day: today,
+        };
+        if last == Some(&now) {
+            return Ok(None);
+        }
+        let (round, nodes) = request(&self.bus).await?;
+        let reports = wait(&self.bus, round, &nodes, FLOW_TIMEOUT).await?;
+        tracing::info!(node = %self.config.name, round, "propagation round asked for by the keeper");
+        Ok(reports
+            .iter()
+            .all(|r| r["caught_up"] == true)
+            .then_some(now))
     }
 
     /// Says this node is ready for `round` and waits until every node of `nodes` is.
@@ -207,6 +268,8 @@ impl Shared {
             return Ok(None);
         };
         let a = Assignment::parse(&assignment)?;
+        // Whether the share holds the whole stream: the keeper asks again if not.
+        let caught_up = self.progress().await.is_ok_and(|p| p.caught_up);
         let mut mine = self.contact_share(&a);
         let (share, subjects) = (std::mem::take(&mut mine.share), mine.share_len());
         let owner = flow_owner(&a, &nodes);
@@ -234,6 +297,7 @@ impl Shared {
             "converged": outcome.converged,
             "records_sent": outcome.records_sent,
             "complete": mine.complete,
+            "caught_up": caught_up,
             "seconds": t.elapsed().as_secs_f64(),
         })))
     }

@@ -242,6 +242,7 @@ async fn health(h: &Http) -> Result<Response, ApiError> {
         "applied": p.applied,
         "public_applied": p.public_applied,
         "restored_from_snapshot": p.restored,
+        "propagated_round": h.node.propagated.load(std::sync::atomic::Ordering::Acquire),
         "caught_up": p.caught_up,
     }))
     .into_response())

@@ -131,6 +131,9 @@ pub struct NodeConfig {
     /// How often the node snapshots the partitions it owns into the object store
     /// ([`snapshot`]); `None`: never.
     pub snapshot_every: Option<Duration>,
+    /// How often the lowest-named node checks whether the relationships terms need a
+    /// propagation round ([`flow`]: the keeper); `None`: only when asked.
+    pub propagate_every: Option<Duration>,
 }
 
 /// One owned partition: its engine, served by the same HTTP state as a single machine's
@@ -177,6 +180,8 @@ pub struct Shared {
     view: Arc<RwLock<View>>,
     /// The replica of every partition's public state ([`public`]).
     public: Arc<public::Public>,
+    /// The last propagation round this node completed.
+    propagated: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -236,6 +241,7 @@ impl Node {
             keys: Arc::default(),
             view: Arc::default(),
             public,
+            propagated: Arc::default(),
         };
         // A stream or bucket just created in a cluster may have no leader for a moment:
         // the poll below tries again every 250 ms.
@@ -284,6 +290,10 @@ impl Node {
         if node.config.flow.is_some() {
             let n = node.clone();
             tasks.push(tokio::spawn(async move { n.flow_loop().await }));
+            if let Some(every) = node.config.propagate_every {
+                let n = node.clone();
+                tasks.push(tokio::spawn(async move { n.keeper(every).await }));
+            }
         }
         Ok(Node {
             shared: node,

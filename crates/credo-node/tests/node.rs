@@ -52,6 +52,7 @@ async fn node(bus: &Arc<Bus>, name: &str, dir: &std::path::Path) -> Node {
             flow: None,
             server: credo_server::Config::default(),
             snapshot_every: Some(Duration::from_millis(500)),
+            propagate_every: None,
         },
     )
     .await
