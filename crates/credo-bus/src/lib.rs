@@ -552,17 +552,6 @@ impl Bus {
         Ok(info.state.last_sequence)
     }
 
-    /// The events stream's last sequence number, over every partition (0: empty).
-    pub async fn events_last_sequence(&self) -> Result<u64, BusError> {
-        let mut s = self
-            .js
-            .get_stream(&self.config.stream)
-            .await
-            .map_err(|e| js_err("stream info")(&e))?;
-        let info = s.info().await.map_err(|e| js_err("stream info")(&e))?;
-        Ok(info.state.last_sequence)
-    }
-
     /// The stream's last sequence number holding a message of partition `p` (0: none).
     pub async fn last_sequence(&self, p: u32) -> Result<u64, BusError> {
         match self
@@ -634,23 +623,43 @@ impl Bus {
         a: &Assignment,
         expected: Option<u64>,
     ) -> Result<u64, BusError> {
-        let value = Bytes::from(a.to_text());
+        self.put_value_if(ASSIGNMENT_KEY, Bytes::from(a.to_text()), expected)
+            .await
+    }
+
+    /// Stores `value` under `key` if the key is still at revision `expected` (`None`:
+    /// nothing stored yet); returns the new revision, or [`BusError::Conflict`] if another
+    /// writer came first.
+    pub async fn put_value_if(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected: Option<u64>,
+    ) -> Result<u64, BusError> {
         let conflict = |e: &dyn std::fmt::Display| BusError::Conflict {
             expected: expected.unwrap_or(0),
             message: e.to_string(),
         };
         match expected {
-            None => self
-                .kv
-                .create(ASSIGNMENT_KEY, value)
-                .await
-                .map_err(|e| conflict(&e)),
+            None => self.kv.create(key, value).await.map_err(|e| conflict(&e)),
             Some(rev) => self
                 .kv
-                .update(ASSIGNMENT_KEY, value, rev)
+                .update(key, value, rev)
                 .await
                 .map_err(|e| conflict(&e)),
         }
+    }
+
+    /// A value and its revision, if one is stored.
+    pub async fn value_entry(&self, key: &str) -> Result<Option<(Bytes, u64)>, BusError> {
+        let entry = self
+            .kv
+            .entry(key)
+            .await
+            .map_err(|e| js_err("read a value")(&e))?;
+        Ok(entry
+            .filter(|e| e.operation == kv::Operation::Put)
+            .map(|e| (e.value, e.revision)))
     }
 }
 

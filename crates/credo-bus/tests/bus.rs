@@ -197,4 +197,28 @@ async fn the_assignment_is_compare_and_set() {
     let lost = bus.put_assignment(&a3, Some(r1)).await.unwrap_err();
     assert_eq!(lost.code(), "assignment_conflict");
     assert_eq!(bus.assignment().await.unwrap(), Some((a2, r2)));
+    // Any value the same way (propagation requests): the first writer from a revision wins.
+    let v = |s: &'static str| bytes::Bytes::from_static(s.as_bytes());
+    let v1 = bus.put_value_if("propagate", v("1"), None).await.unwrap();
+    assert!(matches!(
+        bus.put_value_if("propagate", v("2"), None).await,
+        Err(BusError::Conflict { .. })
+    ));
+    assert_eq!(
+        bus.value_entry("propagate").await.unwrap(),
+        Some((v("1"), v1))
+    );
+    let v2 = bus
+        .put_value_if("propagate", v("2"), Some(v1))
+        .await
+        .unwrap();
+    assert!(
+        bus.put_value_if("propagate", v("3"), Some(v1))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        bus.value_entry("propagate").await.unwrap(),
+        Some((v("2"), v2))
+    );
 }

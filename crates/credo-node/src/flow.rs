@@ -1,8 +1,8 @@
 //! The cross-node propagation between node processes (`credo-flow` over TCP).
 //!
-//! A job is asked for by writing `propagate` in the bus's bucket: a round number, the
-//! nodes of the assignment at that moment, and each node's flow address (`flow.<name>`,
-//! published when the node starts). Every node listed sees the new round within
+//! A job is asked for by writing `propagate` in the bus's bucket (compare-and-set on its
+//! revision): a round number, the nodes of the assignment at that moment, and each
+//! node's flow address (`flow.<name>`, published when the node starts). Every node listed sees the new round within
 //! [`crate::POLL`], says it is ready (`flow-ready.<name>`), waits until every listed node
 //! is (at most [`READY_WITHIN`]: a node that died since the request fails the round before
 //! anyone opens a timely connection, which would wait for it forever), joins the timely
@@ -75,16 +75,30 @@ pub async fn request(bus: &Bus) -> Result<(u64, Vec<String>), NodeError> {
             .ok_or_else(|| NodeError::NoFlowAddress(n.clone()))?;
         addresses.push(String::from_utf8_lossy(&addr).to_string());
     }
-    let round = job(bus).await?.map_or(0, |j| j.round) + 1;
-    let next = Job {
-        round,
-        nodes: nodes.clone(),
-        addresses,
-        assignment: a.to_text(),
-    };
-    bus.put_value("propagate", Bytes::from(json!(next).to_string()))
-        .await?;
-    Ok((round, nodes))
+    // Compare-and-set: two requesters at once (the keeper and an operator) cannot both
+    // write the same round with different contents; the later one asks for the next round.
+    let mut tries = 0;
+    loop {
+        let (prev, rev) = match bus.value_entry("propagate").await? {
+            Some((v, rev)) => (serde_json::from_slice::<Job>(&v).ok(), Some(rev)),
+            None => (None, None),
+        };
+        let round = prev.map_or(0, |j| j.round) + 1;
+        let next = Job {
+            round,
+            nodes: nodes.clone(),
+            addresses: addresses.clone(),
+            assignment: a.to_text(),
+        };
+        match bus
+            .put_value_if("propagate", Bytes::from(json!(next).to_string()), rev)
+            .await
+        {
+            Ok(_) => return Ok((round, nodes)),
+            Err(credo_bus::BusError::Conflict { .. }) if tries < 10 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Waits until every node of `nodes` reports `round` (or a later one); their reports.
@@ -204,7 +218,7 @@ impl Shared {
             .unwrap_or_else(|| credo_engine::Clock::System.today());
         let now = Kept {
             assignment: a.to_text(),
-            events: self.bus.events_last_sequence().await?,
+            events: self.bus.stream_state().await?.1,
             day: today,
         };
         if last == Some(&now) {
