@@ -458,12 +458,30 @@ async fn to_partition(h: &Http, p: u32, req: Request) -> Result<Response, ApiErr
 
 /// A tip-off or a notice's impressions go to the owner of the subject the body names: by
 /// its ID, or by a case number the public list has published. A body that names none (or
-/// a bad one) is answered by the public replica, with the single machine's error.
+/// a bad one) is answered by the public replica, with the single machine's error. A
+/// tip-off is rate-limited here, per client, before it is routed.
 async fn by_subject_in_body(h: &Http, req: Request) -> Result<Response, ApiError> {
     #[derive(serde::Deserialize)]
     struct Named {
         subject: Option<String>,
         case: Option<String>,
+    }
+    if req.uri().path() == "/v1/tipoffs" {
+        // The public rate limit, here at the edge where the client's address is known
+        // (the owner sees the forwarding node's): the replica's limiter, as one machine's.
+        type Peer = axum::extract::ConnectInfo<std::net::SocketAddr>;
+        let ip = req
+            .extensions()
+            .get::<Peer>()
+            .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+                c.0.ip()
+            });
+        h.node
+            .public
+            .state
+            .limiter
+            .take(ip, std::time::Instant::now())
+            .map_err(ApiError::rate_limited)?;
     }
     let (parts, body) = req.into_parts();
     let bytes = credo_server::api::read_body(body, credo_server::api::MAX_BODY).await?;
