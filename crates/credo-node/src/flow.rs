@@ -249,7 +249,10 @@ impl Shared {
                     .value(&ready_key(n))
                     .await?
                     .and_then(|v| String::from_utf8_lossy(&v).parse::<u64>().ok());
-                if at.is_none_or(|r| r < round) {
+                // Exactly this round: a node already on a later one is not in this one
+                // (taking it as ready let two rounds, over different node lists, connect
+                // their timely processes to each other and hang until FLOW_TIMEOUT).
+                if at != Some(round) {
                     missing = Some(n.clone());
                     break;
                 }
