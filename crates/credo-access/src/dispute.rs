@@ -102,14 +102,14 @@ impl DisputeBook {
         })?;
         if d.source != party {
             return Err(AccessError::Forbidden(format!(
-                "dispute {id} is about an entry from `{}`; only that party resolves it",
+                "the dispute is about an entry from `{}`; only that party resolves it",
                 d.source
             )));
         }
         if d.state != DisputeState::Open {
-            return Err(AccessError::Conflict(format!(
-                "dispute {id} is resolved already"
-            )));
+            return Err(AccessError::Conflict(
+                "the dispute is resolved already".into(),
+            ));
         }
         Ok(d)
     }

@@ -944,49 +944,31 @@ impl Engine {
 
     pub fn summary(&self, as_of: Option<Day>) -> Summary {
         let as_of = as_of.unwrap_or_else(|| self.today());
-        let scores = self.all_scores(as_of);
+        // The score figures are the tally's (what `/v1/stats` shows, here and added up
+        // across a cluster's partitions).
+        let t = self.tally(Some(as_of));
         let c = &self.core;
         let model = &c.model;
-        let mut bands = Vec::new();
-        let mut lo = model.min;
-        while lo < model.max {
-            let hi = (lo + 50).min(model.max);
-            let n = scores
-                .iter()
-                .filter(|&&s| s >= lo && (s < hi || (hi == model.max && s == hi)))
-                .count();
-            bands.push((lo, hi, n));
-            lo = hi;
-        }
-        let tiers = model
-            .tiers
-            .iter()
-            .map(|(name, _)| {
-                (
-                    name.clone(),
-                    scores.iter().filter(|&&s| model.tier(s) == name).count(),
-                )
-            })
+        let bands = t
+            .bands(model)
+            .into_iter()
+            .map(|(lo, hi, n)| (lo, hi, n as usize))
             .collect();
-        let mut sorted = scores.clone();
-        sorted.sort_unstable();
-        let mean = if scores.is_empty() {
-            0.0
-        } else {
-            scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len() as f64
-        };
-        let (mut with_unpaid, mut unpaid) = (0, 0i64);
-        for i in 0..c.subjects.len() as u32 {
-            let (open, fen) = c.state.judgments(i);
-            if open > 0 {
-                with_unpaid += 1;
-                unpaid += fen;
-            }
-        }
+        let tiers = t
+            .tiers(model)
+            .into_iter()
+            .map(|(tier, n)| (tier, n as usize))
+            .collect();
+        let unpaid: i64 = (0..c.subjects.len() as u32)
+            .map(|i| c.state.judgments(i))
+            .filter(|&(open, _)| open > 0)
+            .map(|(_, fen)| fen)
+            .sum();
+        let (mean, median, with_unpaid) = (t.mean(), t.median(), t.with_unpaid_judgments as usize);
         Summary {
             as_of,
             subjects: c.subjects.len(),
-            companies: c.subjects.keys.iter().filter(|&&k| k >> 127 == 1).count(),
+            companies: t.companies as usize,
             events: c.events,
             by_kind: credo_model::event::KINDS
                 .iter()
@@ -997,9 +979,9 @@ impl Engine {
             bands,
             tiers,
             mean,
-            median: sorted.get(sorted.len() / 2).copied().unwrap_or(0),
+            median,
             with_unpaid_judgments: with_unpaid,
-            listed: self.listed_count(as_of),
+            listed: t.listed as usize,
             restricted: c
                 .court
                 .subjects

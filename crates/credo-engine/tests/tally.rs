@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `/v1/stats` across a cluster: the tallies of a population's partitions, added up, are
 //! the tally of one machine holding the whole population; a tally's mean, median, bands
-//! and tiers are those `Engine::summary` computes from every score; and adding tallies
+//! and tiers are those computed here from every score; and adding tallies
 //! agrees with counting the scores of the whole (a property, against sorting). A
 //! partition's folder keeps the cross-node job's terms across a reopen.
 
@@ -86,23 +86,36 @@ fn the_partitions_tallies_add_up_to_one_machines() {
     assert_eq!(sum.unwrap(), whole);
     assert!(whole.listed > 0 && whole.with_unpaid_judgments > 0);
 
-    // The tally's figures are the summary's, computed from every score.
-    let s = one.summary(None);
+    // The tally's figures against a reference computed here from every score.
+    let scores = one.all_scores(one.today());
     let model = one.model();
-    assert_eq!(whole.mean(), s.mean);
-    assert_eq!(whole.median(), s.median);
-    let bands: Vec<(u16, u16, usize)> = whole
-        .bands(model)
-        .into_iter()
-        .map(|(a, b, n)| (a, b, n as usize))
+    let mut sorted = scores.clone();
+    sorted.sort_unstable();
+    let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len() as f64;
+    assert_eq!(whole.mean(), mean);
+    assert_eq!(whole.median(), sorted[sorted.len() / 2]);
+    let mut bands = Vec::new();
+    let mut lo = model.min;
+    while lo < model.max {
+        let hi = (lo + 50).min(model.max);
+        let n = scores
+            .iter()
+            .filter(|&&s| s >= lo && (s < hi || (hi == model.max && s == hi)))
+            .count() as u64;
+        bands.push((lo, hi, n));
+        lo = hi;
+    }
+    assert_eq!(whole.bands(model), bands);
+    let tiers: Vec<(String, u64)> = model
+        .tiers
+        .iter()
+        .map(|(name, _)| {
+            let n = scores.iter().filter(|&&s| model.tier(s) == name).count() as u64;
+            (name.clone(), n)
+        })
         .collect();
-    assert_eq!(bands, s.bands);
-    let tiers: Vec<(String, usize)> = whole
-        .tiers(model)
-        .into_iter()
-        .map(|(t, n)| (t, n as usize))
-        .collect();
-    assert_eq!(tiers, s.tiers);
+    assert_eq!(whole.tiers(model), tiers);
+    let s = one.summary(None);
     assert_eq!(
         (whole.subjects, whole.companies, whole.events),
         (s.subjects as u64, s.companies as u64, s.events)

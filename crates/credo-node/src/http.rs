@@ -205,7 +205,10 @@ async fn route(h: Http, t: Target, path: String, req: Request) -> Response {
             }
         }
         Target::Screen => screen(&h, req).await,
-        Target::BySubjectInBody => by_subject_in_body(&h, req).await,
+        Target::BySubjectInBody => match limit(&h, &req) {
+            Ok(()) => by_subject_in_body(&h, req).await,
+            Err(e) => Err(e),
+        },
         Target::Dispute => dispute(&h, req).await,
         Target::Gather(g) if req.headers().contains_key(GATHER) => leg(&h, g, req).await,
         Target::Gather(g) => gather(&h, g, req).await,
@@ -456,32 +459,36 @@ async fn to_partition(h: &Http, p: u32, req: Request) -> Result<Response, ApiErr
     r
 }
 
+/// The public rate limit of a route that a partition's owner answers (`POST /v1/tipoffs`),
+/// taken here at the edge, where the client's address is known (the owner sees the
+/// forwarding node's), from the replica's limiter; a partition's app has none of its own.
+fn limit(h: &Http, req: &Request) -> Result<(), ApiError> {
+    let (m, p) = (req.method().as_str(), req.uri().path());
+    if !credo_server::ROUTES
+        .iter()
+        .any(|r| r.limited && r.method == m && r.path == p)
+    {
+        return Ok(());
+    }
+    h.node
+        .public
+        .state
+        .limiter
+        .take(
+            credo_server::guard::client_ip(req),
+            std::time::Instant::now(),
+        )
+        .map_err(ApiError::rate_limited)
+}
+
 /// A tip-off or a notice's impressions go to the owner of the subject the body names: by
 /// its ID, or by a case number the public list has published. A body that names none (or
-/// a bad one) is answered by the public replica, with the single machine's error. A
-/// tip-off is rate-limited here, per client, before it is routed.
+/// a bad one) is answered by the public replica, with the single machine's error.
 async fn by_subject_in_body(h: &Http, req: Request) -> Result<Response, ApiError> {
     #[derive(serde::Deserialize)]
     struct Named {
         subject: Option<String>,
         case: Option<String>,
-    }
-    if req.uri().path() == "/v1/tipoffs" {
-        // The public rate limit, here at the edge where the client's address is known
-        // (the owner sees the forwarding node's): the replica's limiter, as one machine's.
-        type Peer = axum::extract::ConnectInfo<std::net::SocketAddr>;
-        let ip = req
-            .extensions()
-            .get::<Peer>()
-            .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
-                c.0.ip()
-            });
-        h.node
-            .public
-            .state
-            .limiter
-            .take(ip, std::time::Instant::now())
-            .map_err(ApiError::rate_limited)?;
     }
     let (parts, body) = req.into_parts();
     let bytes = credo_server::api::read_body(body, credo_server::api::MAX_BODY).await?;
@@ -786,7 +793,7 @@ async fn policies(h: &Http, req: Request) -> Result<Response, ApiError> {
     crate::policies::store(&h.node.bus, &text)
         .await
         .map_err(bus_err)?;
-    crate::policies::sync(&h.node.bus, &h.node.parts, state)
+    crate::policies::sync(&h.node.bus, &h.node.parts, state, &h.node.policy)
         .await
         .map_err(bus_err)?;
     let sha = credo_engine::access::sha256_hex(text.as_bytes());

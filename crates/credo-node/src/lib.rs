@@ -182,6 +182,8 @@ pub struct Shared {
     public: Arc<public::Public>,
     /// The last propagation round this node completed.
     propagated: Arc<AtomicU64>,
+    /// The cluster's policy file as last installed in every folder ([`policies`]).
+    policy: Arc<Mutex<Option<String>>>,
 }
 
 #[derive(Default)]
@@ -242,6 +244,7 @@ impl Node {
             view: Arc::default(),
             public,
             propagated: Arc::default(),
+            policy: Arc::default(),
         };
         // A stream or bucket just created in a cluster may have no leader for a moment:
         // the poll below tries again every 250 ms.
@@ -277,7 +280,7 @@ impl Node {
                 if let Err(e) = n.sync_keys().await {
                     tracing::warn!(node = %n.config.name, error = %e, "reading the cluster's keys");
                 }
-                if let Err(e) = policies::sync(&n.bus, &n.parts, &n.public.state).await {
+                if let Err(e) = policies::sync(&n.bus, &n.parts, &n.public.state, &n.policy).await {
                     tracing::warn!(node = %n.config.name, error = %e, "installing the cluster's policies");
                 }
                 tokio::time::sleep(keys::SYNC).await;

@@ -78,17 +78,25 @@ pub(crate) async fn install_into(
     Ok(())
 }
 
-/// Brings every open partition's folder and the public replica's to the bucket's file.
+/// Brings every open partition's folder and the public replica's to the bucket's file,
+/// when it differs from the file this node last installed everywhere (`last`): a
+/// partition opened since got it when it opened ([`crate::Shared::reconcile`]), so an
+/// unchanged file costs one read of the bucket, not one of every folder.
 pub(crate) async fn sync(
     bus: &Bus,
     parts: &Arc<Mutex<BTreeMap<u32, Running>>>,
     public: &credo_server::AppState,
+    last: &Mutex<Option<String>>,
 ) -> Result<(), NodeError> {
     let Some(text) = load(bus).await? else {
         return Ok(());
     };
+    if crate::lock(last).as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
     for state in crate::folders(parts, public) {
         install_into(&state, &text).await?;
     }
+    *crate::lock(last) = Some(text);
     Ok(())
 }

@@ -407,25 +407,14 @@ pub async fn resolve(
     auth::require(&who, Capability::DisputeResolve)?;
     let asked = path(p)?;
     let ids = IdSpace::of(s.engine()?.partition());
-    let dispute_id = ids
-        .local(asked)
-        .ok_or_else(|| ApiError::not_found(format!("no dispute {asked}")))?;
+    let no_such = || ApiError::not_found(format!("no dispute {asked}"));
+    let dispute_id = ids.local(asked).ok_or_else(no_such)?;
     let b: ResolutionBody = json_body(body).await?;
     let (subject_id, source) = {
         let e = s.engine()?;
-        let d = e
-            .access()
-            .disputes
-            .check_resolve(dispute_id, &who.party)
-            .map_err(|err| {
-                // Its messages name the folder's sequence number; the client's id is `asked`.
-                let mut err = ApiError::from(err);
-                err.message = err.message.replace(
-                    &format!("dispute {dispute_id} "),
-                    &format!("dispute {asked} "),
-                );
-                err
-            })?;
+        let disputes = &e.access().disputes;
+        disputes.get(dispute_id).ok_or_else(no_such)?;
+        let d = disputes.check_resolve(dispute_id, &who.party)?;
         (d.subject, d.source.clone())
     };
     let resolution = match (b.resolution.as_str(), b.replacement) {

@@ -51,12 +51,15 @@ impl RateLimiter {
     }
 }
 
-pub async fn rate_limit(State(s): State<crate::AppState>, req: Request, next: Next) -> Response {
-    let ip = req
-        .extensions()
+/// The client's address, which the rate limits are kept by.
+pub fn client_ip(req: &Request) -> IpAddr {
+    req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    match s.limiter.take(ip, Instant::now()) {
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+pub async fn rate_limit(State(s): State<crate::AppState>, req: Request, next: Next) -> Response {
+    match s.limiter.take(client_ip(&req), Instant::now()) {
         Ok(()) => next.run(req).await,
         Err(retry) => ApiError::rate_limited(retry).into_response(),
     }
