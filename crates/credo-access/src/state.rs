@@ -97,6 +97,9 @@ pub struct AccessState {
     pub retracted: FxHashSet<(String, String)>,
     /// The last sequence number applied.
     pub seq: u64,
+    /// The last sequence number of the cluster's access log applied (0 on one machine):
+    /// a cluster partition's operations are applied in that log's order ([`Self::apply_from`]).
+    pub origin: u64,
 }
 
 impl AccessState {
@@ -212,7 +215,24 @@ impl AccessState {
         at: Timestamp,
         op: &AccessOp,
     ) -> Option<(SubjectId, String, String)> {
+        self.apply_from(seq, None, at, op)
+    }
+
+    /// [`Self::apply`] of an operation that came from the cluster's access log at sequence
+    /// `origin`: the grant, dispute or tip-off it makes takes that number as its id
+    /// instead of the local entry's, so every node that applies the log gives the same ids.
+    pub fn apply_from(
+        &mut self,
+        seq: u64,
+        origin: Option<u64>,
+        at: Timestamp,
+        op: &AccessOp,
+    ) -> Option<(SubjectId, String, String)> {
         self.seq = seq;
+        if let Some(o) = origin {
+            self.origin = self.origin.max(o);
+        }
+        let id = origin.unwrap_or(seq);
         match op {
             AccessOp::KeyCreate(k) => {
                 if !self.keys.contains_id(&k.id) {
@@ -228,7 +248,7 @@ impl AccessState {
                 purpose,
                 until,
             } => self.consents.add(Grant {
-                id: seq,
+                id,
                 subject: *subject,
                 party: party.clone(),
                 purpose: purpose.clone(),
@@ -245,7 +265,7 @@ impl AccessState {
                 event,
                 reason,
             } => self.disputes.add(Dispute {
-                id: seq,
+                id,
                 subject: *subject,
                 source: source.clone(),
                 event: event.clone(),
@@ -278,7 +298,7 @@ impl AccessState {
                 case,
                 text,
             } => self.tipoffs.push(Tipoff {
-                id: seq,
+                id,
                 subject: *subject,
                 case: case.clone(),
                 text: text.clone(),

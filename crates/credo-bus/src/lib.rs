@@ -268,6 +268,8 @@ pub struct Bus {
     stream: stream::Stream,
     /// Every subject's public state as its owner last published it ([`Bus::publish_public`]).
     public: stream::Stream,
+    /// Partitions' access operations ([`Bus::publish_access`]).
+    access: stream::Stream,
     kv: kv::Store,
     /// Partitions' snapshots ([`Bus::put_snapshot`]).
     snapshots: object_store::ObjectStore,
@@ -317,6 +319,18 @@ impl Bus {
             })
             .await
             .map_err(|e| js_err("create public stream")(&e))?;
+        // Each partition's access operations (consents, disputes, tip-offs, reads), kept
+        // whole: a node that takes a partition over applies them from its folder's last.
+        let access = js
+            .get_or_create_stream(stream::Config {
+                name: access_stream(&config),
+                subjects: vec![format!("{}.*", access_prefix(&config))],
+                storage: stream::StorageType::File,
+                num_replicas: config.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err("create access stream")(&e))?;
         let kv = match js.get_key_value(config.bucket.as_str()).await {
             Ok(kv) => kv,
             Err(_) => js
@@ -349,6 +363,7 @@ impl Bus {
             js,
             stream,
             public,
+            access,
             kv,
             snapshots,
         })
@@ -541,6 +556,45 @@ impl Bus {
         Ok(Some(seq))
     }
 
+    /// Appends partition `p`'s access operations in order; returns each one's stream
+    /// sequence once every one is acknowledged.
+    pub async fn publish_access(&self, p: u32, ops: &[Bytes]) -> Result<Vec<u64>, BusError> {
+        let subject = format!("{}.{p}", access_prefix(&self.config));
+        let mut acks = Vec::with_capacity(ops.len());
+        for op in ops {
+            acks.push(
+                self.js
+                    .publish(subject.clone(), op.clone())
+                    .await
+                    .map_err(|e| js_err("publish access")(&e))?,
+            );
+        }
+        let mut out = Vec::with_capacity(acks.len());
+        for ack in acks {
+            out.push(
+                ack.await
+                    .map_err(|e| js_err("publish access acknowledgement")(&e))?
+                    .sequence,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Reads partition `p`'s access operations in order from stream sequence `from`.
+    pub async fn access_reader(&self, p: u32, from: u64) -> Result<Reader, BusError> {
+        let subject = format!("{}.{p}", access_prefix(&self.config));
+        ordered(&self.access, subject, p, from).await
+    }
+
+    /// The access stream's last sequence holding an operation of partition `p` (0: none).
+    pub async fn access_last_sequence(&self, p: u32) -> Result<u64, BusError> {
+        last_by_subject(
+            &self.access,
+            &format!("{}.{p}", access_prefix(&self.config)),
+        )
+        .await
+    }
+
     /// The public stream's last sequence number (0: empty).
     pub async fn public_last_sequence(&self) -> Result<u64, BusError> {
         let mut s = self
@@ -554,25 +608,16 @@ impl Bus {
 
     /// The stream's last sequence number holding a message of partition `p` (0: none).
     pub async fn last_sequence(&self, p: u32) -> Result<u64, BusError> {
-        match self
-            .stream
-            .get_last_raw_message_by_subject(&self.subject(p))
-            .await
-        {
-            Ok(m) => Ok(m.sequence),
-            Err(e)
-                if e.kind()
-                    == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
-            {
-                Ok(0)
-            }
-            Err(e) => Err(js_err("last message")(&e)),
-        }
+        last_by_subject(&self.stream, &self.subject(p)).await
     }
 
     /// Deletes the streams and the bucket (for benchmarks and tests that made their own).
     pub async fn destroy(self) -> Result<(), BusError> {
-        for name in [self.config.stream.clone(), public_stream(&self.config)] {
+        for name in [
+            self.config.stream.clone(),
+            public_stream(&self.config),
+            access_stream(&self.config),
+        ] {
             self.js
                 .delete_stream(name.as_str())
                 .await
@@ -745,6 +790,28 @@ fn public_stream(c: &BusConfig) -> String {
 
 fn public_prefix(c: &BusConfig) -> String {
     format!("{}-pub", c.prefix)
+}
+
+/// The access stream's name and subjects' prefix: `CREDO_EVENTS_ACCESS`, `credo.ev-acc`.
+fn access_stream(c: &BusConfig) -> String {
+    format!("{}_ACCESS", c.stream)
+}
+
+fn access_prefix(c: &BusConfig) -> String {
+    format!("{}-acc", c.prefix)
+}
+
+async fn last_by_subject(stream: &stream::Stream, subject: &str) -> Result<u64, BusError> {
+    match stream.get_last_raw_message_by_subject(subject).await {
+        Ok(m) => Ok(m.sequence),
+        Err(e)
+            if e.kind()
+                == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+        {
+            Ok(0)
+        }
+        Err(e) => Err(js_err("last message")(&e)),
+    }
 }
 
 async fn public_settled(ack: jetstream::context::PublishAckFuture) -> Result<(), BusError> {

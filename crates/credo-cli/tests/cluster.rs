@@ -467,12 +467,15 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
 
     cluster_ingest(&nats, &files[0]);
     cluster_ingest(&nats, &files[1]);
+    // A consent and a third party's read of a subject of n2's, before n2 dies.
+    let moved = Moved::before(&ids, &node_ports, &nats, &up_info, &rail);
     // A node and a NATS server die; ingest goes on.
     kill(pid(&up_info["nodes"][2]), "-9");
     kill(pid(&up_info["servers"][1]), "-9");
     cluster_ingest(&nats, &files[2]);
     cluster_ingest(&nats, &files[3]);
     wait_caught_up(&node_ports[..2]);
+    moved.taken_over(&node_ports[..2], &rail);
     // The partitions taken over have no relationships terms on their new nodes until a
     // propagation round: the keeper (the lowest-named live node) asks for one by itself.
     let t = Instant::now();
@@ -557,6 +560,7 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
     // n2 holds partitions again.
     let (_, h) = get(node_ports[2], "/healthz", "");
     assert!(!h["partitions"].as_array().unwrap().is_empty(), "{h}");
+    moved.taken_back(&node_ports, &rail);
     let run = propagate(node_ports[2], &admin);
     assert_eq!(run["nodes"].as_array().unwrap().len(), 3, "{run}");
     same_answers(&ids, &node_ports, (&admin, &rail), (sport, &sadmin, &srail));
@@ -720,6 +724,133 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
         &ids[0],
         &public_subjects,
     );
+}
+
+/// A subject of the node that dies (n2), and the access operations made about it before:
+/// they must move with its partition to the node that takes it over, and what was done
+/// there must come back with it to n2, whose folder still holds the state before.
+struct Moved {
+    subject: String,
+    key: String,
+    grant: u64,
+    /// The subject's report before n2 died.
+    before: Value,
+}
+
+impl Moved {
+    fn report(&self, port: u16) -> Value {
+        let path = format!("/v1/subjects/{}/report", self.subject);
+        call(port, "GET", &path, &self.key, "", 200)
+    }
+
+    fn score(&self, port: u16, rail: &str) -> u16 {
+        let path = format!("/v1/subjects/{}/score", self.subject);
+        http(port, "GET", &path, rail, "").unwrap().0
+    }
+
+    fn before(ids: &[String], nodes: &[u16], nats: &str, up: &Value, rail: &str) -> Moved {
+        let (_, h) = get(nodes[2], "/healthz", "");
+        let owned: Vec<u64> = h["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect();
+        let of = |id: &str| {
+            u64::from(
+                credo_cluster::Partitioning::new(PARTITIONS)
+                    .unwrap()
+                    .of(id.parse().unwrap()),
+            )
+        };
+        let subject = ids
+            .iter()
+            .find(|id| owned.contains(&of(id)))
+            .expect("a subject of n2's")
+            .clone();
+        let key = token_of(
+            Command::new(env!("CARGO_BIN_EXE_credo"))
+                .args(["--json", "cluster", "key", "create", "--role", "subject"])
+                .args(["--subject", &subject, "--nats", nats]),
+        );
+        let consents = format!("/v1/subjects/{subject}/consents");
+        for &port in nodes {
+            eventually(30, &format!("the subject's key works on {port}"), || {
+                http(port, "GET", &consents, &key, "").is_some_and(|(s, _)| s == 200)
+            });
+        }
+        let party = up["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["role"] == "relying_party")
+            .unwrap()["party"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let body = format!(r#"{{"party":"{party}","purpose":"score","until":"2027-06-30"}}"#);
+        let g = call(nodes[0], "POST", &consents, &key, &body, 201);
+        let mut m = Moved {
+            subject,
+            key,
+            grant: g["id"].as_u64().unwrap(),
+            before: Value::Null,
+        };
+        assert_eq!(
+            m.score(nodes[1], rail),
+            200,
+            "the grant lets the party read"
+        );
+        m.before = m.report(nodes[2]);
+        assert_eq!(
+            m.before["inquiries"].as_array().unwrap().len(),
+            1,
+            "{}",
+            m.before
+        );
+        m
+    }
+
+    /// On the nodes that took n2's partitions: the same grant (same id), the same
+    /// inquiries; the party still reads; then the subject revokes there.
+    fn taken_over(&self, nodes: &[u16], rail: &str) {
+        for &port in nodes {
+            let r = self.report(port);
+            assert_eq!(r["consents"], self.before["consents"], "on {port}");
+            assert_eq!(r["inquiries"], self.before["inquiries"], "on {port}");
+        }
+        assert_eq!(
+            self.score(nodes[0], rail),
+            200,
+            "the grant moved with its partition"
+        );
+        let path = format!("/v1/subjects/{}/consents/{}", self.subject, self.grant);
+        call(nodes[1], "DELETE", &path, &self.key, "", 200);
+        for &port in nodes {
+            assert_eq!(self.score(port, rail), 403, "revoked, on {port}");
+        }
+    }
+
+    /// Back on n2 (its old folder held the grant unrevoked): revoked there too, and every
+    /// node shows the same consents and inquiries.
+    fn taken_back(&self, nodes: &[u16], rail: &str) {
+        let first = self.report(nodes[2]);
+        assert_eq!(
+            first["consents"][0]["id"].as_u64(),
+            Some(self.grant),
+            "{first}"
+        );
+        assert!(!first["consents"][0]["revoked"].is_null(), "{first}");
+        for &port in nodes {
+            assert_eq!(self.score(port, rail), 403, "revoked, on {port}");
+            let r = self.report(port);
+            assert_eq!(
+                (&r["consents"], &r["inquiries"]),
+                (&first["consents"], &first["inquiries"]),
+                "on {port}"
+            );
+        }
+    }
 }
 
 /// The token a key-making command printed.

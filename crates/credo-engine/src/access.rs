@@ -55,10 +55,35 @@ impl Pending {
 #[derive(Debug, Clone)]
 pub struct Sealed {
     pub seq: u64,
+    /// Its sequence number in the cluster's access log, for a cluster partition's
+    /// operation ([`Journal::append_from`]); `None` on one machine.
+    pub origin: Option<u64>,
     pub at: Timestamp,
     pub actor: String,
     pub op: AccessOp,
     pub inquiry: Option<Inquiry>,
+}
+
+impl Sealed {
+    /// The id of the grant, dispute or tip-off it made: its number in the cluster's access
+    /// log if it came from one, else its entry's sequence number.
+    pub fn id(&self) -> u64 {
+        self.origin.unwrap_or(self.seq)
+    }
+}
+
+/// Whether a cluster partition sends the operation through the cluster's access log (so
+/// that it moves with the partition): what concerns the partition's subjects. Keys,
+/// policy installs and ingest counts are the node's own (the keys and the policy file
+/// come from the cluster's bucket; the events from the events stream).
+pub fn replicated(op: &AccessOp) -> bool {
+    !matches!(
+        op,
+        AccessOp::KeyCreate(_)
+            | AccessOp::KeyRevoke { .. }
+            | AccessOp::PolicyInstall { .. }
+            | AccessOp::Ingest { .. }
+    )
 }
 
 /// The open journal: appends, group-committed by the caller's batching.
@@ -91,6 +116,9 @@ struct EntryJson {
     actor: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<String>,
+    /// The sequence number in the cluster's access log it came from.
+    #[serde(default, rename = "stream", skip_serializing_if = "Option::is_none")]
+    origin: Option<u64>,
     #[serde(flatten)]
     op: OpJson,
 }
@@ -363,20 +391,26 @@ fn op_of(j: OpJson, at: Timestamp) -> Result<AccessOp, String> {
     })
 }
 
-fn encode_inquiry(q: &Inquiry) -> Vec<u8> {
-    let j = InquiryJson {
+fn inquiry_json(q: &Inquiry) -> InquiryJson {
+    InquiryJson {
         at: q.at.to_string(),
         subject: q.subject.to_string(),
         role: q.role.name().into(),
         party: q.party.clone(),
         what: q.what.clone(),
         answer: q.answer.clone(),
-    };
-    serde_json::to_vec(&j).unwrap_or_default()
+    }
+}
+
+fn encode_inquiry(q: &Inquiry) -> Vec<u8> {
+    serde_json::to_vec(&inquiry_json(q)).unwrap_or_default()
 }
 
 pub(crate) fn decode_inquiry(b: &[u8]) -> Result<Inquiry, String> {
-    let j: InquiryJson = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+    inquiry_of(serde_json::from_slice(b).map_err(|e| e.to_string())?)
+}
+
+fn inquiry_of(j: InquiryJson) -> Result<Inquiry, String> {
     Ok(Inquiry {
         at: Timestamp::parse(&j.at).map_err(|e| e.to_string())?,
         subject: SubjectId::parse(&j.subject).map_err(|e| e.to_string())?,
@@ -410,6 +444,7 @@ pub struct AuditEntry {
     pub at: Timestamp,
     pub actor: String,
     pub op: AccessOp,
+    pub origin: Option<u64>,
 }
 
 fn decode_entry(link: Link, json: &[u8]) -> Result<AuditEntry, String> {
@@ -421,6 +456,7 @@ fn decode_entry(link: Link, json: &[u8]) -> Result<AuditEntry, String> {
         at,
         actor: e.actor,
         op: op_of(e.op, at)?,
+        origin: e.origin,
     })
 }
 
@@ -476,7 +512,7 @@ impl Journal {
                     .push(link, json)
                     .map_err(|e| corrupt(r.offset, format!("{e} (run `credo audit verify`)")))?;
                 let e = decode_entry(link, json).map_err(|p| corrupt(r.offset, p))?;
-                state.apply(e.seq, e.at, &e.op);
+                state.apply_from(e.seq, e.origin, e.at, &e.op);
             }
             Ok(())
         })?;
@@ -575,6 +611,15 @@ impl Journal {
     /// Logs `pending` in order as one group commit: the audit entries and the inquiries
     /// are written and synced before this returns. Nothing is applied to any state here.
     pub fn append(&mut self, pending: Vec<Pending>) -> Result<Vec<Sealed>, EngineError> {
+        self.append_from(pending.into_iter().map(|p| (p, None)).collect())
+    }
+
+    /// [`Journal::append`] of operations each with the sequence number in the cluster's
+    /// access log it came from, if it did (kept in the entry as `stream`).
+    pub fn append_from(
+        &mut self,
+        pending: Vec<(Pending, Option<u64>)>,
+    ) -> Result<Vec<Sealed>, EngineError> {
         let mut out = Vec::with_capacity(pending.len());
         self.batch.clear();
         self.inquiry_batch.clear();
@@ -584,7 +629,7 @@ impl Journal {
         // The chain moves on only once the entries are on disk: after a failed write (a
         // full disk) the next group links to the last entry that was written.
         let (mut seq, mut prev) = (self.seq, self.prev);
-        for p in pending {
+        for (p, origin) in pending {
             let mut op = p.op;
             if let Some(q) = &p.inquiry {
                 let bytes = encode_inquiry(q);
@@ -606,6 +651,7 @@ impl Journal {
                     at: p.at.to_string(),
                     actor: p.actor.clone(),
                     key: p.key.clone(),
+                    origin,
                     op: op_json(&op),
                 },
             )
@@ -624,6 +670,7 @@ impl Journal {
             prev = hash;
             out.push(Sealed {
                 seq,
+                origin,
                 at: p.at,
                 actor: p.actor,
                 op,
@@ -753,6 +800,7 @@ pub fn op_to_json(op: &AccessOp, at: Timestamp) -> Vec<u8> {
         at: at.to_string(),
         actor: String::new(),
         key: None,
+        origin: None,
         op: op_json(op),
     };
     serde_json::to_vec(&j).unwrap_or_default()
@@ -763,6 +811,43 @@ pub fn op_from_json(json: &[u8]) -> Result<AccessOp, String> {
     let j: EntryJson = serde_json::from_slice(json).map_err(|e| e.to_string())?;
     let at = Timestamp::parse(&j.at).map_err(|e| e.to_string())?;
     op_of(j.op, at)
+}
+
+/// An operation as a cluster partition sends it through the cluster's access log: its
+/// entry (time, actor, key, operation) and, for a read, the inquiry.
+#[derive(Serialize, Deserialize)]
+struct CarriedJson {
+    entry: EntryJson,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inquiry: Option<InquiryJson>,
+}
+
+/// The bytes of `p` in the cluster's access log.
+pub fn pending_to_json(p: &Pending) -> Vec<u8> {
+    let j = CarriedJson {
+        entry: EntryJson {
+            at: p.at.to_string(),
+            actor: p.actor.clone(),
+            key: p.key.clone(),
+            origin: None,
+            op: op_json(&p.op),
+        },
+        inquiry: p.inquiry.as_ref().map(inquiry_json),
+    };
+    serde_json::to_vec(&j).unwrap_or_default()
+}
+
+/// Reads what [`pending_to_json`] wrote.
+pub fn pending_from_json(json: &[u8]) -> Result<Pending, String> {
+    let j: CarriedJson = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let at = Timestamp::parse(&j.entry.at).map_err(|e| e.to_string())?;
+    Ok(Pending {
+        at,
+        actor: j.entry.actor,
+        key: j.entry.key,
+        op: op_of(j.entry.op, at)?,
+        inquiry: j.inquiry.map(inquiry_of).transpose()?,
+    })
 }
 
 #[cfg(test)]

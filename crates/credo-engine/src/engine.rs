@@ -1127,7 +1127,9 @@ impl Engine {
                 }
                 self.inquiries.add(q.clone());
             }
-            if let Some((subject, source, id)) = self.access.apply(x.seq, x.at, &x.op) {
+            if let Some((subject, source, id)) =
+                self.access.apply_from(x.seq, x.origin, x.at, &x.op)
+            {
                 self.core
                     .retracted
                     .insert(dedupe_key_of(source.as_bytes(), id.as_bytes()));

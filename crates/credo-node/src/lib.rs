@@ -17,6 +17,7 @@
 //!   for [`SILENT`]; the others then take its partitions, each rebuilt from its folder if
 //!   the node had it before, else from the start of the stream.
 
+pub mod access;
 pub mod flow;
 pub mod http;
 pub mod keys;
@@ -85,6 +86,12 @@ pub enum NodeError {
     },
     #[error("logging the cluster's keys: {0}")]
     Keys(String),
+    #[error("partition {partition}'s access operations: {message}")]
+    Access {
+        partition: u32,
+        code: &'static str,
+        message: String,
+    },
     #[error("partition {partition} is this node's but not open yet")]
     NotOpen { partition: u32 },
     #[error("the assignment has {found} partitions; this node was started for {expected}")]
@@ -105,6 +112,7 @@ impl NodeError {
             NodeError::Flow(_) => "propagation_failed",
             NodeError::NotOpen { .. } => "bus_unavailable",
             NodeError::Keys(_) => "storage_io",
+            NodeError::Access { code, .. } => code,
             NodeError::NoAssignment | NodeError::NoFlowAddress(_) => "bus_unavailable",
             NodeError::FlowTimeout { .. }
             | NodeError::FlowIncomplete { .. }
@@ -508,11 +516,16 @@ impl Shared {
             if let Some(text) = text {
                 policies::install_into(&part.state, text).await?;
             }
-            let task = tokio::spawn(apply_loop(
-                self.bus.clone(),
-                part.clone(),
-                self.config.name.clone(),
-            ));
+            // Its consents, disputes and reads as the cluster has them, before it answers.
+            access::catch_up(&self.bus, &part).await?;
+            let part2 = part.clone();
+            let (bus, name) = (self.bus.clone(), self.config.name.clone());
+            let task = tokio::spawn(async move {
+                tokio::join!(
+                    apply_loop(bus.clone(), part2.clone(), name.clone()),
+                    access_loop(bus, part2, name)
+                );
+            });
             lock(&self.parts).insert(p, Running { part, task });
         }
         Ok(())
@@ -710,7 +723,7 @@ async fn join_once(bus: &Bus, name: &str) -> Result<(), NodeError> {
 
 /// Opens (creating if needed) partition `p`'s folder and reads its stream position.
 async fn open_part(
-    bus: &Bus,
+    bus: &Arc<Bus>,
     config: &NodeConfig,
     p: u32,
     partitioning: Partitioning,
@@ -721,6 +734,11 @@ async fn open_part(
     let restored = snapshot::restore(bus, config, (p, partitioning.count()), &dir).await?;
     let (model, as_of, server) = (config.model.clone(), config.as_of, config.server);
     let n = partitioning.count();
+    let log: Arc<dyn credo_server::commit::AccessLog> = Arc::new(access::PartLog {
+        bus: bus.clone(),
+        partition: p,
+        runtime: tokio::runtime::Handle::current(),
+    });
     // A partition that was just handed over may still be closing in its old task (an
     // aborted ingest finishes its batch first): its folder stays locked until then.
     let mut tries = 0;
@@ -728,6 +746,7 @@ async fn open_part(
         let d = dir.clone();
         let m = model.clone();
         let metrics = metrics.clone();
+        let log = log.clone();
         let opened = tokio::task::spawn_blocking(move || -> Result<Part, NodeError> {
             let (mut engine, report) = Engine::open(&d, m, as_of.map(Clock::Fixed))?;
             engine.set_partition(p, n)?;
@@ -742,8 +761,8 @@ async fn open_part(
                 applied,
                 "partition opened"
             );
-            let mut state =
-                credo_server::AppState::new(engine, server).map_err(|e| NodeError::Io {
+            let mut state = credo_server::AppState::with_access_log(engine, server, Some(log))
+                .map_err(|e| NodeError::Io {
                     path: d.display().to_string(),
                     source: e,
                 })?;
@@ -808,6 +827,18 @@ async fn apply_loop(bus: Arc<Bus>, part: Arc<Part>, node: String) {
     loop {
         if let Err(e) = apply_from(&bus, &part).await {
             tracing::warn!(node, partition = p, code = e.code(), error = %e, "applying; retrying");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// Follows partition `part`'s access operations ([`access::follow`]) until aborted;
+/// errors are logged and retried after a pause.
+async fn access_loop(bus: Arc<Bus>, part: Arc<Part>, node: String) {
+    loop {
+        if let Err(e) = access::follow(&bus, &part).await {
+            tracing::warn!(node, partition = part.partition, code = e.code(), error = %e,
+                "following access operations; retrying");
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }

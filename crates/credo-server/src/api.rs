@@ -260,7 +260,7 @@ pub async fn grant(
     let g = e
         .access()
         .consents
-        .get(sealed[0].seq)
+        .get(sealed[0].id())
         .ok_or_else(|| ApiError::internal("grant not applied"))?;
     Ok((StatusCode::CREATED, Json(body::grant_json(g, e.today()))))
 }
@@ -348,7 +348,7 @@ pub async fn dispute(
     let d = e
         .access()
         .disputes
-        .get(sealed[0].seq)
+        .get(sealed[0].id())
         .ok_or_else(|| ApiError::internal("dispute not applied"))?;
     Ok((
         StatusCode::CREATED,
@@ -630,7 +630,7 @@ pub async fn tipoff(
     let ids = IdSpace::of(s.engine()?.partition());
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": ids.public(sealed[0].seq), "received": true })),
+        Json(json!({ "id": ids.public(sealed[0].id()), "received": true })),
     ))
 }
 

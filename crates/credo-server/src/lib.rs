@@ -65,12 +65,22 @@ impl AppState {
     }
 
     /// Takes the engine's journal to the commit thread.
-    pub fn new(mut engine: Engine, config: Config) -> std::io::Result<AppState> {
+    pub fn new(engine: Engine, config: Config) -> std::io::Result<AppState> {
+        AppState::with_access_log(engine, config, None)
+    }
+
+    /// [`AppState::new`] for a cluster partition, whose operations about its subjects go
+    /// through the cluster's access log ([`commit::AccessLog`]).
+    pub fn with_access_log(
+        mut engine: Engine,
+        config: Config,
+        log: Option<Arc<dyn commit::AccessLog>>,
+    ) -> std::io::Result<AppState> {
         let journal = engine
             .take_journal()
             .ok_or_else(|| std::io::Error::other("the engine's journal is held elsewhere"))?;
         let engine = Arc::new(RwLock::new(engine));
-        let commits = commit::Committer::start(engine.clone(), journal)?;
+        let commits = commit::Committer::start_with(engine.clone(), journal, log)?;
         Ok(AppState {
             engine,
             commits,
