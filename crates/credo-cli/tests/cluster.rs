@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::{credo, free_port, generate, http, json, key, succeeded};
+use common::{credo, free_port, generate, http, http_with, json, key, succeeded};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -983,6 +983,15 @@ fn access_operations(
         200,
     );
     assert_eq!(total["delivered"], 8, "{total}");
+    let stotal = call(
+        sport,
+        "POST",
+        "/v1/notices/impressions",
+        scourt,
+        &imp(8),
+        200,
+    );
+    assert_eq!(stotal, total);
     call(
         nodes[1],
         "POST",
@@ -1102,13 +1111,72 @@ fn access_operations(
     ] {
         assert!(text.contains(want), "{want} not in node metrics: {text}");
     }
-    // What a node does not serve yet says so.
+    // A notice's plan, gathered from every partition in steps: one machine's counts, size
+    // and cap, through any node; its members the same people when they all fit the list.
+    for (i, options) in [
+        "",
+        "&hops=3&cap=30",
+        "&radius_km=20&region=false&industry=same&hops=1",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = format!(
+            "/v1/notices/plan?case={}{options}&members=1000",
+            encoded(&case)
+        );
+        let want = call(sport, "GET", &path, scourt, "", 200);
+        let got = call(nodes[i % nodes.len()], "GET", &path, &court, "", 200);
+        let without = |mut v: Value| {
+            let mut m: Vec<String> = v["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect();
+            m.sort();
+            v["members"] = Value::Null;
+            (v, m)
+        };
+        let (want, want_members) = without(want);
+        let (got, got_members) = without(got);
+        assert_eq!(got, want, "{path}");
+        if want["capped"] == false {
+            assert_eq!(got_members, want_members, "{path}");
+        } else {
+            assert_eq!(got_members.len(), want_members.len(), "{path}");
+        }
+        assert!(
+            want["by_criterion"]["contacts"].as_u64().unwrap() > 0 || i == 2,
+            "{want}"
+        );
+    }
+    let bad = format!("/v1/notices/plan?case={}&hops=9", encoded(&case));
+    let sbad = call(sport, "GET", &bad, scourt, "", 400);
+    assert_eq!(call(nodes[1], "GET", &bad, &court, "", 400), sbad);
+    let none = "/v1/notices/plan?case=nope";
+    assert_eq!(
+        call(nodes[2], "GET", none, &court, "", 404),
+        call(sport, "GET", none, scourt, "", 404)
+    );
     call(
         nodes[0],
         "GET",
-        &format!("/v1/notices/plan?case={case}"),
-        &court,
+        &format!("/v1/notices/plan?case={}", encoded(&case)),
+        admin,
         "",
-        501,
+        403,
     );
+    // A node's leg of a plan carries unmasked IDs: a court's key without the cluster's
+    // internal token gets none.
+    let (status, text) = http_with(
+        nodes[0],
+        "POST",
+        "/v1/notices/plan",
+        &court,
+        r#"{"step":"contacts","ids":[]}"#,
+        &[("x-credo-gather", "1")],
+    )
+    .unwrap();
+    assert_eq!(status, 403, "{text}");
 }

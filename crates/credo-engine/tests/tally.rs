@@ -7,26 +7,11 @@
 
 mod common;
 
+use common::partitions_of;
 use credo_cluster::Partitioning;
 use credo_engine::Tally;
 use credo_model::SubjectId;
 use proptest::prelude::*;
-
-/// The partitions a line goes to: its subject's, and a contact's other end's.
-fn partitions_of(line: &str, parts: Partitioning) -> Vec<u32> {
-    let v: serde_json::Value = serde_json::from_str(line).unwrap();
-    let id = |f: &str| {
-        v[f].as_str()
-            .map(|s| parts.of(s.parse::<SubjectId>().unwrap()))
-    };
-    let mut out: Vec<u32> = if v["kind"] == "subject" {
-        id("id").into_iter().collect()
-    } else {
-        id("subject").into_iter().chain(id("other")).collect()
-    };
-    out.dedup();
-    out
-}
 
 #[test]
 fn the_partitions_tallies_add_up_to_one_machines() {

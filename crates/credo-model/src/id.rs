@@ -470,6 +470,21 @@ impl FromStr for SubjectId {
     }
 }
 
+/// As its canonical text (a cluster's nodes send IDs to each other this way).
+impl serde::Serialize for SubjectId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// From its text, checked as [`SubjectId::parse`] checks it.
+impl<'de> serde::Deserialize<'de> for SubjectId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SubjectId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 fn char_at(s: &str, byte_pos: usize) -> char {
     s.get(byte_pos..)
         .and_then(|t| t.chars().next())

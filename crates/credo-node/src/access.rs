@@ -103,7 +103,9 @@ pub async fn follow(bus: &Bus, part: &Part) -> Result<(), NodeError> {
             // An ordered consumer whose server died can go quiet instead of failing
             // (as the events' reader): ask the stream now and then.
             idle += 1;
-            if idle.is_multiple_of(3) && bus.access_last_sequence(part.partition).await? > applied(part) {
+            if idle.is_multiple_of(3)
+                && bus.access_last_sequence(part.partition).await? > applied(part)
+            {
                 return Err(NodeError::Stalled {
                     partition: part.partition,
                     applied: applied(part),

@@ -21,6 +21,7 @@ pub mod access;
 pub mod flow;
 pub mod http;
 pub mod keys;
+mod notices;
 mod policies;
 pub mod public;
 pub mod snapshot;
@@ -192,6 +193,8 @@ pub struct Shared {
     propagated: Arc<AtomicU64>,
     /// The cluster's policy file as last installed in every folder ([`policies`]).
     policy: Arc<Mutex<Option<String>>>,
+    /// The secret nodes show each other on internal legs ([`notices`]), from the bucket.
+    internal: Arc<String>,
 }
 
 #[derive(Default)]
@@ -244,6 +247,7 @@ impl Node {
             .await?;
         }
         let public = Arc::new(public::open(&config)?);
+        let internal = Arc::new(internal_token(&bus).await?);
         let node = Shared {
             config,
             bus,
@@ -253,6 +257,7 @@ impl Node {
             public,
             propagated: Arc::default(),
             policy: Arc::default(),
+            internal,
         };
         // A stream or bucket just created in a cluster may have no leader for a moment:
         // the poll below tries again every 250 ms.
@@ -715,6 +720,25 @@ async fn join_once(bus: &Bus, name: &str) -> Result<(), NodeError> {
                 tracing::info!(node = name, nodes = ?next.nodes(), "joined the assignment");
                 return Ok(());
             }
+            Err(BusError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The cluster's internal token: made by the first node that starts (compare-and-set),
+/// read by the others.
+async fn internal_token(bus: &Bus) -> Result<String, NodeError> {
+    loop {
+        if let Some(v) = bus.value(notices::TOKEN_KEY).await? {
+            return Ok(String::from_utf8_lossy(&v).into_owned());
+        }
+        let token = credo_engine::access::hex(&rand::random::<[u8; 32]>());
+        match bus
+            .put_value_if(notices::TOKEN_KEY, bytes::Bytes::from(token.clone()), None)
+            .await
+        {
+            Ok(_) => return Ok(token),
             Err(BusError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
         }

@@ -294,7 +294,7 @@ pub fn notice_plan_json(p: &credo_engine::NoticePlan, members: usize) -> Value {
             "industry": p.by_industry,
             "contacts": p.by_contacts,
         },
-        "size": p.members.len(),
+        "size": p.size,
         "capped": p.capped,
         "delivered": p.delivered,
         "members": p.members.iter().take(members).map(|m| m.masked()).collect::<Vec<_>>(),

@@ -45,7 +45,7 @@ pub async fn screen(
 #[serde(deny_unknown_fields)]
 pub struct PlanParams {
     /// A published case number.
-    case: String,
+    pub case: String,
     /// People within this many km of the debtor's address (default 3, 0 off, at most 50).
     radius_km: Option<f64>,
     /// People in the debtor's region code (default true).
@@ -75,22 +75,31 @@ pub async fn plan(
 ) -> Result<Json<Value>, ApiError> {
     auth::require(&who, Capability::NoticePlan)?;
     let q = query(q)?;
-    let d = NoticeOptions::default();
-    let o = NoticeOptions {
-        radius_km: q.radius_km.unwrap_or(d.radius_km),
-        same_region: q.region.unwrap_or(d.same_region),
-        industry: match q.industry.as_deref() {
-            None => d.industry,
-            Some(m) => IndustryMatch::parse(m)?,
-        },
-        hops: q.hops.unwrap_or(d.hops),
-        cap: q.cap.unwrap_or(d.cap),
-    };
-    let p = s.engine()?.notice_plan(&q.case, &o)?;
-    Ok(Json(body::notice_plan_json(
-        &p,
-        q.members.unwrap_or(20).min(1000),
-    )))
+    let p = s.engine()?.notice_plan(&q.case, &q.options()?)?;
+    Ok(Json(body::notice_plan_json(&p, q.members())))
+}
+
+impl PlanParams {
+    /// The options asked for, defaults filled in (not yet checked against their bounds:
+    /// [`NoticeOptions::check`]).
+    pub fn options(&self) -> Result<NoticeOptions, ApiError> {
+        let d = NoticeOptions::default();
+        Ok(NoticeOptions {
+            radius_km: self.radius_km.unwrap_or(d.radius_km),
+            same_region: self.region.unwrap_or(d.same_region),
+            industry: match self.industry.as_deref() {
+                None => d.industry,
+                Some(m) => IndustryMatch::parse(m)?,
+            },
+            hops: self.hops.unwrap_or(d.hops),
+            cap: self.cap.unwrap_or(d.cap),
+        })
+    }
+
+    /// How many members' masked IDs to list.
+    pub fn members(&self) -> usize {
+        self.members.unwrap_or(20).min(1000)
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -22,12 +22,28 @@ pub fn json(out: std::process::Output) -> serde_json::Value {
 /// One HTTP/1.1 request over a fresh connection (`Connection: close`): the status and
 /// body, or `None` when the connection failed or closed before a whole response.
 pub fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> Option<(u16, String)> {
+    http_with(port, method, path, token, body, &[])
+}
+
+/// [`http`] with more headers.
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Option<(u16, String)> {
     use std::io::{Read, Write};
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
         .ok()?;
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-ndjson\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).ok()?;

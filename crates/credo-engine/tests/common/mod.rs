@@ -40,3 +40,19 @@ pub fn person(i: usize) -> String {
     let digits: [u8; 17] = std::array::from_fn(|k| body.as_bytes()[k] - b'0');
     format!("{body}{}", credo_model::id::resident_check(&digits))
 }
+
+/// The partitions a line goes to: its subject's, and a contact's other end's.
+pub fn partitions_of(line: &str, parts: credo_cluster::Partitioning) -> Vec<u32> {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let id = |f: &str| {
+        v[f].as_str()
+            .map(|s| parts.of(s.parse::<credo_model::SubjectId>().unwrap()))
+    };
+    let mut out: Vec<u32> = if v["kind"] == "subject" {
+        id("id").into_iter().collect()
+    } else {
+        id("subject").into_iter().chain(id("other")).collect()
+    };
+    out.dedup();
+    out
+}

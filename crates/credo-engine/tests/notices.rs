@@ -1,0 +1,162 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! A court notice's plan across a cluster: the debtor's partition gives its centre, the
+//! circle is found a hop at a time from every partition's contacts, every partition gives
+//! its share, and the merge equals one machine's plan over the whole population (every
+//! count, the size, whether the cap cut it, the circle; the members themselves when the
+//! audience fits in the list), for many cases and options.
+
+mod common;
+
+use common::partitions_of;
+use credo_cluster::Partitioning;
+use credo_engine::Engine;
+use credo_engine::notices::{Circle, IndustryMatch, NoticeOptions, merge_plan};
+
+fn plan_across(
+    parts: &[Engine],
+    case: &str,
+    o: &NoticeOptions,
+    keep: usize,
+) -> credo_engine::NoticePlan {
+    let centre = parts
+        .iter()
+        .filter_map(|e| e.notice_centre(case))
+        .collect::<Vec<_>>();
+    assert_eq!(centre.len(), 1, "one partition holds the debtor of {case}");
+    let centre = &centre[0];
+    let mut circle = Circle::new(centre.debtor);
+    for _ in 0..o.hops {
+        let contacts: Vec<_> = parts
+            .iter()
+            .flat_map(|e| e.contacts_of(circle.frontier()))
+            .collect();
+        circle.hop(contacts);
+    }
+    let shares: Vec<_> = parts
+        .iter()
+        .map(|e| e.notice_share(centre, o, circle.members(), keep).unwrap())
+        .collect();
+    merge_plan(centre, o, circle.members(), &shares, keep)
+}
+
+#[test]
+fn a_plan_from_partitions_is_one_machines() {
+    let g = credo_sim::generate_in_memory(3000, 5).unwrap();
+    let files: Vec<&str> = [&g.subjects, &g.events, &g.contacts]
+        .into_iter()
+        .map(|b| std::str::from_utf8(b).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut one = common::open(&dir.path().join("one"));
+    for text in &files {
+        common::ingest_clean(&mut one, text, 1 << 16);
+    }
+    // One machine's circle comes from its relations graph, built by the propagation.
+    one.propagate_relations(&mut |_| {}).unwrap();
+    let n = 4;
+    let partitioning = Partitioning::new(n).unwrap();
+    let parts: Vec<Engine> = (0..n)
+        .map(|p| {
+            let mut e = common::open(&dir.path().join(format!("p{p}")));
+            e.set_partition(p, n).unwrap();
+            for text in &files {
+                let mine: String = text
+                    .lines()
+                    .filter(|l| partitions_of(l, partitioning).contains(&p))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                common::ingest_clean(&mut e, &mine, 1 << 16);
+            }
+            e
+        })
+        .collect();
+    let d = NoticeOptions::default();
+    let options = [
+        d,
+        NoticeOptions {
+            hops: 3,
+            cap: 40,
+            ..d
+        },
+        NoticeOptions {
+            radius_km: 10.0,
+            same_region: false,
+            industry: Some(IndustryMatch::Same),
+            hops: 1,
+            ..d
+        },
+        NoticeOptions {
+            radius_km: 0.0,
+            industry: None,
+            hops: 0,
+            ..d
+        },
+        NoticeOptions {
+            radius_km: 50.0,
+            cap: 5,
+            ..d
+        },
+    ];
+    let cases: Vec<String> = files[1]
+        .lines()
+        .filter(|l| l.contains(r#""kind":"listing""#))
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            Some(v["case"].as_str()?.to_string())
+        })
+        .filter(|c| one.notice_plan(c, &d).is_ok())
+        .take(12)
+        .collect();
+    assert!(cases.len() >= 5, "published cases: {cases:?}");
+    let (mut compared, mut circles, mut capped, mut whole) = (0, 0, 0, 0);
+    for case in &cases {
+        for o in &options {
+            let keep = 1000;
+            let want = one.notice_plan(case, o).unwrap();
+            let got = plan_across(&parts, case, o, keep);
+            compared += 1;
+            capped += usize::from(want.capped);
+            let counts = |p: &credo_engine::NoticePlan| {
+                (
+                    p.court.clone(),
+                    p.debtor,
+                    [
+                        p.by_radius,
+                        p.by_region,
+                        p.by_industry,
+                        p.by_contacts,
+                        p.size,
+                    ],
+                    p.capped,
+                    p.delivered,
+                )
+            };
+            assert_eq!(counts(&got), counts(&want), "{case} {o:?}");
+            if !want.capped && want.size <= keep {
+                let mut a = got.members.clone();
+                let mut b = want.members.clone();
+                a.sort_unstable();
+                b.sort_unstable();
+                assert_eq!(a, b, "{case} {o:?}");
+                whole += 1;
+            }
+            // The circle comes first on both: the same people, when the whole circle is
+            // listed (within a hop, the order is each graph's own).
+            let c = want.by_contacts;
+            if c > want.size.min(keep) {
+                continue;
+            }
+            let mut a = got.members[..c].to_vec();
+            let mut b = want.members[..c].to_vec();
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(a, b, "circle of {case} {o:?}");
+            circles += usize::from(want.by_contacts > 0);
+        }
+    }
+    // The comparisons covered circles, caps and whole audiences.
+    assert!(
+        circles >= 5 && capped >= 5 && whole >= 5,
+        "{compared} plans: {circles} with a circle, {capped} capped, {whole} whole"
+    );
+}
