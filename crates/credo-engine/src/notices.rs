@@ -187,16 +187,9 @@ impl Engine {
             .subjects
             .id(s)
             .ok_or_else(|| EngineError::UnknownSubject(format!("#{s}")))?;
-        let cols = self.profile_columns();
-        let subjects = &self.core.subjects;
-        let eligible = |i: u32| subjects.id(i).is_some_and(|id| !id.is_company());
-        let attrs = Attrs {
-            pos: &cols.pos,
-            area: &cols.region,
-            group: &cols.group,
-            eligible: &eligible,
-        };
-        let a = audience::select(&attrs, self.core.relations.as_ref(), s, &o.criteria())?;
+        let a = self.with_attrs(|attrs| {
+            audience::select(attrs, self.core.relations.as_ref(), s, &o.criteria())
+        })?;
         Ok(NoticePlan {
             case: case.to_string(),
             court,
@@ -381,17 +374,26 @@ impl Circle {
 
 /// A cluster partition's part of a notice plan.
 impl Engine {
-    /// The profile columns, whole (every subject has a record before anything else is
-    /// admitted, so they are; a copy only if not).
-    fn profile_columns(&self) -> std::borrow::Cow<'_, Profiles> {
+    /// `f` over the subjects' attributes for audiences: the profile columns, whole (every
+    /// subject has a record before anything else is admitted, so they are; a copy only if
+    /// not), and people only (companies are never in an audience).
+    fn with_attrs<R>(&self, f: impl FnOnce(&Attrs<'_>) -> R) -> R {
         let n = self.core.subjects.len();
-        if self.core.profiles.pos.len() >= n {
+        let cols = if self.core.profiles.pos.len() >= n {
             std::borrow::Cow::Borrowed(&self.core.profiles)
         } else {
             let mut c = self.core.profiles.clone();
             c.grow(n);
             std::borrow::Cow::Owned(c)
-        }
+        };
+        let subjects = &self.core.subjects;
+        let eligible = |i: u32| subjects.id(i).is_some_and(|id| !id.is_company());
+        f(&Attrs {
+            pos: &cols.pos,
+            area: &cols.region,
+            group: &cols.group,
+            eligible: &eligible,
+        })
     }
 
     /// The debtor of a published case, if this folder holds it.
@@ -461,29 +463,23 @@ impl Engine {
         keep: usize,
     ) -> Result<NoticeShare, EngineError> {
         o.check()?;
-        let cols = self.profile_columns();
         let subjects = &self.core.subjects;
-        let eligible = |i: u32| subjects.id(i).is_some_and(|id| !id.is_company());
-        let attrs = Attrs {
-            pos: &cols.pos,
-            area: &cols.region,
-            group: &cols.group,
-            eligible: &eligible,
-        };
         let at = Centre {
             pos: centre.pos.unwrap_or([f32::NAN; 2]),
             area: centre.region,
             group: centre.group,
         };
         let local: Vec<u32> = circle.iter().filter_map(|&id| subjects.get(id)).collect();
-        let s = audience::share(
-            &attrs,
-            at,
-            subjects.get(centre.debtor),
-            &local,
-            &o.criteria(),
-            keep,
-        )?;
+        let s = self.with_attrs(|attrs| {
+            audience::share(
+                attrs,
+                at,
+                subjects.get(centre.debtor),
+                &local,
+                &o.criteria(),
+                keep,
+            )
+        })?;
         let ids = |v: &[u32]| v.iter().filter_map(|&i| subjects.id(i)).collect::<Vec<_>>();
         Ok(NoticeShare {
             by_radius: s.by_radius,
