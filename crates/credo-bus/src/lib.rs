@@ -319,14 +319,17 @@ impl Bus {
             })
             .await
             .map_err(|e| js_err("create public stream")(&e))?;
-        // Each partition's access operations (consents, disputes, tip-offs, reads), kept
-        // whole: a node that takes a partition over applies them from its folder's last.
+        // Each partition's access operations (consents, disputes, tip-offs, reads): a
+        // node that takes a partition over applies them from its folder's last. Kept
+        // whole, but for messages published with a time to live (third parties' reads,
+        // whose inquiries are kept 12 months).
         let access = js
             .get_or_create_stream(stream::Config {
                 name: access_stream(&config),
                 subjects: vec![format!("{}.*", access_prefix(&config))],
                 storage: stream::StorageType::File,
                 num_replicas: config.replicas,
+                allow_message_ttl: true,
                 ..Default::default()
             })
             .await
@@ -556,15 +559,26 @@ impl Bus {
         Ok(Some(seq))
     }
 
-    /// Appends partition `p`'s access operations in order; returns each one's stream
-    /// sequence once every one is acknowledged.
-    pub async fn publish_access(&self, p: u32, ops: &[Bytes]) -> Result<Vec<u64>, BusError> {
+    /// Appends partition `p`'s access operations in order, each kept for its time to
+    /// live if it has one (else for good); returns each one's stream sequence once every
+    /// one is acknowledged.
+    pub async fn publish_access(
+        &self,
+        p: u32,
+        ops: &[(Bytes, Option<Duration>)],
+    ) -> Result<Vec<u64>, BusError> {
         let subject = format!("{}.{p}", access_prefix(&self.config));
         let mut acks = Vec::with_capacity(ops.len());
-        for op in ops {
+        for (op, ttl) in ops {
+            let mut headers = async_nats::HeaderMap::new();
+            if let Some(ttl) = ttl {
+                // Whole seconds (the server's plain-number form), at least one.
+                let secs = ttl.as_secs().max(1).to_string();
+                headers.insert(async_nats::header::NATS_MESSAGE_TTL, secs.as_str());
+            }
             acks.push(
                 self.js
-                    .publish(subject.clone(), op.clone())
+                    .publish_with_headers(subject.clone(), headers, op.clone())
                     .await
                     .map_err(|e| js_err("publish access")(&e))?,
             );

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The bus against real NATS servers: every routed line reaches its partition's consumer
 //! exactly once, a resent input is dropped as duplicates, a server killed during
-//! publishing loses nothing acknowledged, and the assignment is compare-and-set.
+//! publishing loses nothing acknowledged, the assignment is compare-and-set, and an
+//! access operation published with a time to live leaves the stream when it is up.
 
 mod common;
 
@@ -221,4 +222,51 @@ async fn the_assignment_is_compare_and_set() {
         bus.value_entry("propagate").await.unwrap(),
         Some((v("2"), v2))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_operation_with_a_time_to_live_leaves_the_stream_the_others_stay() {
+    let nats = common::Cluster::start(1);
+    let bus = connect(nats.urls(), 1).await;
+    let b = |s: &'static str| bytes::Bytes::from_static(s.as_bytes());
+    let seqs = bus
+        .publish_access(
+            3,
+            &[
+                (b("grant"), None),
+                (b("read"), Some(Duration::from_secs(1))),
+                (b("revoke"), None),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(seqs.len(), 3);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert_eq!(bus.access_last_sequence(3).await.unwrap(), seqs[2]);
+    assert_eq!(bus.access_last_sequence(4).await.unwrap(), 0);
+    let read_all = || async {
+        let mut r = bus.access_reader(3, 1).await.unwrap();
+        let mut got = Vec::new();
+        loop {
+            let batch = r.next(16, Duration::from_millis(500)).await.unwrap();
+            if batch.is_empty() {
+                return got;
+            }
+            got.extend(batch.into_iter().map(|m| (m.sequence, m.lines)));
+        }
+    };
+    assert_eq!(read_all().await.len(), 3);
+    let t = Instant::now();
+    loop {
+        let got = read_all().await;
+        if got.len() == 2 {
+            assert_eq!(got, vec![(seqs[0], b("grant")), (seqs[2], b("revoke"))]);
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the read is still there: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

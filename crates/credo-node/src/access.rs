@@ -24,6 +24,12 @@ use std::time::Duration;
 /// Messages per replayed batch.
 const BATCH: usize = 256;
 
+/// How long the access stream keeps a third party's read (its inquiry): a folder keeps
+/// inquiries 12 months, deleting a month's at once, so at most 13; the stream keeps them
+/// 400 days, long enough that a folder rebuilt from it has every inquiry its old owner
+/// still kept, and not for good (consents, disputes and tip-offs are kept for good).
+pub const INQUIRY_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
+
 /// The access stream's subject of one partition, as its commit thread's
 /// [`credo_server::commit::AccessLog`].
 pub struct PartLog {
@@ -35,9 +41,12 @@ pub struct PartLog {
 
 impl credo_server::commit::AccessLog for PartLog {
     fn append(&self, ops: &[&Pending]) -> Result<Vec<u64>, ApiError> {
-        let msgs: Vec<bytes::Bytes> = ops
+        let msgs: Vec<(bytes::Bytes, Option<Duration>)> = ops
             .iter()
-            .map(|p| bytes::Bytes::from(pending_to_json(p)))
+            .map(|p| {
+                let ttl = p.inquiry.is_some().then_some(INQUIRY_TTL);
+                (bytes::Bytes::from(pending_to_json(p)), ttl)
+            })
             .collect();
         // The timer is made inside the runtime's context (this is the commit thread).
         let sent = self.runtime.block_on(async {

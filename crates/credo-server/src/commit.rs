@@ -123,7 +123,16 @@ impl Committer {
             })
             .map_err(|_| ApiError::internal("the commit thread has stopped"))?;
         match tokio::time::timeout(REPLICATED_WAIT, rx).await {
-            Ok(r) => r.map_err(|_| ApiError::internal("the commit thread has stopped"))?,
+            // Stopped with the operation queued or waiting: the server is stopping, or in a
+            // cluster the partition moved to another node (where it may still be applied).
+            Ok(r) => r.map_err(|_| {
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "not_applied",
+                    "the commit thread stopped before the operation was answered (the server \
+                     is stopping, or the partition moved); check before sending it again",
+                )
+            })?,
             Err(_) => Err(ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "not_applied",
