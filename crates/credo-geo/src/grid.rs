@@ -191,6 +191,17 @@ mod tests {
         }
     }
 
+    /// The index's tile map keeps a tile key in 32 bits (band, tile column: 16 each).
+    #[test]
+    fn tile_keys_fit_in_32_bits() {
+        for size in [*CELL_M_RANGE.start(), 100.0, *CELL_M_RANGE.end()] {
+            let g = Grid::new(size).unwrap();
+            assert!(g.rows().div_ceil(BAND_ROWS) < 0xFFFF, "{size}");
+            let widest = g.cols.iter().max().copied().unwrap_or(0);
+            assert!(widest.div_ceil(64) <= 0x1_0000, "{size}: {widest} columns");
+        }
+    }
+
     #[test]
     fn bad_sizes_and_places_are_errors() {
         assert!(Grid::new(5.0).is_err());

@@ -3,13 +3,16 @@
 //!
 //! Written by hand because it is the hot path of the map (the issue asks for 2 M radius
 //! queries a second per core at 15 M points, five times an R*-tree). Points are sorted by
-//! tile (16 rows × 64 columns of the grid), then row, then column; a tile keeps one 64-bit
-//! occupancy word per row and the number of occupied cells before each row, so the
+//! tile (16 rows × 64 columns of the grid), then row, then column; a tile's header keeps
+//! one 64-bit occupancy word per row and, per row, the occupied cells and points before
+//! it, and its cells' point counts are a byte each, cumulative within the row. So the
 //! occupied cells of any run of columns in a row are a popcount away and their points are
 //! one contiguous slice. Because every point sits exactly on its cell's centre, a cell is
 //! wholly in or out of a circle, and a radius query is, per row, a column range worked out
 //! in closed form (with an exact check where it is within rounding of the edge); no point
-//! is tested one by one.
+//! is tested one by one. At 15 M points the headers, counts and tile map take about 34 MB
+//! (ids aside): sized so that what a query reads mostly stays in a server's last-level
+//! cache (BENCHMARKS.md, "The debtor map's index").
 //!
 //! Changes go to a small overlay (added points by tile, removed points by id) that
 //! queries merge; when it grows past a share of the base, the index is rebuilt.
@@ -29,61 +32,164 @@ const GUARD: f64 = 1e-9;
 /// A column boundary nearer than this (in columns) to the edge is checked exactly.
 const COL_MARGIN: f64 = 1e-6;
 
-/// 256 bytes on four cache lines. A row's points are `ids[pbase..]`, its occupied cells'
-/// cumulative point counts `cum[cbase..]` (a zero, then one per cell): the points of the
-/// row's cells `k..k + n` are `pbase + cum[cbase + k] .. pbase + cum[cbase + k + n]`.
-/// Counts in 16 bits per cell (a 32-bit array of cell starts was as fast and 40 MB larger
-/// at 15 M points).
+/// A tile's header: 200 bytes. Its cells' counts are in `cum` (one byte per occupied
+/// cell, the row's cumulative points up to and including the cell), or for a tile with a
+/// row of more than 255 points or more than 65 535 points in all, in `cum_wide` (32 bits
+/// per cell, the tile's cumulative points). The points of row `lr`'s cells `k..k + n` are
+/// `pbase + row_pts[lr] + cum[.. k − 1] .. pbase + row_pts[lr] + cum[.. k + n − 1]`.
+///
+/// Sized for the cache: at 15 M points the headers and counts take about 30 MB, which a
+/// server's last-level cache nearly holds (the layout before, 256-byte tiles and 16-bit
+/// counts in their own array, took 47 MB). A query's misses are its tiles' headers and
+/// its rows' counts. `Visit::warm` asks for all of them before the query reads any: the
+/// tile map gives where a tile's counts start and where the next tile's do, so the rows'
+/// counts are asked for where a uniform tile would have them, at the same time as the
+/// header, instead of after it (from the header only where the map does not know).
 #[derive(Debug, Clone, Copy, Default)]
-#[repr(align(64))]
+#[repr(C)]
 struct Tile {
     /// Occupancy of each row's 64 columns.
     bits: [u64; BAND_ROWS as usize],
-    /// Where each row's points start in `ids` (rows without points too: monotone).
-    pbase: [u32; BAND_ROWS as usize],
-    /// Where each row's cumulative counts start: in `cum` (u16), or with `WIDE` set in
-    /// `cum_wide` (u32) for a row of more than 65 535 points.
-    cbase: [u32; BAND_ROWS as usize],
+    /// The tile's first point in `ids`.
+    pbase: u32,
+    /// Where the tile's counts start in `cum`, or with `WIDE` set in `cum_wide`.
+    cum: u32,
+    /// Points of the tile before each row (unused in a wide tile).
+    row_pts: [u16; BAND_ROWS as usize],
+    /// Occupied cells of the tile before each row.
+    row_cells: [u16; BAND_ROWS as usize],
 }
 
 const WIDE: u32 = 1 << 31;
 
-/// Tile key → tile, open addressing with linear probing in one array of (key, index)
-/// pairs at most half full. Written by hand because a query looks up one or two tiles
-/// and a general map's separate control bytes cost a second cache miss each time; this
-/// one is 16 bytes a slot (4 MB at 92 k tiles) and one probe nearly always.
+/// Cache lines of a tile's counts read ahead of a query.
+const WARM_LINES: usize = 12;
+
+/// Tile key → tile. A band whose tiles are not too sparse between its first and last
+/// keeps a dense array of its tile columns (a band's tiles are where a query looks next to
+/// each other, so they share cache lines, and the band table is small enough to stay in
+/// cache); other bands go to an open-addressing table with linear probing, at most half
+/// full, 8 bytes a slot. Written by hand because a query looks up one to four tiles, each
+/// a cache miss in a general map (its control bytes and slots apart).
 #[derive(Debug, Clone)]
 struct TileMap {
-    slots: Vec<(u64, u32)>,
+    /// Per band: (first tile column, columns, where they start in `dense`); `HASHED` as
+    /// the column count sends the band to `slots`.
+    bands: Vec<(u32, u32, u32)>,
+    dense: Vec<u32>,
+    /// Where each tile's counts start in `cum`, and one more for the end: 4 bytes a
+    /// tile, small enough to stay in cache, so a query knows where its rows' counts are
+    /// before the tile's header arrives. (A wide tile has none there: its entry equals
+    /// the next one.)
+    counts_at: Vec<u32>,
+    /// (band << 16 | tile column, tile).
+    slots: Vec<(u32, u32)>,
     shift: u32,
 }
 
 impl TileMap {
-    const EMPTY: u64 = u64::MAX;
+    const EMPTY: u32 = u32::MAX;
+    const HASHED: u32 = u32::MAX;
 
-    fn with_keys(keys: &[u64]) -> TileMap {
-        let cap = (keys.len() * 2).next_power_of_two().max(16);
+    /// A tile key in 32 bits: every grid of `CELL_M_RANGE` has fewer than 65 535 bands and
+    /// 65 536 tile columns (`grid::tests::tile_keys_fit_in_32_bits`).
+    #[inline(always)]
+    fn short(key: u64) -> u32 {
+        (((key >> 32) as u32) << 16) | (key as u32 & 0xFFFF)
+    }
+
+    /// The map of `keys`, in sort order (band, then tile column).
+    fn with_keys(keys: &[u64], tiles: &[Tile], cum_len: usize) -> TileMap {
+        let bands_n = keys.last().map_or(0, |k| (k >> 32) as usize + 1);
+        let mut bands = vec![(0, 0, 0); bands_n];
+        let mut dense = Vec::new();
+        let mut hashed = Vec::new();
+        let mut at = 0;
+        while at < keys.len() {
+            let band = keys[at] >> 32;
+            let end = at + keys[at..].partition_point(|k| k >> 32 == band);
+            let (first, last) = (keys[at] as u32, keys[end - 1] as u32);
+            let cols = last - first + 1;
+            if cols as usize <= 4 * (end - at) + 64 {
+                bands[band as usize] = (first, cols, dense.len() as u32);
+                let off = dense.len();
+                dense.resize(off + cols as usize, Self::EMPTY);
+                for (i, &k) in keys[at..end].iter().enumerate() {
+                    dense[off + (k as u32 - first) as usize] = (at + i) as u32;
+                }
+            } else {
+                bands[band as usize] = (0, Self::HASHED, 0);
+                hashed.extend((at..end).map(|i| (keys[i], i as u32)));
+            }
+            at = end;
+        }
+        let mut counts_at = Vec::with_capacity(tiles.len() + 1);
+        let mut end = cum_len as u32;
+        for t in tiles.iter().rev() {
+            if t.cum & WIDE == 0 {
+                end = t.cum;
+            }
+            counts_at.push(end);
+        }
+        counts_at.reverse();
+        counts_at.push(cum_len as u32);
+        let cap = (hashed.len() * 2).next_power_of_two().max(16);
         let mut m = TileMap {
+            bands,
+            dense,
+            counts_at,
             slots: vec![(Self::EMPTY, 0); cap],
             shift: 64 - cap.trailing_zeros(),
         };
-        for (i, &k) in keys.iter().enumerate() {
+        for (k, i) in hashed {
+            debug_assert!(k >> 32 < 0xFFFF && (k as u32) < 0x1_0000, "tile key {k:x}");
+            let k = Self::short(k);
             let mut s = m.slot(k);
             while m.slots[s].0 != Self::EMPTY {
                 s = (s + 1) & (cap - 1);
             }
-            m.slots[s] = (k, i as u32);
+            m.slots[s] = (k, i);
         }
         m
     }
 
+    fn heap_bytes(&self) -> usize {
+        self.bands.capacity() * 12
+            + self.dense.capacity() * 4
+            + self.counts_at.capacity() * 4
+            + self.slots.capacity() * 8
+    }
+
     #[inline(always)]
-    fn slot(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    fn slot(&self, key: u32) -> usize {
+        (u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// The tile, and where its counts start and end in `cum` (equal for a wide tile).
+    #[inline(always)]
+    fn get_ahead(&self, key: u64) -> Option<(u32, u32, u32)> {
+        let t = self.get(key)? as usize;
+        match (self.counts_at.get(t), self.counts_at.get(t + 1)) {
+            (Some(&c), Some(&e)) => Some((t as u32, c, e)),
+            _ => Some((t as u32, 0, 0)),
+        }
     }
 
     #[inline(always)]
     fn get(&self, key: u64) -> Option<u32> {
+        let (first, cols, off) = *self.bands.get((key >> 32) as usize)?;
+        if cols != Self::HASHED {
+            let i = (key as u32).wrapping_sub(first);
+            if i >= cols {
+                return None;
+            }
+            return self
+                .dense
+                .get((off + i) as usize)
+                .copied()
+                .filter(|&t| t != Self::EMPTY);
+        }
+        let key = Self::short(key);
         let mask = self.slots.len() - 1;
         let mut s = self.slot(key);
         loop {
@@ -153,7 +259,7 @@ pub struct Index {
     tile_keys: Vec<u64>,
     tiles: Vec<Tile>,
     /// Cumulative point counts of each row's cells (see [`Tile`]).
-    cum: Vec<u16>,
+    cum: Vec<u8>,
     cum_wide: Vec<u32>,
     ids: Vec<u32>,
     /// Points added since the last build, by tile.
@@ -178,71 +284,67 @@ impl Index {
         points.dedup();
         let mut tile_keys = Vec::new();
         let mut tiles: Vec<Tile> = Vec::new();
-        let mut cum: Vec<u16> = Vec::new();
+        let mut cum: Vec<u8> = Vec::new();
         let mut cum_wide: Vec<u32> = Vec::new();
-        let mut ids = Vec::with_capacity(points.len());
-        // The open row: (tile, local row) and its cumulative counts.
-        let mut row: Option<(usize, usize)> = None;
-        let mut counts: Vec<u32> = Vec::new();
-        let close = |tiles: &mut Vec<Tile>,
-                     row: Option<(usize, usize)>,
-                     counts: &mut Vec<u32>,
-                     cum: &mut Vec<u16>,
-                     wide: &mut Vec<u32>| {
-            let Some((t, lr)) = row else { return };
-            if counts.last().is_some_and(|&n| n > u32::from(u16::MAX)) {
-                tiles[t].cbase[lr] = WIDE | wide.len() as u32;
-                wide.push(0);
-                wide.extend_from_slice(counts);
+        let ids: Vec<u32> = points.iter().map(|p| p.1).collect();
+        // One tile at a time: its cells as (local row, column bit, points).
+        let mut cells: Vec<(usize, u32, u32)> = Vec::new();
+        let mut at = 0;
+        while at < points.len() {
+            let key = tile_key(points[at].0);
+            let end = at + points[at..].partition_point(|p| tile_key(p.0) == key);
+            cells.clear();
+            for &(c, _) in &points[at..end] {
+                let (lr, bit) = ((c.row % BAND_ROWS) as usize, c.col % TILE_COLS);
+                match cells.last_mut() {
+                    Some(last) if (last.0, last.1) == (lr, bit) => last.2 += 1,
+                    _ => cells.push((lr, bit, 1)),
+                }
+            }
+            let mut t = Tile {
+                pbase: at as u32,
+                ..Tile::default()
+            };
+            let mut row_pts = [0u32; BAND_ROWS as usize];
+            for &(lr, bit, n) in &cells {
+                t.bits[lr] |= 1 << bit;
+                row_pts[lr] += n;
+            }
+            let wide = end - at > usize::from(u16::MAX) || row_pts.iter().any(|&n| n > 255);
+            let (mut before_pts, mut before_cells) = (0u32, 0u32);
+            for (lr, pts) in row_pts.iter().enumerate() {
+                // Both fit: a narrow tile has at most 65 535 points, any tile 1024 cells.
+                t.row_pts[lr] = before_pts.min(u32::from(u16::MAX)) as u16;
+                t.row_cells[lr] = before_cells as u16;
+                before_pts += pts;
+                before_cells += t.bits[lr].count_ones();
+            }
+            if wide {
+                t.cum = WIDE | cum_wide.len() as u32;
+                let mut acc = 0;
+                for &(_, _, n) in &cells {
+                    acc += n;
+                    cum_wide.push(acc);
+                }
             } else {
-                tiles[t].cbase[lr] = cum.len() as u32;
-                cum.push(0);
-                cum.extend(counts.iter().map(|&n| n as u16));
-            }
-            counts.clear();
-        };
-        let mut last: Option<Cell> = None;
-        for &(c, id) in &points {
-            if last != Some(c) {
-                let key = tile_key(c);
-                let lr = (c.row % BAND_ROWS) as usize;
-                if tile_keys.last() != Some(&key) {
-                    close(&mut tiles, row.take(), &mut counts, &mut cum, &mut cum_wide);
-                    tile_keys.push(key);
-                    tiles.push(Tile::default());
-                }
-                let t = tiles.len() - 1;
-                if row != Some((t, lr)) {
-                    close(&mut tiles, row.take(), &mut counts, &mut cum, &mut cum_wide);
-                    row = Some((t, lr));
-                    for r in &mut tiles[t].pbase[lr..] {
-                        *r = ids.len() as u32;
+                t.cum = cum.len() as u32;
+                let mut row = usize::MAX;
+                let mut acc = 0u32;
+                for &(lr, _, n) in &cells {
+                    if lr != row {
+                        (row, acc) = (lr, 0);
                     }
-                }
-                tiles[t].bits[lr] |= 1 << (c.col % TILE_COLS);
-                counts.push(counts.last().copied().unwrap_or(0));
-                last = Some(c);
-            }
-            if let Some(n) = counts.last_mut() {
-                *n += 1;
-            }
-            ids.push(id);
-        }
-        close(&mut tiles, row.take(), &mut counts, &mut cum, &mut cum_wide);
-        // Rows after a tile's last occupied row start where the next tile starts.
-        let mut next = ids.len() as u32;
-        for t in tiles.iter_mut().rev() {
-            for lr in (0..BAND_ROWS as usize).rev() {
-                if t.bits[lr] == 0 {
-                    t.pbase[lr] = next;
-                } else {
-                    next = t.pbase[lr];
+                    acc += n;
+                    cum.push(acc as u8);
                 }
             }
+            tile_keys.push(key);
+            tiles.push(t);
+            at = end;
         }
         Index {
             grid,
-            tile_at: TileMap::with_keys(&tile_keys),
+            tile_at: TileMap::with_keys(&tile_keys, &tiles, cum.len()),
             tile_keys,
             tiles,
             cum,
@@ -278,8 +380,8 @@ impl Index {
     pub fn heap_bytes(&self) -> usize {
         self.tiles.capacity() * std::mem::size_of::<Tile>()
             + self.tile_keys.capacity() * 8
-            + self.tile_at.slots.capacity() * 16
-            + self.cum.capacity() * 2
+            + self.tile_at.heap_bytes()
+            + self.cum.capacity()
             + self.cum_wide.capacity() * 4
             + self.ids.capacity() * 4
     }
@@ -295,22 +397,25 @@ impl Index {
         (self.tiles.len(), cells)
     }
 
-    /// The cumulative count of row `lr`'s first `k` cells.
-    #[inline(always)]
-    fn cum(&self, t: &Tile, lr: usize, k: u32) -> u32 {
-        let c = t.cbase[lr];
-        if c & WIDE == 0 {
-            u32::from(self.cum[(c + k) as usize])
-        } else {
-            self.cum_wide[((c & !WIDE) + k) as usize]
-        }
-    }
-
     /// The points of row `lr`'s cells `k..k + n`.
     #[inline(always)]
     fn cells_ids(&self, t: &Tile, lr: usize, k: u32, n: u32) -> &[u32] {
-        let p = t.pbase[lr];
-        let (s, e) = (p + self.cum(t, lr, k), p + self.cum(t, lr, k + n));
+        if n == 0 {
+            return &[];
+        }
+        let first = t.row_cells[lr] as usize;
+        let (k, n) = (k as usize, n as usize);
+        let (s, e) = if t.cum & WIDE == 0 {
+            let c = &self.cum[t.cum as usize + first..];
+            let base = t.pbase + u32::from(t.row_pts[lr]);
+            let s = if k == 0 { 0 } else { u32::from(c[k - 1]) };
+            (base + s, base + u32::from(c[k + n - 1]))
+        } else {
+            let c = &self.cum_wide[(t.cum & !WIDE) as usize..];
+            let j = first + k;
+            let s = if j == 0 { 0 } else { c[j - 1] };
+            (t.pbase + s, t.pbase + c[j + n - 1])
+        };
         &self.ids[s as usize..e as usize]
     }
 
@@ -319,8 +424,8 @@ impl Index {
         let end = self
             .tiles
             .get(i + 1)
-            .map_or(self.ids.len() as u32, |n| n.pbase[0]);
-        end - self.tiles[i].pbase[0]
+            .map_or(self.ids.len() as u32, |n| n.pbase);
+        end - self.tiles[i].pbase
     }
 
     /// Every point, base and overlay.
@@ -749,6 +854,25 @@ impl Index {
     }
 }
 
+/// Asks for the cache line holding `x`, without waiting for it: a hint, which reads
+/// nothing the program sees and cannot fault. `Visit::warm` asks for every line a query
+/// will read before reading any, so that their misses overlap; plain loads did the same
+/// but each held the core's retirement until it arrived (4 % slower in an A/B).
+#[inline(always)]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` only hints the cache about an address (here of a live
+    // reference); it never faults and has no effect the program can observe. SSE is part
+    // of every x86-64 target.
+    #[allow(unsafe_code)]
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(x).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
 /// One query's walk over tiles, remembering the last tile looked up (consecutive rows of
 /// a query nearly always share it).
 struct Visit<'a> {
@@ -771,9 +895,11 @@ impl<'a> Visit<'a> {
         }
     }
 
-    /// Looks up the tiles a query will need and reads their rows, before the query's
-    /// arithmetic: the cache misses then overlap with it instead of following it.
-    /// A hint only: a tile it misses is looked up when visited.
+    /// Looks up the tiles a query will need and asks for their headers and rows' counts,
+    /// before the query's arithmetic: the cache misses then overlap with each other and
+    /// with it instead of following it. Nothing here waits for a header, except for a
+    /// tile whose counts the map does not place. A hint only: a tile it misses is looked
+    /// up when visited.
     fn warm(&mut self, q: &Circle, dlat: f64, first: u32, last: u32) {
         let ix = self.index;
         let g = &ix.grid;
@@ -781,7 +907,6 @@ impl<'a> Visit<'a> {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let (w, e) = ((q.lon_steps - d).max(0.0), (q.lon_steps + d).max(0.0));
         let mut n = 0;
-        let mut touched = 0u64;
         for band in first / BAND_ROWS..=last / BAND_ROWS {
             let row = (band * BAND_ROWS).max(first);
             let inv = g.inv_lon_step(row) / f64::from(TILE_COLS);
@@ -791,19 +916,29 @@ impl<'a> Visit<'a> {
                     break;
                 }
                 let key = tile_key_at(band * BAND_ROWS, tcol);
-                let tile = ix.tile_at.get(key).map(|t| &ix.tiles[t as usize]);
-                if let Some(t) = tile {
+                let entry = ix.tile_at.get_ahead(key);
+                let tile = entry.map(|(t, _, _)| &ix.tiles[t as usize]);
+                if let (Some(t), Some((_, c, next))) = (tile, entry) {
                     let (a, b) = (
                         (row % BAND_ROWS) as usize,
                         ((last.min(band * BAND_ROWS + BAND_ROWS - 1)) % BAND_ROWS) as usize,
                     );
-                    touched ^= t.bits[a] ^ t.bits[b] ^ u64::from(t.pbase[a] ^ t.cbase[b]);
+                    prefetch(&t.bits[a]);
+                    prefetch(&t.bits[b]);
+                    prefetch(&t.row_cells[b]);
+                    // The rows' counts where a uniform tile would have them, without
+                    // waiting for the header (none in a wide tile: `len` is 0).
+                    let len = next.saturating_sub(c) as usize;
+                    let from = c as usize + len * a / BAND_ROWS as usize;
+                    let to = c as usize + len * (b + 1) / BAND_ROWS as usize;
+                    for at in (from..to.min(ix.cum.len())).step_by(64).take(WARM_LINES) {
+                        prefetch(&ix.cum[at]);
+                    }
                 }
                 self.ahead[n] = (key, tile);
                 n += 1;
             }
         }
-        std::hint::black_box(touched);
     }
 
     #[inline(always)]

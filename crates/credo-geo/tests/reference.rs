@@ -317,3 +317,79 @@ fn a_full_row_of_cells_is_counted_in_full() {
     assert_eq!(ix.count_within(lat, lon, 1500.0).unwrap(), want.len());
     assert_eq!(ix.points().len(), 192);
 }
+
+/// A row's counts are kept in a byte per cell up to 255 points in the row; a tile with a
+/// row of more goes to 32-bit counts. Both sides of the edge, against brute force.
+#[test]
+fn rows_at_the_edge_of_byte_counts() {
+    let g = Grid::new(100.0).unwrap();
+    let c = g.snap(30.27, 120.15).unwrap();
+    let first = c.col - c.col % 64;
+    for in_row in [254u32, 255, 256, 300] {
+        // Three cells of the row share `in_row` points; the rows above and below hold a
+        // few, so the same tile has narrow rows too.
+        let mut points = Vec::new();
+        for i in 0..in_row {
+            let col = first + 10 + i % 3;
+            points.push((Cell { row: c.row, col }, i));
+        }
+        for (k, dr) in [1u32, 2].iter().enumerate() {
+            for i in 0..5 {
+                let cell = Cell {
+                    row: c.row - c.row % 16 + (c.row % 16 + dr) % 16,
+                    col: first + 9 + i,
+                };
+                points.push((cell, 10_000 + k as u32 * 10 + i));
+            }
+        }
+        let ix = Index::build(g.clone(), points.clone());
+        for dc in [8u32, 10, 11, 12, 13] {
+            let (lat, lon) = g.centre(Cell {
+                row: c.row,
+                col: first + dc,
+            });
+            for r in [60.0, 120.0, 250.0, 900.0] {
+                let want = brute(&g, &points, lat, lon, r);
+                assert_eq!(query(&ix, lat, lon, r), want, "{in_row} at {dc}, {r} m");
+                assert_eq!(ix.count_within(lat, lon, r).unwrap(), want.len());
+            }
+        }
+        assert_eq!(ix.points().len(), points.len());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Points strewn along a few latitudes across the whole country (bands whose tiles
+    /// are far apart, which the tile map hashes) beside a dense cluster (bands it keeps
+    /// as arrays): every point is found where it is, and nothing where it is not.
+    #[test]
+    fn sparse_and_dense_bands_equal_brute_force(
+        strewn in prop::collection::vec((0usize..3, 73.0..135.0f64), 1..200),
+        dense in prop::collection::vec((-1.0..1.0f64, -1.0..1.0f64), 0..200),
+        r in 50.0..2000.0f64,
+        pick in 0usize..400,
+    ) {
+        let g = Grid::new(100.0).unwrap();
+        let lats = [23.13, 31.23, 39.9];
+        let mut points: Vec<(Cell, u32)> = strewn
+            .iter()
+            .enumerate()
+            .map(|(i, &(k, lon))| (g.snap(lats[k], lon).unwrap(), i as u32))
+            .collect();
+        for (c, id) in cluster(&g, 31.23, 121.47, 3000.0, &dense) {
+            points.push((c, 1000 + id));
+        }
+        let ix = Index::build(g.clone(), points.clone());
+        // Around a point, and beside it (a tile column further east: empty there).
+        let (c, _) = points[pick % points.len()];
+        let (lat, lon) = g.centre(c);
+        for (qlat, qlon) in [(lat, lon), (lat, lon + 0.07), (lat + 0.01, lon - 0.01)] {
+            let want = brute(&g, &points, qlat, qlon, r);
+            prop_assert_eq!(query(&ix, qlat, qlon, r), want.clone());
+            prop_assert_eq!(ix.count_within(qlat, qlon, r).unwrap(), want.len());
+        }
+        prop_assert_eq!(ix.points().len(), points.len());
+    }
+}
