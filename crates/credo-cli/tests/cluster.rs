@@ -419,6 +419,8 @@ fn a_cluster_answers_as_one_machine_through_a_node_and_a_server_failure() {
         .args(["--nats-server", &nats_server()])
         .envs(UNLIMITED)
         .env("CREDO_PROPAGATE_EVERY", "2")
+        // The nodes' rounds and handovers in their logs, which a failure prints.
+        .env("RUST_LOG", "warn,credo_node=info")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -29,8 +29,11 @@
 use credo_graph::Params;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::InputHandle;
 use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
@@ -310,8 +313,13 @@ pub fn run_threads(
         .collect()
 }
 
+/// How long the processes of a job have to connect to each other.
+pub const CONNECT_WITHIN: Duration = Duration::from_secs(20);
+
 /// Runs this process's part of the job as process `process` of `addresses` (TCP), with
-/// one worker holding `share`. Every process calls it; it returns when the job is done.
+/// one worker holding `share`. Every process calls it; it returns when the job is done,
+/// or with an error when a peer does not connect within [`CONNECT_WITHIN`] or dies
+/// during the job.
 pub fn run_process(
     process: usize,
     addresses: Vec<String>,
@@ -319,23 +327,42 @@ pub fn run_process(
     owner: Owner,
     params: Params,
 ) -> Result<Outcome, FlowError> {
-    let config = timely::Config {
-        communication: timely::CommunicationConfig::Cluster {
-            threads: 1,
-            process,
-            addresses,
-            report: false,
-            zerocopy: false,
-        },
-        worker: timely::WorkerConfig::default(),
-    };
+    run_process_within(process, addresses, share, owner, params, CONNECT_WITHIN)
+}
+
+/// [`run_process`] with the time the peers have to connect.
+pub fn run_process_within(
+    process: usize,
+    addresses: Vec<String>,
+    share: Share,
+    owner: Owner,
+    params: Params,
+    connect_within: Duration,
+) -> Result<Outcome, FlowError> {
+    use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+    use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
+    // The connections are made here, not by timely: timely's own setup retries a peer
+    // that never comes for ever, so a peer that died between saying it was ready and
+    // connecting held the others (and their listening ports) until the node's 10-minute
+    // limit. Same handshake as timely's (`create_sockets`).
+    let sockets = connect(process, &addresses, connect_within)?;
+    let hooks = timely::communication::Hooks::default();
+    let local = ProcessBuilder::new_typed_vector(1, hooks.refill.clone(), hooks.spill.clone());
+    let (builders, comms) = initialize_networking_from_sockets(local, sockets, process, 1, hooks)
+        .map_err(|e| FlowError::Timely(format!("starting the network: {e}")))?;
+    let builders: Vec<AllocatorBuilder> = builders.into_iter().map(AllocatorBuilder::Tcp).collect();
     let share = Arc::new(share);
     // A peer that dies during the job closes its connections: timely's network threads
     // panic, and so does the worker waiting on them. That is this job's failure, not the
     // node's: it comes back as an error within moments, and the threads are gone.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        let guards = timely::execute(config, move |worker| run(worker, &share, &owner, &params))
-            .map_err(FlowError::Timely)?;
+        let guards = timely::execute::execute_from(
+            builders,
+            Box::new(comms),
+            timely::WorkerConfig::default(),
+            move |worker| run(worker, &share, &owner, &params),
+        )
+        .map_err(FlowError::Timely)?;
         guards
             .join()
             .into_iter()
@@ -353,4 +380,93 @@ pub fn run_process(
             "the job failed (a peer lost?): {why}"
         )))
     })
+}
+
+/// Connects process `me` to every other process of `addresses` within `within`: it
+/// listens on its own address, connects to each lower-numbered process and sends its
+/// number (a big-endian `u64`, as timely does), and accepts each higher-numbered one,
+/// reading its number. The sockets in process order, `None` at `me`.
+fn connect(
+    me: usize,
+    addresses: &[String],
+    within: Duration,
+) -> Result<Vec<Option<TcpStream>>, FlowError> {
+    let deadline = Instant::now() + within;
+    let fail = |what: String| FlowError::Timely(format!("{what} within {} s", within.as_secs()));
+    let io = |what: &str, e: std::io::Error| FlowError::Timely(format!("{what}: {e}"));
+    let mine = addresses
+        .get(me)
+        .ok_or_else(|| FlowError::Timely(format!("process {me} has no address")))?;
+    let mut sockets: Vec<Option<TcpStream>> = addresses.iter().map(|_| None).collect();
+    // Listening first: a peer connecting early waits in the backlog, not in a retry.
+    let listener =
+        TcpListener::bind(mine.as_str()).map_err(|e| io(&format!("listening on {mine}"), e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| io("listening", e))?;
+    for (i, address) in addresses.iter().enumerate().take(me) {
+        let stream = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(fail(format!("process {i} ({address}) did not accept")));
+            }
+            let target = address
+                .to_socket_addrs()
+                .map_err(|e| io(&format!("the address of process {i}"), e))?
+                .next()
+                .ok_or_else(|| FlowError::Timely(format!("no address for process {i}")))?;
+            match TcpStream::connect_timeout(&target, left) {
+                Ok(s) => break s,
+                Err(_) => std::thread::sleep(Duration::from_millis(50).min(left)),
+            }
+        };
+        stream
+            .set_nodelay(true)
+            .map_err(|e| io("a connection", e))?;
+        (&stream)
+            .write_all(&(me as u64).to_be_bytes())
+            .map_err(|e| io(&format!("greeting process {i}"), e))?;
+        sockets[i] = Some(stream);
+    }
+    let mut missing = addresses.len() - me - 1;
+    while missing > 0 {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream
+                    .set_nonblocking(false)
+                    .and_then(|()| stream.set_nodelay(true))
+                    .map_err(|e| io("a connection", e))?;
+                let left = deadline.saturating_duration_since(Instant::now());
+                stream
+                    .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                    .map_err(|e| io("a connection", e))?;
+                let mut number = [0u8; 8];
+                (&stream)
+                    .read_exact(&mut number)
+                    .map_err(|e| io("a peer's greeting", e))?;
+                stream
+                    .set_read_timeout(None)
+                    .map_err(|e| io("a connection", e))?;
+                let i = usize::try_from(u64::from_be_bytes(number)).unwrap_or(usize::MAX);
+                match sockets.get_mut(i) {
+                    Some(slot @ None) if i > me => {
+                        *slot = Some(stream);
+                        missing -= 1;
+                    }
+                    _ => return Err(FlowError::Timely(format!("a peer greeted as process {i}"))),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    let who: Vec<usize> = (me + 1..addresses.len())
+                        .filter(|&i| sockets[i].is_none())
+                        .collect();
+                    return Err(fail(format!("processes {who:?} did not connect")));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(io("accepting a peer", e)),
+        }
+    }
+    Ok(sockets)
 }

@@ -99,3 +99,37 @@ fn a_peer_killed_mid_job_fails_the_job_on_the_others() {
         let _ = p.wait();
     }
 }
+
+/// A peer that never connects (it said it was ready, then died) fails the job within the
+/// time given, on a process that waits for it and on one that must connect to it, and
+/// leaves the listening port free for the next round.
+#[test]
+fn a_peer_that_never_connects_fails_the_job_within_the_limit() {
+    if std::env::var("FLOW_CHILD").is_ok() {
+        return;
+    }
+    let free = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let addresses: Vec<String> = (0..3).map(|_| free()).collect();
+    let within = Duration::from_secs(2);
+    // Process 0 waits for 1 and 2; process 2 connects to 0 and to 1; nobody is 1.
+    let run = |p: usize| {
+        let a = addresses.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let got = credo_flow::run_process_within(p, a, share(p), owner(3), PARAMS, within);
+            (got, t.elapsed())
+        })
+    };
+    let (zero, two) = (run(0), run(2));
+    for (p, job) in [(0, zero), (2, two)] {
+        let (got, took) = job.join().expect("run_process panicked instead of failing");
+        let err = got.expect_err("the job ran without its peer");
+        assert!(err.to_string().contains("within 2 s"), "process {p}: {err}");
+        assert!(took < Duration::from_secs(10), "process {p} took {took:?}");
+    }
+    // The port is free again: the next round's process 0 can listen on it.
+    std::net::TcpListener::bind(addresses[0].as_str()).expect("the port is still held");
+}

@@ -163,6 +163,13 @@ impl Shared {
                 Ok(Some(report)) => {
                     self.propagated
                         .store(round, std::sync::atomic::Ordering::Release);
+                    tracing::info!(
+                        node = %self.config.name,
+                        round,
+                        complete = %report["complete"],
+                        caught_up = %report["caught_up"],
+                        "propagation round done"
+                    );
                     report
                 }
                 Ok(None) => continue,
