@@ -7,8 +7,6 @@
 
 mod common;
 
-use common::partitions_of;
-use credo_cluster::Partitioning;
 use credo_engine::Engine;
 use credo_engine::notices::{Circle, IndustryMatch, NoticeOptions, merge_plan};
 
@@ -54,21 +52,8 @@ fn a_plan_from_partitions_is_one_machines() {
     // One machine's circle comes from its relations graph, built by the propagation.
     one.propagate_relations(&mut |_| {}).unwrap();
     let n = 4;
-    let partitioning = Partitioning::new(n).unwrap();
     let parts: Vec<Engine> = (0..n)
-        .map(|p| {
-            let mut e = common::open(&dir.path().join(format!("p{p}")));
-            e.set_partition(p, n).unwrap();
-            for text in &files {
-                let mine: String = text
-                    .lines()
-                    .filter(|l| partitions_of(l, partitioning).contains(&p))
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                common::ingest_clean(&mut e, &mine, 1 << 16);
-            }
-            e
-        })
+        .map(|p| common::partition_folder(dir.path(), p, n, &files))
         .collect();
     let d = NoticeOptions::default();
     let options = [

@@ -7,8 +7,6 @@
 
 mod common;
 
-use common::partitions_of;
-use credo_cluster::Partitioning;
 use credo_engine::Tally;
 use credo_model::SubjectId;
 use proptest::prelude::*;
@@ -37,20 +35,10 @@ fn the_partitions_tallies_add_up_to_one_machines() {
     }
     one.set_contact_terms(&terms).unwrap();
     let n = 4;
-    let parts = Partitioning::new(n).unwrap();
     let mut sum: Option<Tally> = None;
     let mut foreign_contacts = 0;
     for p in 0..n {
-        let mut e = common::open(&dir.path().join(format!("p{p}")));
-        e.set_partition(p, n).unwrap();
-        for text in &files {
-            let mine: String = text
-                .lines()
-                .filter(|l| partitions_of(l, parts).contains(&p))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            common::ingest_clean(&mut e, &mine, 1 << 16);
-        }
+        let mut e = common::partition_folder(dir.path(), p, n, &files);
         e.set_contact_terms(&terms).unwrap();
         let t = e.tally(None);
         // The folder keeps the job's terms: opened again (a node restarted), it scores

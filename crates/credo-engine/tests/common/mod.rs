@@ -56,3 +56,20 @@ pub fn partitions_of(line: &str, parts: credo_cluster::Partitioning) -> Vec<u32>
     out.dedup();
     out
 }
+
+/// Partition `p` of `n` as a cluster node holds it: a folder under `dir` with the lines
+/// of `files` that go to it (a subject's, and both ends of a contact).
+pub fn partition_folder(dir: &Path, p: u32, n: u32, files: &[&str]) -> Engine {
+    let parts = credo_cluster::Partitioning::new(n).unwrap();
+    let mut e = open(&dir.join(format!("p{p}")));
+    e.set_partition(p, n).unwrap();
+    for text in files {
+        let mine: String = text
+            .lines()
+            .filter(|l| partitions_of(l, parts).contains(&p))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        ingest_clean(&mut e, &mine, 1 << 16);
+    }
+    e
+}
