@@ -2,8 +2,9 @@
 //!
 //! The input is read in chunks that end at a line break. Each chunk's lines are parsed
 //! in parallel (the costly part), then admitted in order on one thread (dedupe, subject
-//! checks), written to the log as one batch and synced (group commit), and only then
-//! applied to the derived state and acknowledged through the progress callback.
+//! checks) and written to the log as one batch and synced (group commit) on a second
+//! thread while the first applies it to the derived state; only once both are done is it
+//! acknowledged through the progress callback.
 
 use crate::engine::{Admit, Engine, Op};
 use crate::error::EngineError;
@@ -407,9 +408,10 @@ impl Engine {
             }
         }
         let t1 = std::time::Instant::now();
-        // A failed write (a full disk) leaves events admitted to the dedupe set that are
-        // not in the log: the engine refuses further work until it is reopened, or a
-        // retry would count them as duplicates though they were never stored.
+        // The batch's place in the log is reserved here; the copy into the file and the
+        // sync run on their own thread while this one applies the batch to the derived
+        // state, and nothing is acknowledged until both are done. A batch too large for
+        // the log fails here, before anything is applied.
         let (start, pending) = match self.log.write(batch) {
             Ok(w) => w,
             Err(e) => {
@@ -417,11 +419,6 @@ impl Engine {
                 return Err(e.into());
             }
         };
-        let t2 = std::time::Instant::now();
-        // The sync runs on its own thread while this one applies the batch to the derived
-        // state; nothing is acknowledged until both are done. If the sync fails, the state
-        // is ahead of the disk, so the engine refuses further work until it is reopened
-        // (which rebuilds the state from what is on disk).
         let core = &mut self.core;
         let synced = std::thread::scope(|sc| {
             let sync = sc.spawn(move || pending.sync());
@@ -438,21 +435,26 @@ impl Engine {
             }
             sync.join()
         });
-        match synced {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.failed = true;
-                return Err(e.into());
+        let failure = match synced {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(EngineError::from(e)),
+            Err(_) => Some(EngineError::Failed),
+        };
+        if let Some(e) = failure {
+            // A failed write or sync (a full disk) leaves the state, and the dedupe set, ahead
+            // of the disk with events that were never acknowledged: the engine rebuilds both
+            // from the log at once, so that no read sees them and a retry does not count
+            // them as duplicates. If that fails too, it stays failed and refuses further
+            // work until the next ingest's `recover` succeeds, or it is reopened.
+            self.failed = true;
+            if let Err(again) = self.recover() {
+                tracing::warn!(error = %again, "rebuilding the state after a failed write failed");
             }
-            Err(_) => {
-                self.failed = true;
-                return Err(EngineError::Failed);
-            }
+            return Err(e);
         }
         tracing::trace!(
             admit_us = (t1 - t0).as_micros() as u64,
-            log_us = (t2 - t1).as_micros() as u64,
-            apply_us = t2.elapsed().as_micros() as u64,
+            apply_and_write_us = t1.elapsed().as_micros() as u64,
             "commit"
         );
         part.accepted = admitted.len() as u64;
