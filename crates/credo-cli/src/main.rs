@@ -6,6 +6,13 @@ mod access;
 // The server allocates per request (hyper, JSON bodies, audit records) on every core;
 // glibc's malloc showed up at about a fifth of its profile under load (BENCHMARKS.md,
 // HTTP decisions). mimalloc's thread-local free lists take that away.
+//
+// Built with `no_thp`: mimalloc otherwise asks for transparent huge pages on its arenas
+// and later returns parts of them to the OS, so the kernel zeroes whole 2 MiB pages again
+// and again. On a fresh `credo ingest` of 4.4 M events that zeroing was a fifth of the
+// CPU time (`clear_page_erms`), and the run took 5.3 s instead of 3.0 s (BENCHMARKS.md,
+// durable ingest). The map's queries, which might have gained from huge pages, measured
+// the same without them.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
