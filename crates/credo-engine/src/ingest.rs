@@ -360,7 +360,12 @@ impl Engine {
             commit_s = commit_time.as_secs_f64(),
             "ingest pipeline"
         );
+        let t = std::time::Instant::now();
         self.refresh_derived()?;
+        tracing::debug!(
+            refresh_s = t.elapsed().as_secs_f64(),
+            "derived indexes refreshed"
+        );
         Ok(report)
     }
 
