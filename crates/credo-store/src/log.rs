@@ -165,7 +165,10 @@ impl PendingSync<'_> {
             let mut out = bytes.to_vec();
             out.resize(n + tail as usize, 0);
             write_filler(&mut out[n..]);
-            return self.file.write_all_at(&out, self.start).map_err(io(self.path));
+            return self
+                .file
+                .write_all_at(&out, self.start)
+                .map_err(io(self.path));
         };
         out[..n].copy_from_slice(bytes);
         write_filler(&mut out[n..]);
@@ -175,7 +178,9 @@ impl PendingSync<'_> {
             // larger than ours, say): the same bytes through the cache, and so from now on.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 direct.refused = true;
-                self.file.write_all_at(out, self.start).map_err(io(self.path))
+                self.file
+                    .write_all_at(out, self.start)
+                    .map_err(io(self.path))
             }
             Err(e) => Err(io(self.path)(e)),
         }

@@ -78,17 +78,27 @@ fn large_batches_written_direct_read_back_and_tear_at_batch_bounds() {
     let direct = log.writes_direct();
     let mut seed = 7u64;
     let mut next = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) as usize
     };
     // (batch start, the batch's own end, its records)
     let mut written: Vec<(u64, u64, Vec<Vec<u8>>)> = Vec::new();
     for b in 0..9 {
         let large = b % 3 != 0;
-        let n = if large { 80 + next() % 80 } else { 1 + next() % 4 };
+        let n = if large {
+            80 + next() % 80
+        } else {
+            1 + next() % 4
+        };
         let records: Vec<Vec<u8>> = (0..n)
             .map(|r| {
-                let len = if large { 2000 + next() % 3000 } else { 5 + next() % 40 };
+                let len = if large {
+                    2000 + next() % 3000
+                } else {
+                    5 + next() % 40
+                };
                 (0..len).map(|i| (b * 31 + r * 7 + i) as u8).collect()
             })
             .collect();
