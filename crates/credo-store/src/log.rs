@@ -60,8 +60,11 @@ pub struct Log {
 /// `O_DIRECT` needs the file offset, the length and the memory to be block-aligned. The
 /// log's format has no alignment of its own, so a direct batch is framed by *filler
 /// batches*: batches of zero records whose payload is zeros. One before it (written
-/// through the cache) moves the end to a block boundary, one after it ends the write on
-/// one. Every reader of the log already takes a batch of zero records as valid and empty.
+/// through the cache and synced first) moves the end to a block boundary, one after it
+/// ends the write on one. Every reader of the log takes a batch of zero records as valid
+/// and empty; recovery's test of a torn tail (no batch *with records* follows) passes
+/// over them, so a crash that kept a trailing filler's block and not its batch's is still
+/// a torn tail.
 struct Direct {
     file: File,
     buf: Aligned,
@@ -154,11 +157,15 @@ impl PendingSync<'_> {
                 .map_err(io(self.path));
         };
         if lead > 0 {
+            // Written and synced before the batch: were the batch's blocks on the disk and
+            // this filler not, a crash would leave a gap *before* a whole batch, which
+            // recovery must call damage, not a torn tail.
             let mut filler = vec![0u8; lead as usize];
             write_filler(&mut filler);
             self.file
                 .write_all_at(&filler, lead_at)
                 .map_err(io(self.path))?;
+            self.file.sync_data().map_err(io(self.path))?;
         }
         let n = bytes.len();
         let Some(out) = direct.buf.get(n + tail as usize) else {
@@ -385,8 +392,11 @@ impl Log {
             match Self::scan_batch(&mut reader, size - pos).map_err(&err)? {
                 Scan::End => break,
                 Scan::Torn(problem) => {
-                    // Torn only if nothing valid follows; otherwise it is damage in the middle.
-                    if Self::next_batch(file, pos + 1, size)
+                    // Torn only if no batch with records follows; otherwise it is damage in
+                    // the middle. Fillers do not count: the one write in flight at a crash
+                    // holds a batch and its trailing filler, and the disk may have kept the
+                    // filler's block and not the batch's ([`Direct`]).
+                    if Self::next_batch(file, pos + 1, size, true)
                         .map_err(&err)?
                         .is_some()
                     {
@@ -680,20 +690,22 @@ impl Log {
                         }
                     }
                 }
-                Err(problem) => match Self::next_batch(&file, pos + 1, size).map_err(&err)? {
-                    Some(to) => {
-                        out.damage.push(Damage {
-                            from: pos,
-                            to,
-                            problem: problem.to_string(),
-                        });
-                        pos = to;
+                Err(problem) => {
+                    match Self::next_batch(&file, pos + 1, size, false).map_err(&err)? {
+                        Some(to) => {
+                            out.damage.push(Damage {
+                                from: pos,
+                                to,
+                                problem: problem.to_string(),
+                            });
+                            pos = to;
+                        }
+                        None => {
+                            out.torn_tail = Some((pos, size - pos));
+                            break;
+                        }
                     }
-                    None => {
-                        out.torn_tail = Some((pos, size - pos));
-                        break;
-                    }
-                },
+                }
             }
         }
         Ok(out)
@@ -761,7 +773,15 @@ impl Log {
 
     /// The offset of the first valid batch header at or after `from`, reading the rest of
     /// the file a window at a time.
-    fn next_batch(file: &File, from: u64, size: u64) -> std::io::Result<Option<u64>> {
+    ///
+    /// With `skip_fillers`, headers of batches without records (fillers, [`Direct`]) are
+    /// passed over.
+    fn next_batch(
+        file: &File,
+        from: u64,
+        size: u64,
+        skip_fillers: bool,
+    ) -> std::io::Result<Option<u64>> {
         const WINDOW: usize = 1 << 20;
         let magic = BATCH_MAGIC.to_le_bytes();
         let mut start = from;
@@ -774,7 +794,8 @@ impl Log {
                 if buf[i..i + 4] == magic {
                     let h = &buf[i..i + BATCH_HEADER];
                     let stored = u32::from_le_bytes([h[20], h[21], h[22], h[23]]);
-                    if crc32fast::hash(&h[..20]) == stored {
+                    let filler = h[4..8] == [0, 0, 0, 0];
+                    if crc32fast::hash(&h[..20]) == stored && !(skip_fillers && filler) {
                         return Ok(Some(start + i as u64));
                     }
                 }
