@@ -369,6 +369,20 @@ impl Engine {
         Ok(report)
     }
 
+    /// After a batch was admitted and its write or sync failed (a full disk, a batch too
+    /// large): the dedupe set, and the state if the batch was applied, are ahead of the disk
+    /// with events that were never acknowledged. The engine rebuilds both from the log at
+    /// once, so that no read sees them and a retry does not count them as duplicates. If
+    /// that fails too, it stays failed and refuses further work until the next ingest's
+    /// `recover` succeeds, or it is reopened. Returns `e`.
+    fn failed_commit(&mut self, e: EngineError) -> EngineError {
+        self.failed = true;
+        if let Err(again) = self.recover() {
+            tracing::warn!(error = %again, "rebuilding the state after a failed write failed");
+        }
+        e
+    }
+
     /// Admits a parsed chunk in line order, logs and syncs it as one batch, then applies it.
     fn commit_chunk(
         &mut self,
@@ -422,10 +436,7 @@ impl Engine {
         // the log fails here, before anything is applied.
         let (start, pending) = match self.log.write(batch) {
             Ok(w) => w,
-            Err(e) => {
-                self.failed = true;
-                return Err(e.into());
-            }
+            Err(e) => return Err(self.failed_commit(e.into())),
         };
         let core = &mut self.core;
         let synced = std::thread::scope(|sc| {
@@ -449,16 +460,7 @@ impl Engine {
             Err(_) => Some(EngineError::Failed),
         };
         if let Some(e) = failure {
-            // A failed write or sync (a full disk) leaves the state, and the dedupe set, ahead
-            // of the disk with events that were never acknowledged: the engine rebuilds both
-            // from the log at once, so that no read sees them and a retry does not count
-            // them as duplicates. If that fails too, it stays failed and refuses further
-            // work until the next ingest's `recover` succeeds, or it is reopened.
-            self.failed = true;
-            if let Err(again) = self.recover() {
-                tracing::warn!(error = %again, "rebuilding the state after a failed write failed");
-            }
-            return Err(e);
+            return Err(self.failed_commit(e));
         }
         tracing::trace!(
             admit_us = (t1 - t0).as_micros() as u64,

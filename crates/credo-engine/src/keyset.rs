@@ -119,21 +119,10 @@ impl KeySet {
 
     /// Starts loading `k`'s home slot into cache; it has no other effect.
     #[inline]
-    #[allow(unsafe_code)]
     pub fn prefetch(&self, k: u128) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let p = self.slots.as_ptr().wrapping_add(self.home(k));
-            // SAFETY: a prefetch is a hint; it never faults and reads nothing observable,
-            // and `p` is inside the allocation (home < slots.len()).
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    p as *const i8,
-                )
-            };
+        if let Some(slot) = self.slots.get(self.home(k)) {
+            credo_geo::prefetch(slot);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = k;
     }
 
     /// The fingerprint kept with `k`, if `k` is in the set.

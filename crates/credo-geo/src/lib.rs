@@ -10,7 +10,7 @@ pub mod lattice;
 
 pub use fence::{Alert, SessionId, Sessions};
 pub use grid::{Cell, Grid};
-pub use index::{Index, MAX_RADIUS_M};
+pub use index::{Index, MAX_RADIUS_M, prefetch};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GeoError {

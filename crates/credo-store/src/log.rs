@@ -84,14 +84,14 @@ struct Aligned {
 }
 
 impl Aligned {
-    /// `len` bytes starting at a block boundary; `None` if the allocator's memory could
-    /// not be aligned (it always can for bytes).
-    fn get(&mut self, len: usize) -> Option<&mut [u8]> {
+    /// `len` bytes starting at a block boundary.
+    fn get(&mut self, len: usize) -> &mut [u8] {
         if self.buf.len() < self.off + len {
             self.buf = vec![0u8; len + len / 4 + BLOCK as usize];
+            // Below BLOCK for a byte pointer, so the slice below is in bounds.
             self.off = self.buf.as_ptr().align_offset(BLOCK as usize);
         }
-        self.buf.get_mut(self.off..self.off + len)
+        &mut self.buf[self.off..self.off + len]
     }
 }
 
@@ -109,15 +109,21 @@ fn filler_len(at: u64) -> u64 {
 /// zeros. `out` is at least a batch header long.
 fn write_filler(out: &mut [u8]) {
     out.fill(0);
-    let payload = (out.len() - BATCH_HEADER) as u32;
-    let crc = crc32fast::hash(&out[BATCH_HEADER..]);
+    let h = batch_header(0, &out[BATCH_HEADER..]);
+    out[..BATCH_HEADER].copy_from_slice(&h);
+}
+
+/// The header of a batch of `count` records whose payload is `payload`.
+fn batch_header(count: u32, payload: &[u8]) -> [u8; BATCH_HEADER] {
     let mut h = [0u8; BATCH_HEADER];
     h[0..4].copy_from_slice(&BATCH_MAGIC.to_le_bytes());
-    h[8..12].copy_from_slice(&payload.to_le_bytes());
-    h[12..16].copy_from_slice(&crc.to_le_bytes());
+    h[4..8].copy_from_slice(&count.to_le_bytes());
+    h[8..12].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    h[12..16].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    // bytes 16..20 are reserved (zero)
     let hcrc = crc32fast::hash(&h[..20]);
     h[20..24].copy_from_slice(&hcrc.to_le_bytes());
-    out[..BATCH_HEADER].copy_from_slice(&h);
+    h
 }
 
 /// A batch on its way to the disk: sealed, written and synced by [`PendingSync::sync`].
@@ -149,7 +155,7 @@ impl PendingSync<'_> {
     }
 
     fn write(&mut self) -> Result<(), StoreError> {
-        let bytes = self.batch.seal()?;
+        let bytes = self.batch.seal();
         let Some((direct, lead_at, lead, tail)) = self.direct.take() else {
             return self
                 .file
@@ -168,15 +174,7 @@ impl PendingSync<'_> {
             self.file.sync_data().map_err(io(self.path))?;
         }
         let n = bytes.len();
-        let Some(out) = direct.buf.get(n + tail as usize) else {
-            let mut out = bytes.to_vec();
-            out.resize(n + tail as usize, 0);
-            write_filler(&mut out[n..]);
-            return self
-                .file
-                .write_all_at(&out, self.start)
-                .map_err(io(self.path));
-        };
+        let out = direct.buf.get(n + tail as usize);
         out[..n].copy_from_slice(bytes);
         write_filler(&mut out[n..]);
         match direct.file.write_all_at(out, self.start) {
@@ -242,22 +240,12 @@ impl Batch {
         self.count = 0;
     }
 
-    fn seal(&mut self) -> Result<&[u8], StoreError> {
-        if self.buf.len() > MAX_BATCH {
-            return Err(StoreError::BatchTooLarge(self.buf.len()));
-        }
-        let payload_len = (self.buf.len() - BATCH_HEADER) as u32;
-        let payload_crc = crc32fast::hash(&self.buf[BATCH_HEADER..]);
-        let mut h = [0u8; BATCH_HEADER];
-        h[0..4].copy_from_slice(&BATCH_MAGIC.to_le_bytes());
-        h[4..8].copy_from_slice(&self.count.to_le_bytes());
-        h[8..12].copy_from_slice(&payload_len.to_le_bytes());
-        h[12..16].copy_from_slice(&payload_crc.to_le_bytes());
-        // bytes 16..20 are reserved (zero)
-        let hcrc = crc32fast::hash(&h[..20]);
-        h[20..24].copy_from_slice(&hcrc.to_le_bytes());
+    /// Writes the header over the batch's first bytes; the batch's size was checked by
+    /// [`Log::write`], which lends the batch to the [`PendingSync`] that seals it.
+    fn seal(&mut self) -> &[u8] {
+        let h = batch_header(self.count, &self.buf[BATCH_HEADER..]);
         self.buf[..BATCH_HEADER].copy_from_slice(&h);
-        Ok(&self.buf)
+        &self.buf
     }
 }
 
