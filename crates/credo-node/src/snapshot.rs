@@ -8,9 +8,11 @@
 //!   restore reads again as duplicates. The copy goes to the object store as `p<p>` with
 //!   `S`; the store replaces the previous one only once the new one is whole.
 //! - **Restoring.** A node that opens a partition whose folder holds nothing of the stream
-//!   (a takeover, a new node) writes the snapshot's log into the folder with
-//!   `stream.seq = S`, then opens it as any folder (the engine replays the log) and reads
-//!   the stream from `S + 1`. Without a snapshot it reads the stream from the start. A
+//!   (a takeover, a new node) writes the snapshot's log into the folder, syncs its name,
+//!   then writes `restored.seq = S` and `stream.seq = S` (in that order: a crash before
+//!   `stream.seq` redoes the restore), opens it as any folder (the engine replays the log)
+//!   and reads the stream from `S + 1`. `restored.seq` stays: the folder was made from a
+//!   snapshot even if the takeover failed after the restore and is tried again. Without a snapshot it reads the stream from the start. A
 //!   folder that holds part of the stream is kept and catches up from where it is.
 //! - What a snapshot does not carry: a partition's audit log, consents and inquiries,
 //!   which are not in the stream either (docs/cluster.md, "Not built yet").
@@ -35,7 +37,9 @@ pub(crate) async fn restore(
 ) -> Result<Option<u64>, NodeError> {
     let log = dir.join("events.log");
     if crate::read_seq(dir)? > 0 {
-        return Ok(None);
+        // A folder made from a snapshot says so for as long as it lives: a takeover that
+        // restored it and then failed (a request timed out) opens it again from here.
+        return read_restored(dir);
     }
     if bus.snapshot_info(p).await?.is_none_or(|(seq, _)| seq == 0) {
         return Ok(None);
@@ -62,10 +66,40 @@ pub(crate) async fn restore(
     };
     f.sync_all().await.map_err(io(&tmp))?;
     drop(f);
-    write_seq(dir, seq)?;
+    // The log is in place, and its name durable, before the folder claims the stream up
+    // to `seq`: a crash in between leaves `stream.seq` absent and the restore is redone.
     tokio::fs::rename(&tmp, &log).await.map_err(io(&log))?;
+    sync_dir(dir)?;
+    let marker = dir.join(RESTORED_FILE);
+    std::fs::write(&marker, format!("{seq}\n")).map_err(io(&marker))?;
+    write_seq(dir, seq)?;
     tracing::info!(partition = p, seq, "partition restored from its snapshot");
     Ok(Some(seq))
+}
+
+/// Where a folder made from a snapshot keeps the snapshot's stream sequence.
+const RESTORED_FILE: &str = "restored.seq";
+
+/// The stream sequence of the snapshot a folder was made from, if it was.
+fn read_restored(dir: &Path) -> Result<Option<u64>, NodeError> {
+    let path = dir.join(RESTORED_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match text.trim().parse() {
+            Ok(seq) => Ok(Some(seq)),
+            Err(_) => Err(NodeError::BadSequence {
+                path: path.display().to_string(),
+                text,
+            }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), NodeError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
 }
 
 /// Takes a snapshot of every owned partition that moved since the last, every `every`.

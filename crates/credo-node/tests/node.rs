@@ -446,6 +446,22 @@ async fn a_node_and_a_server_fail_during_ingest() {
         "d restored every partition from its snapshot"
     );
     assert_same(&bus, &[&a, &b, &c, &d], &reference, &input).await;
+    // A folder made from a snapshot says so when it is opened again (a takeover that
+    // failed after its restore is retried the same way).
+    d.stop();
+    let d = node(&bus, "d", dir.path()).await;
+    wait_nodes(&bus, &["a", "b", "c", "d"]).await;
+    wait_caught_up(&[&a, &b, &c, &d]).await;
+    let again = d.progress().await.unwrap();
+    for (part, seq) in &again.restored {
+        assert_eq!(p.restored.get(part), Some(seq), "partition {part}");
+    }
+    assert_eq!(again.partitions, p.partitions);
+    assert_eq!(
+        again.restored.keys().copied().collect::<Vec<_>>(),
+        again.partitions,
+        "d's folders still say they came from snapshots"
+    );
     for n in [a, b, c, d] {
         n.stop();
     }
