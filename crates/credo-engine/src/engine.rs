@@ -35,6 +35,9 @@ pub(crate) struct Core {
     /// machine.
     pub partition: Option<(u32, u32)>,
     pub remote_edges: FxHashSet<(u32, SubjectId)>,
+    /// Contacts by subject, built from `edges` and `remote_edges` when asked for and
+    /// dropped whenever either changes ([`Core::adjacency`]).
+    adjacency: std::sync::OnceLock<crate::adjacency::Adjacency>,
     pub state: ScoreState,
     pub history: History,
     /// Court cases, listings, restrictions and bans of the subjects that have any.
@@ -165,6 +168,7 @@ impl Core {
             edges: FxHashSet::default(),
             partition: None,
             remote_edges: FxHashSet::default(),
+            adjacency: std::sync::OnceLock::new(),
             state,
             history: History::default(),
             court: CourtBook::default(),
@@ -327,6 +331,7 @@ impl Core {
                 (Some(s), Some(o)) => {
                     let edge = (u64::from(s.min(o)) << 32) | u64::from(s.max(o));
                     if toggle(&mut self.edges, edge, add) {
+                        self.adjacency.take();
                         self.state.adjust_contacts(s, add);
                         self.state.adjust_contacts(o, add);
                         if self.model.contacts_standing.is_some() {
@@ -365,8 +370,16 @@ impl Core {
         self.state.apply(&self.model, s, day, &op.fact);
     }
 
+    /// Each subject's contacts, as the edge sets hold them now.
+    pub(crate) fn adjacency(&self) -> &crate::adjacency::Adjacency {
+        self.adjacency.get_or_init(|| {
+            crate::adjacency::Adjacency::build(self.subjects.len(), &self.edges, &self.remote_edges)
+        })
+    }
+
     fn half_edge(&mut self, local: u32, foreign: SubjectId, add: bool) {
         if toggle(&mut self.remote_edges, (local, foreign), add) {
+            self.adjacency.take();
             self.state.adjust_contacts(local, add);
         }
     }

@@ -7,6 +7,7 @@
 //! holding it is synced.
 
 pub mod access;
+mod adjacency;
 pub mod calls;
 mod chain;
 mod clock;

@@ -417,37 +417,23 @@ impl Engine {
     /// contacts, and the other end of half-edges); an ID it does not hold has none here.
     pub fn contacts_of(&self, ids: &[SubjectId]) -> Vec<(SubjectId, Vec<SubjectId>)> {
         let core = &self.core;
-        let mut out: rustc_hash::FxHashMap<u32, Vec<SubjectId>> = ids
-            .iter()
-            .filter_map(|&id| core.subjects.get(id))
-            .map(|s| (s, Vec::new()))
-            .collect();
-        if out.is_empty() {
-            return Vec::new();
+        let adjacency = core.adjacency();
+        let mut out: Vec<(SubjectId, Vec<SubjectId>)> = Vec::new();
+        let mut asked: rustc_hash::FxHashSet<u32> = rustc_hash::FxHashSet::default();
+        for &id in ids {
+            let Some(s) = core.subjects.get(id).filter(|&s| asked.insert(s)) else {
+                continue;
+            };
+            let mut list: Vec<SubjectId> = adjacency
+                .local(s)
+                .iter()
+                .filter_map(|&y| core.subjects.id(y))
+                .chain(adjacency.remote(s).iter().copied())
+                .collect();
+            list.sort_unstable_by_key(|id| id.key());
+            list.dedup();
+            out.push((id, list));
         }
-        for &e in &core.edges {
-            let (a, b) = ((e >> 32) as u32, e as u32);
-            for (x, y) in [(a, b), (b, a)] {
-                if let (Some(list), Some(other)) = (out.get_mut(&x), core.subjects.id(y))
-                    && x != y
-                {
-                    list.push(other);
-                }
-            }
-        }
-        for &(s, other) in &core.remote_edges {
-            if let Some(list) = out.get_mut(&s) {
-                list.push(other);
-            }
-        }
-        let mut out: Vec<(SubjectId, Vec<SubjectId>)> = out
-            .into_iter()
-            .filter_map(|(s, mut list)| {
-                list.sort_unstable_by_key(|id| id.key());
-                list.dedup();
-                Some((core.subjects.id(s)?, list))
-            })
-            .collect();
         out.sort_unstable_by_key(|(id, _)| id.key());
         out
     }

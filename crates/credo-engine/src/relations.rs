@@ -182,24 +182,20 @@ impl Engine {
             .into_par_iter()
             .map_init(Vec::new, |buf, s| core.own_standing(s, as_of, buf))
             .collect();
-        let mut contacts = vec![Vec::new(); n];
         let id = |s: u32| core.subjects.id(s);
-        for &e in &core.edges {
-            let (a, b) = ((e >> 32) as u32, e as u32);
-            if a == b {
-                continue;
-            }
-            if let (Some(ia), Some(ib)) = (id(a), id(b)) {
-                contacts[a as usize].push(ib);
-                contacts[b as usize].push(ia);
-            }
-        }
-        for &(s, other) in &core.remote_edges {
-            contacts[s as usize].push(other);
-        }
-        for c in &mut contacts {
-            c.sort_unstable();
-        }
+        let adjacency = core.adjacency();
+        let contacts: Vec<Vec<SubjectId>> = (0..n as u32)
+            .map(|s| {
+                let mut c: Vec<SubjectId> = adjacency
+                    .local(s)
+                    .iter()
+                    .filter_map(|&y| id(y))
+                    .chain(adjacency.remote(s).iter().copied())
+                    .collect();
+                c.sort_unstable();
+                c
+            })
+            .collect();
         ContactShare {
             subjects: (0..n as u32).filter_map(id).collect(),
             own,

@@ -123,3 +123,52 @@ fn one_machine_refuses_a_contact_with_an_unknown_end() {
     // A folder with events cannot become a partition.
     assert!(e.set_partition(0, 4).is_err());
 }
+
+/// The contacts a notice plan's hops read follow every change of the edges (their lists
+/// are kept between calls), and equal a folder opened afresh.
+#[test]
+fn contacts_of_follow_each_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("p3");
+    let mut e = open(&part);
+    e.set_partition(3, 16).unwrap();
+    ingest(&mut e);
+    let ids: Vec<SubjectId> = [A, B, X].iter().map(|s| s.parse().unwrap()).collect();
+    let sorted = |mut v: Vec<&str>| {
+        let mut v: Vec<SubjectId> = v.drain(..).map(|s| s.parse().unwrap()).collect();
+        v.sort_unstable_by_key(|id: &SubjectId| id.key());
+        v
+    };
+    let of = |e: &Engine| {
+        e.contacts_of(&ids)
+            .into_iter()
+            .map(|(id, c)| (id.to_string(), c))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    // X is held elsewhere: no entry for it here.
+    let before = of(&e);
+    assert_eq!(before.len(), 2);
+    assert_eq!(before[A], sorted(vec![B, Y]));
+    assert_eq!(before[B], sorted(vec![A, X]));
+    let more = [
+        contact(10, A, B, "remove"),
+        contact(11, X, A, "add"),
+        contact(12, B, Y, "add"),
+        contact(13, B, X, "remove"),
+    ]
+    .join("\n");
+    let r = e
+        .ingest(
+            "more",
+            more.as_bytes(),
+            &IngestOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(r.accepted, 4, "{:?}", r.errors);
+    let after = of(&e);
+    assert_eq!(after[A], sorted(vec![X, Y]));
+    assert_eq!(after[B], sorted(vec![Y]));
+    drop(e);
+    assert_eq!(of(&open(&part)), after);
+}
