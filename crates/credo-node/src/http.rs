@@ -630,14 +630,24 @@ pub(crate) async fn json_of(res: Response) -> Result<serde_json::Value, ApiError
         .map_err(|e| ApiError::internal(format!("a node's answer is not JSON: {e}")))
 }
 
-/// Sends a request (`head` and `body`, marked as a leg) to every owner, this node's own
+/// What each owner's leg carries: the same body for every owner, or a body made for the
+/// partitions the owner holds (as this node last read the assignment).
+pub(crate) enum Bodies<'a> {
+    Same(&'a bytes::Bytes),
+    /// A routed leg: a partition answered by another node than the one its part of the
+    /// question went to (the assignment moved since it was read) fails the gather with
+    /// `503 not_owner`, as a partition answered twice or not at all does.
+    Routed(&'a (dyn Fn(&[u32]) -> bytes::Bytes + Sync)),
+}
+
+/// Sends a request (`head` and a body, marked as a leg) to every owner, this node's own
 /// leg answered by `own`, and returns the legs' answers (`{"partitions": [p…], …}`) once
 /// they cover every partition exactly once (else `503 not_owner`: partitions are moving;
 /// try again). A leg's answer other than 200 (a key refused) is returned as `Err`.
 pub(crate) async fn legs<F, Fut>(
     h: &Http,
     head: &axum::http::request::Parts,
-    bytes: &bytes::Bytes,
+    bodies: Bodies<'_>,
     own: F,
 ) -> Result<Result<Vec<serde_json::Value>, Response>, ApiError>
 where
@@ -645,12 +655,20 @@ where
     Fut: std::future::Future<Output = Result<Response, ApiError>>,
 {
     let n = h.node.bus.partitioning().count();
-    let owners: std::collections::BTreeSet<String> =
-        (0..n).filter_map(|p| h.node.owner_of(p)).collect();
+    let mut owners: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+    for p in 0..n {
+        if let Some(node) = h.node.owner_of(p) {
+            owners.entry(node).or_default().push(p);
+        }
+    }
     let me = h.node.config.name.as_str();
     let mut own = Some(own);
-    let legs = owners.iter().map(|node| {
-        let mut req = copy_request(head, bytes);
+    let legs = owners.iter().map(|(node, parts)| {
+        let body = match &bodies {
+            Bodies::Same(b) => (*b).clone(),
+            Bodies::Routed(f) => f(parts),
+        };
+        let mut req = copy_request(head, &body);
         req.headers_mut()
             .insert(GATHER, HeaderValue::from_static("1"));
         let mine = (node == me).then(|| own.take()).flatten();
@@ -677,16 +695,30 @@ where
         }
     });
     let mut seen = vec![0u32; n as usize];
+    let mut misrouted = Vec::new();
     let mut answers = Vec::new();
-    for r in futures_util::future::join_all(legs).await {
+    for (r, (node, sent)) in futures_util::future::join_all(legs)
+        .await
+        .into_iter()
+        .zip(&owners)
+    {
         let res = r?;
         if res.status() != StatusCode::OK {
             return Ok(Err(res));
         }
         let v = json_of(res).await?;
-        for p in v["partitions"].as_array().into_iter().flatten() {
-            if let Some(c) = p.as_u64().and_then(|p| seen.get_mut(p as usize)) {
+        let answered: Vec<u32> = v["partitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| u32::try_from(p.as_u64()?).ok())
+            .collect();
+        for &p in &answered {
+            if let Some(c) = seen.get_mut(p as usize) {
                 *c += 1;
+            }
+            if matches!(bodies, Bodies::Routed(_)) && !sent.contains(&p) {
+                misrouted.push((p, node.clone()));
             }
         }
         answers.push(v);
@@ -700,6 +732,14 @@ where
             ),
         ));
     }
+    if !misrouted.is_empty() {
+        return Err(unavailable(
+            "not_owner",
+            format!(
+                "partitions answered by other nodes than their part of the question went to (moving between nodes): {misrouted:?}; try again"
+            ),
+        ));
+    }
     Ok(Ok(answers))
 }
 
@@ -709,7 +749,7 @@ where
 async fn gather(h: &Http, g: Gathered, req: Request) -> Result<Response, ApiError> {
     let (head, body) = req.into_parts();
     let bytes = credo_server::api::read_body(body, credo_server::api::MAX_BODY).await?;
-    let answers = match legs(h, &head, &bytes, |req| leg(h, g, req)).await? {
+    let answers = match legs(h, &head, Bodies::Same(&bytes), |req| leg(h, g, req)).await? {
         Ok(a) => a,
         Err(refused) => return Ok(refused),
     };

@@ -16,7 +16,7 @@
 //! (kept in the bucket, `internal-token`), besides the caller's key: a court's key alone
 //! gets the plan's masked answer, never a leg's.
 
-use crate::http::{Http, caller, legs, replica, serving};
+use crate::http::{Bodies, Http, caller, legs, replica, serving};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -69,10 +69,22 @@ pub(crate) async fn plan(h: &Http, req: Request) -> Result<Response, ApiError> {
         return Err(EngineError::NoCase(q.case.clone()).into());
     }
     let (head, _) = req.into_parts();
+    let partitioning = h.node.bus.partitioning();
     let ask = |question: Leg| {
         let head = &head;
         async move {
-            let body = bytes::Bytes::from(serde_json::to_vec(&question).unwrap_or_default());
+            let same = bytes::Bytes::from(serde_json::to_vec(&question).unwrap_or_default());
+            // The frontier and the circle go to the owners of their IDs only: a partition
+            // answers for the subjects it holds, and a national circle is megabytes.
+            let routed = |parts: &[u32]| {
+                bytes::Bytes::from(
+                    serde_json::to_vec(&question.only(parts, partitioning)).unwrap_or_default(),
+                )
+            };
+            let bodies = match question {
+                Leg::Centre { .. } => Bodies::Same(&same),
+                Leg::Contacts { .. } | Leg::Share { .. } => Bodies::Routed(&routed),
+            };
             let mut head = head.clone();
             head.method = axum::http::Method::POST;
             // The client's GET said its own (empty) body's length, not the leg's.
@@ -82,7 +94,7 @@ pub(crate) async fn plan(h: &Http, req: Request) -> Result<Response, ApiError> {
                 HeaderValue::from_str(&h.node.internal)
                     .map_err(|e| ApiError::internal(e.to_string()))?,
             );
-            match legs(h, &head, &body, |req| leg(h, req)).await? {
+            match legs(h, &head, bodies, |req| leg(h, req)).await? {
                 Ok(answers) => Ok(answers
                     .into_iter()
                     .flat_map(|v| v["answers"].as_array().cloned().unwrap_or_default())
@@ -145,6 +157,33 @@ pub(crate) async fn plan(h: &Http, req: Request) -> Result<Response, ApiError> {
     Ok(axum::Json(credo_server::body::notice_plan_json(&plan, keep)).into_response())
 }
 
+impl Leg {
+    /// The question as the owner of `parts` needs it: the IDs of its partitions only.
+    fn only(&self, parts: &[u32], partitioning: credo_cluster::Partitioning) -> Leg {
+        let keep = |ids: &[SubjectId]| -> Vec<SubjectId> {
+            ids.iter()
+                .copied()
+                .filter(|&id| parts.contains(&partitioning.of(id)))
+                .collect()
+        };
+        match self {
+            Leg::Centre { case } => Leg::Centre { case: case.clone() },
+            Leg::Contacts { ids } => Leg::Contacts { ids: keep(ids) },
+            Leg::Share {
+                centre,
+                options,
+                circle,
+                keep: k,
+            } => Leg::Share {
+                centre: centre.clone(),
+                options: *options,
+                circle: keep(circle),
+                keep: *k,
+            },
+        }
+    }
+}
+
 fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
     serde_json::from_value(v).map_err(|e| ApiError::internal(format!("a node's leg: {e}")))
 }
@@ -197,6 +236,45 @@ pub(crate) async fn leg(h: &Http, req: Request) -> Result<Response, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Split by owners, the frontier and the circle reach each partition's owner whole and
+    /// no one else; the centre's question goes to every owner unchanged.
+    #[test]
+    fn a_routed_leg_carries_its_owners_ids_only() {
+        let g = credo_sim::generate_in_memory(300, 3).unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<SubjectId> = std::str::from_utf8(&g.subjects)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["id"].as_str()?.parse().ok())
+            .collect();
+        assert!(ids.len() >= 300);
+        let pt = credo_cluster::Partitioning::new(16).unwrap_or_else(|e| panic!("{e}"));
+        let owners: [Vec<u32>; 3] = [
+            vec![0, 3, 6, 9, 12, 15],
+            vec![1, 4, 7, 10, 13],
+            vec![2, 5, 8, 11, 14],
+        ];
+        let contacts = Leg::Contacts { ids: ids.clone() };
+        let mut got: Vec<SubjectId> = Vec::new();
+        for parts in &owners {
+            let Leg::Contacts { ids: mine } = contacts.only(parts, pt) else {
+                panic!("a contacts leg stays one");
+            };
+            assert!(!mine.is_empty());
+            assert!(mine.iter().all(|&id| parts.contains(&pt.of(id))));
+            got.extend(mine);
+        }
+        let key = |v: &mut Vec<SubjectId>| v.sort_unstable_by_key(|id| id.key());
+        let mut want = ids.clone();
+        key(&mut want);
+        key(&mut got);
+        assert_eq!(got, want);
+        let centre = Leg::Centre { case: "c".into() };
+        let same = serde_json::to_string(&centre).unwrap_or_default();
+        let routed = serde_json::to_string(&centre.only(&owners[1], pt)).unwrap_or_default();
+        assert_eq!(same, routed);
+    }
 
     #[test]
     fn a_leg_reads_back_what_was_sent() {
