@@ -428,7 +428,7 @@ impl Engine {
                 .local(s)
                 .iter()
                 .filter_map(|&y| core.subjects.id(y))
-                .chain(adjacency.remote(s).iter().copied())
+                .chain(adjacency.remote(s))
                 .collect();
             list.sort_unstable_by_key(|id| id.key());
             list.dedup();

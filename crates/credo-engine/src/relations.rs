@@ -190,7 +190,7 @@ impl Engine {
                     .local(s)
                     .iter()
                     .filter_map(|&y| id(y))
-                    .chain(adjacency.remote(s).iter().copied())
+                    .chain(adjacency.remote(s))
                     .collect();
                 c.sort_unstable();
                 c

@@ -73,10 +73,13 @@ pub(crate) async fn plan(h: &Http, req: Request) -> Result<Response, ApiError> {
     let ask = |question: Leg| {
         let head = &head;
         async move {
-            let same = bytes::Bytes::from(serde_json::to_vec(&question).unwrap_or_default());
             // The frontier and the circle go to the owners of their IDs only: a partition
             // answers for the subjects it holds, and a national circle is megabytes.
             let grouped = question.by_partition(partitioning);
+            let same = match grouped {
+                None => bytes::Bytes::from(serde_json::to_vec(&question).unwrap_or_default()),
+                Some(_) => bytes::Bytes::new(),
+            };
             let routed = |parts: &[u32]| {
                 let leg = question.only(parts, grouped.as_deref().unwrap_or_default());
                 bytes::Bytes::from(serde_json::to_vec(&leg).unwrap_or_default())
