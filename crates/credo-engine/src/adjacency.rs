@@ -60,19 +60,55 @@ impl<T: Copy + Default> Rows<T> {
     }
 }
 
+/// A subject key's company tag ([`SubjectId::key`]: bit 127), and where a half-edge keeps
+/// it (bit 95).
+const COMPANY_KEY: u128 = 1 << 127;
+const COMPANY_HALF: u128 = 1 << 95;
+
+/// A half-edge (local end, the other end's ID) in 16 bytes, as `Core::remote_edges` keeps
+/// it: the local number in the top 32 bits, the ID's key below. A person's key is its
+/// digits (under 2^64), a company's its 17 base-31 characters (under 2^85), so the key
+/// fits in 96 bits with the company tag moved to bit 95. A `(u32, SubjectId)` pair took
+/// 48 bytes a slot, and a cluster partition holds nearly all its contacts as half-edges.
+pub(crate) fn half_edge(local: u32, id: SubjectId) -> u128 {
+    let k = id.key();
+    let k = if k & COMPANY_KEY != 0 {
+        (k & !COMPANY_KEY) | COMPANY_HALF
+    } else {
+        k
+    };
+    (u128::from(local) << 96) | k
+}
+
+/// The two ends of a [`half_edge`] (`None` only for a value no half-edge gives).
+pub(crate) fn half_edge_ends(h: u128) -> Option<(u32, SubjectId)> {
+    let local = (h >> 96) as u32;
+    let k = h & ((1u128 << 96) - 1);
+    let k = if k & COMPANY_HALF != 0 {
+        (k & !COMPANY_HALF) | COMPANY_KEY
+    } else {
+        k
+    };
+    SubjectId::from_key(k).ok().map(|id| (local, id))
+}
+
 impl Adjacency {
-    /// From undirected edges (low << 32 | high) and half-edges, over `n` subjects.
+    /// From undirected edges (low << 32 | high) and half-edges ([`half_edge`]), over `n`
+    /// subjects.
     pub(crate) fn build(
         n: usize,
         edges: &FxHashSet<u64>,
-        remote_edges: &FxHashSet<(u32, SubjectId)>,
+        remote_edges: &FxHashSet<u128>,
     ) -> Adjacency {
         let whole = edges.iter().flat_map(|&e| {
             let (a, b) = ((e >> 32) as u32, e as u32);
             let both = (a != b && (a as usize) < n && (b as usize) < n).then_some([(a, b), (b, a)]);
             both.into_iter().flatten()
         });
-        let half = remote_edges.iter().map(|&(s, other)| (s, other.key()));
+        let half = remote_edges
+            .iter()
+            .filter_map(|&h| half_edge_ends(h))
+            .map(|(s, other)| (s, other.key()));
         Adjacency {
             local: Rows::build(n, whole),
             remote: Rows::build(n, half),
@@ -90,5 +126,33 @@ impl Adjacency {
             .row(s)
             .iter()
             .filter_map(|&k| SubjectId::from_key(k).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_half_edge_keeps_both_ends() {
+        let ids = [
+            "420102198811252731",
+            "11010519491231002X",
+            "91110000802100433B",
+            "9144030071526726XG",
+            "91350100M000100Y43",
+        ];
+        for (i, text) in ids.iter().enumerate() {
+            let id: SubjectId = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            for local in [0, 1, i as u32 * 77_777, u32::MAX] {
+                let h = half_edge(local, id);
+                assert_eq!(half_edge_ends(h), Some((local, id)), "{text} at {local}");
+            }
+        }
+        // Distinct pairs stay distinct.
+        let a: SubjectId = ids[0].parse().unwrap_or_else(|e| panic!("{e}"));
+        let b: SubjectId = ids[2].parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(half_edge(1, a), half_edge(1, b));
+        assert_ne!(half_edge(1, a), half_edge(2, a));
     }
 }

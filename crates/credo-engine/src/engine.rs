@@ -31,10 +31,10 @@ pub(crate) struct Core {
     pub edges: FxHashSet<u64>,
     /// The cluster partition this folder holds (`p` of `P`), if it is one. A contact may
     /// then have one end in another partition (that end is only an ID here): those
-    /// half-edges are kept as (local end, the other end's ID), always empty on a single
-    /// machine.
+    /// half-edges are kept as (local end, the other end's ID) packed in 16 bytes
+    /// (`crate::adjacency::half_edge`), always empty on a single machine.
     pub partition: Option<(u32, u32)>,
-    pub remote_edges: FxHashSet<(u32, SubjectId)>,
+    pub remote_edges: FxHashSet<u128>,
     /// Contacts by subject, built from `edges` and `remote_edges` when asked for and
     /// dropped whenever either changes ([`Core::adjacency`]).
     adjacency: std::sync::OnceLock<crate::adjacency::Adjacency>,
@@ -90,6 +90,21 @@ pub(crate) fn dedupe_key_of(source: &[u8], id: &[u8]) -> u128 {
     // calls (this runs once per ingested event). Keys are derived state, rebuilt on open.
     let seed = xxhash_rust::xxh3::xxh3_64(source);
     xxhash_rust::xxh3::xxh3_128_with_seed(id, seed)
+}
+
+/// The bytes a hash set's table holds: its buckets (a power of two, at most 7/8 full, as
+/// hashbrown sizes them) of one slot and one control byte each.
+fn table_bytes<T>(set: &FxHashSet<T>) -> usize {
+    let cap = set.capacity();
+    if cap == 0 {
+        return 0;
+    }
+    let buckets = if cap < 8 {
+        (cap + 1).next_power_of_two()
+    } else {
+        (cap * 8 / 7).next_power_of_two()
+    };
+    buckets * (std::mem::size_of::<T>() + 1)
 }
 
 /// Adds `x` to `set` or removes it; whether that changed the set (a contact's add or
@@ -378,7 +393,11 @@ impl Core {
     }
 
     fn half_edge(&mut self, local: u32, foreign: SubjectId, add: bool) {
-        if toggle(&mut self.remote_edges, (local, foreign), add) {
+        if toggle(
+            &mut self.remote_edges,
+            crate::adjacency::half_edge(local, foreign),
+            add,
+        ) {
             self.adjacency.take();
             self.state.adjust_contacts(local, add);
         }
@@ -467,6 +486,11 @@ pub struct Footprint {
     /// Bytes of the per-subject event lists (12 per event).
     pub chain_bytes: usize,
     pub edges: usize,
+    /// Contacts with one end in another cluster partition (none on a single machine).
+    pub half_edges: usize,
+    /// Bytes held by the contact sets, whole edges and half-edges (hash tables: slots and
+    /// control bytes).
+    pub contact_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -952,6 +976,8 @@ impl Engine {
             dedupe_bytes: c.seen.bytes(),
             chain_bytes: c.chain.bytes(),
             edges: c.edges.len(),
+            half_edges: c.remote_edges.len(),
+            contact_bytes: table_bytes(&c.edges) + table_bytes(&c.remote_edges),
         }
     }
 
