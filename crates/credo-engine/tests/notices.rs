@@ -145,3 +145,36 @@ fn a_plan_from_partitions_is_one_machines() {
         "{compared} plans: {circles} with a circle, {capped} capped, {whole} whole"
     );
 }
+
+/// What a partition's contacts cost (the capacity plan's figure, docs/cluster.md): nearly
+/// all are half-edges, 16 B and a control byte in a table at least 7/16 full, so at most
+/// 39 B an entry (48-byte pairs were at least 56). Prints the figure; with
+/// `CREDO_MEASURE_PEOPLE=100000` it is the plan's measurement (4 of 16 partitions).
+#[test]
+fn a_partitions_contacts_cost_at_most_39_bytes_an_entry() {
+    let people = std::env::var("CREDO_MEASURE_PEOPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let g = credo_sim::generate_in_memory(people, 7).unwrap();
+    // Subjects and contacts: the events do not touch the contact tables.
+    let files: Vec<&str> = [&g.subjects, &g.contacts]
+        .into_iter()
+        .map(|b| std::str::from_utf8(b).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut whole, mut half, mut bytes) = (0, 0, 0);
+    for p in 0..4 {
+        let f = common::partition_folder(dir.path(), p, 16, &files).footprint();
+        whole += f.edges;
+        half += f.half_edges;
+        bytes += f.contact_bytes;
+    }
+    let per = bytes as f64 / (whole + half) as f64;
+    eprintln!(
+        "{people} people, 4 partitions of 16: {half} half-edges, {whole} whole edges, \
+         {bytes} bytes: {per:.1} B an entry"
+    );
+    assert!(half > 10 * whole, "most contacts cross partitions");
+    assert!(per <= 39.0, "{per:.1} B an entry");
+}
