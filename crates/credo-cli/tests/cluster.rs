@@ -160,7 +160,6 @@ fn cluster_ingest(nats: &str, file: &Path) {
     }
 }
 
-/// Waits until the nodes on `ports` together hold every partition, each caught up.
 /// Waits until the nodes hold every partition *once* and have caught up. Held once: while
 /// a partition moves (a node back in the assignment), its old owner holds it until the new
 /// one has opened it, and a request routed to the new owner meanwhile is a `503` to retry;

@@ -15,7 +15,7 @@ use credo_model::SubjectId;
 use rustc_hash::FxHashSet;
 
 /// Contacts by subject number, as compressed rows: whole edges as local numbers (no
-/// self-loops, 4 bytes a direction), half-edges as the other end's key (16 bytes).
+/// self-loops, 4 bytes a direction), half-edges as they are kept ([`half_edge`], 16 bytes).
 #[derive(Debug, Default)]
 pub(crate) struct Adjacency {
     local: Rows<u32>,
@@ -105,27 +105,33 @@ impl Adjacency {
             let both = (a != b && (a as usize) < n && (b as usize) < n).then_some([(a, b), (b, a)]);
             both.into_iter().flatten()
         });
-        let half = remote_edges
-            .iter()
-            .filter_map(|&h| half_edge_ends(h))
-            .map(|(s, other)| (s, other.key()));
+        let half = remote_edges.iter().map(|&h| ((h >> 96) as u32, h));
         Adjacency {
             local: Rows::build(n, whole),
             remote: Rows::build(n, half),
         }
     }
 
-    /// Subject `s`'s contacts held here (whole edges), as subject numbers.
-    pub(crate) fn local(&self, s: u32) -> &[u32] {
-        self.local.row(s)
-    }
-
-    /// Subject `s`'s contacts held by other partitions (half-edges), as their IDs.
-    pub(crate) fn remote(&self, s: u32) -> impl Iterator<Item = SubjectId> + '_ {
-        self.remote
+    /// Subject `s`'s contacts, those held here (`id` of their subject numbers) and those
+    /// held by other partitions, in key order.
+    pub(crate) fn contacts(&self, s: u32, id: impl Fn(u32) -> Option<SubjectId>) -> Vec<SubjectId> {
+        let mut out: Vec<SubjectId> = self
+            .local
             .row(s)
             .iter()
-            .filter_map(|&k| SubjectId::from_key(k).ok())
+            .filter_map(|&y| id(y))
+            .chain(
+                self.remote
+                    .row(s)
+                    .iter()
+                    .filter_map(|&h| half_edge_ends(h).map(|(_, other)| other)),
+            )
+            .collect();
+        out.sort_unstable_by_key(|id| id.key());
+        // A contact kept as a half-edge before its other end's record came here is also
+        // a whole edge after it.
+        out.dedup();
+        out
     }
 }
 

@@ -385,11 +385,18 @@ impl Core {
         self.state.apply(&self.model, s, day, &op.fact);
     }
 
-    /// Each subject's contacts, as the edge sets hold them now.
-    pub(crate) fn adjacency(&self) -> &crate::adjacency::Adjacency {
-        self.adjacency.get_or_init(|| {
-            crate::adjacency::Adjacency::build(self.subjects.len(), &self.edges, &self.remote_edges)
-        })
+    /// Subject `s`'s contacts as the edge sets hold them now, in key order (the lists
+    /// are built at the first call after a contact changed).
+    pub(crate) fn contacts(&self, s: u32) -> Vec<SubjectId> {
+        self.adjacency
+            .get_or_init(|| {
+                crate::adjacency::Adjacency::build(
+                    self.subjects.len(),
+                    &self.edges,
+                    &self.remote_edges,
+                )
+            })
+            .contacts(s, |y| self.subjects.id(y))
     }
 
     fn half_edge(&mut self, local: u32, foreign: SubjectId, add: bool) {

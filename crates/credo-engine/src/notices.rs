@@ -417,22 +417,13 @@ impl Engine {
     /// contacts, and the other end of half-edges); an ID it does not hold has none here.
     pub fn contacts_of(&self, ids: &[SubjectId]) -> Vec<(SubjectId, Vec<SubjectId>)> {
         let core = &self.core;
-        let adjacency = core.adjacency();
         let mut out: Vec<(SubjectId, Vec<SubjectId>)> = Vec::new();
         let mut asked: rustc_hash::FxHashSet<u32> = rustc_hash::FxHashSet::default();
         for &id in ids {
             let Some(s) = core.subjects.get(id).filter(|&s| asked.insert(s)) else {
                 continue;
             };
-            let mut list: Vec<SubjectId> = adjacency
-                .local(s)
-                .iter()
-                .filter_map(|&y| core.subjects.id(y))
-                .chain(adjacency.remote(s))
-                .collect();
-            list.sort_unstable_by_key(|id| id.key());
-            list.dedup();
-            out.push((id, list));
+            out.push((id, core.contacts(s)));
         }
         out.sort_unstable_by_key(|(id, _)| id.key());
         out

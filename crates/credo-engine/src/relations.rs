@@ -183,19 +183,7 @@ impl Engine {
             .map_init(Vec::new, |buf, s| core.own_standing(s, as_of, buf))
             .collect();
         let id = |s: u32| core.subjects.id(s);
-        let adjacency = core.adjacency();
-        let contacts: Vec<Vec<SubjectId>> = (0..n as u32)
-            .map(|s| {
-                let mut c: Vec<SubjectId> = adjacency
-                    .local(s)
-                    .iter()
-                    .filter_map(|&y| id(y))
-                    .chain(adjacency.remote(s))
-                    .collect();
-                c.sort_unstable();
-                c
-            })
-            .collect();
+        let contacts: Vec<Vec<SubjectId>> = (0..n as u32).map(|s| core.contacts(s)).collect();
         ContactShare {
             subjects: (0..n as u32).filter_map(id).collect(),
             own,

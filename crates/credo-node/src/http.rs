@@ -633,7 +633,7 @@ pub(crate) async fn json_of(res: Response) -> Result<serde_json::Value, ApiError
 /// What each owner's leg carries: the same body for every owner, or a body made for the
 /// partitions the owner holds (as this node last read the assignment).
 pub(crate) enum Bodies<'a> {
-    Same(&'a bytes::Bytes),
+    Same(bytes::Bytes),
     /// A routed leg: a partition answered by another node than the one its part of the
     /// question went to (the assignment moved since it was read) fails the gather with
     /// `503 not_owner`, as a partition answered twice or not at all does.
@@ -665,7 +665,7 @@ where
     let mut own = Some(own);
     let legs = owners.iter().map(|(node, parts)| {
         let body = match &bodies {
-            Bodies::Same(b) => (*b).clone(),
+            Bodies::Same(b) => b.clone(),
             Bodies::Routed(f) => f(parts),
         };
         let mut req = copy_request(head, &body);
@@ -749,7 +749,7 @@ where
 async fn gather(h: &Http, g: Gathered, req: Request) -> Result<Response, ApiError> {
     let (head, body) = req.into_parts();
     let bytes = credo_server::api::read_body(body, credo_server::api::MAX_BODY).await?;
-    let answers = match legs(h, &head, Bodies::Same(&bytes), |req| leg(h, g, req)).await? {
+    let answers = match legs(h, &head, Bodies::Same(bytes), |req| leg(h, g, req)).await? {
         Ok(a) => a,
         Err(refused) => return Ok(refused),
     };

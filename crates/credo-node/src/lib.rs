@@ -822,24 +822,37 @@ async fn open_part(
 }
 
 fn read_seq(dir: &Path) -> Result<u64, NodeError> {
-    let path = dir.join(SEQ_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => text.trim().parse().map_err(|_| NodeError::BadSequence {
-            path: path.display().to_string(),
-            text,
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(io(&path)(e)),
-    }
+    Ok(read_number(dir, SEQ_FILE)?.unwrap_or(0))
 }
 
 /// Records that the folder holds the stream up to `seq`. Written after the events are
 /// synced to the log; a stale file (the rename lost in a crash) only means a batch is
 /// read again and counted as duplicates, so the file itself needs no sync.
 fn write_seq(dir: &Path, seq: u64) -> Result<(), NodeError> {
-    let tmp = dir.join("stream.seq.tmp");
+    write_number(dir, SEQ_FILE, seq)
+}
+
+/// A stream sequence kept in the folder's file `name` (`None`: no such file).
+fn read_number(dir: &Path, name: &str) -> Result<Option<u64>, NodeError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match text.trim().parse() {
+            Ok(n) => Ok(Some(n)),
+            Err(_) => Err(NodeError::BadSequence {
+                path: path.display().to_string(),
+                text,
+            }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// Replaces the folder's file `name` with `seq` whole (written beside it, then renamed).
+fn write_number(dir: &Path, name: &str, seq: u64) -> Result<(), NodeError> {
+    let tmp = dir.join(format!("{name}.tmp"));
     std::fs::write(&tmp, format!("{seq}\n")).map_err(io(&tmp))?;
-    let path = dir.join(SEQ_FILE);
+    let path = dir.join(name);
     std::fs::rename(&tmp, &path).map_err(io(&path))
 }
 

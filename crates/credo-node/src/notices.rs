@@ -76,16 +76,14 @@ pub(crate) async fn plan(h: &Http, req: Request) -> Result<Response, ApiError> {
             // The frontier and the circle go to the owners of their IDs only: a partition
             // answers for the subjects it holds, and a national circle is megabytes.
             let grouped = question.by_partition(partitioning);
-            let same = match grouped {
-                None => bytes::Bytes::from(serde_json::to_vec(&question).unwrap_or_default()),
-                Some(_) => bytes::Bytes::new(),
-            };
             let routed = |parts: &[u32]| {
                 let leg = question.only(parts, grouped.as_deref().unwrap_or_default());
                 bytes::Bytes::from(serde_json::to_vec(&leg).unwrap_or_default())
             };
             let bodies = match grouped {
-                None => Bodies::Same(&same),
+                None => Bodies::Same(bytes::Bytes::from(
+                    serde_json::to_vec(&question).unwrap_or_default(),
+                )),
                 Some(_) => Bodies::Routed(&routed),
             };
             let mut head = head.clone();

@@ -12,8 +12,9 @@
 //!   then writes `restored.seq = S` and `stream.seq = S` (in that order: a crash before
 //!   `stream.seq` redoes the restore), opens it as any folder (the engine replays the log)
 //!   and reads the stream from `S + 1`. `restored.seq` stays: the folder was made from a
-//!   snapshot even if the takeover failed after the restore and is tried again. Without a snapshot it reads the stream from the start. A
-//!   folder that holds part of the stream is kept and catches up from where it is.
+//!   snapshot even if the takeover failed after the restore and is tried again. Without a
+//!   snapshot it reads the stream from the start. A folder that holds part of the stream
+//!   is kept and catches up from where it is.
 //! - What a snapshot does not carry: a partition's audit log, consents and inquiries,
 //!   which are not in the stream either (docs/cluster.md, "Not built yet").
 
@@ -39,7 +40,7 @@ pub(crate) async fn restore(
     if crate::read_seq(dir)? > 0 {
         // A folder made from a snapshot says so for as long as it lives: a takeover that
         // restored it and then failed (a request timed out) opens it again from here.
-        return read_restored(dir);
+        return crate::read_number(dir, RESTORED_FILE);
     }
     if bus.snapshot_info(p).await?.is_none_or(|(seq, _)| seq == 0) {
         return Ok(None);
@@ -70,8 +71,7 @@ pub(crate) async fn restore(
     // to `seq`: a crash in between leaves `stream.seq` absent and the restore is redone.
     tokio::fs::rename(&tmp, &log).await.map_err(io(&log))?;
     sync_dir(dir)?;
-    let marker = dir.join(RESTORED_FILE);
-    std::fs::write(&marker, format!("{seq}\n")).map_err(io(&marker))?;
+    crate::write_number(dir, RESTORED_FILE, seq)?;
     write_seq(dir, seq)?;
     tracing::info!(partition = p, seq, "partition restored from its snapshot");
     Ok(Some(seq))
@@ -79,22 +79,6 @@ pub(crate) async fn restore(
 
 /// Where a folder made from a snapshot keeps the snapshot's stream sequence.
 const RESTORED_FILE: &str = "restored.seq";
-
-/// The stream sequence of the snapshot a folder was made from, if it was.
-fn read_restored(dir: &Path) -> Result<Option<u64>, NodeError> {
-    let path = dir.join(RESTORED_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => match text.trim().parse() {
-            Ok(seq) => Ok(Some(seq)),
-            Err(_) => Err(NodeError::BadSequence {
-                path: path.display().to_string(),
-                text,
-            }),
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io(&path)(e)),
-    }
-}
 
 fn sync_dir(dir: &Path) -> Result<(), NodeError> {
     std::fs::File::open(dir)
