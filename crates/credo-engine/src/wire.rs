@@ -216,6 +216,10 @@ fn scan_line<'a>(line: &'a [u8], w: &mut Wire<'a>) -> Result<(), Reject> {
             ));
         }
     };
+    if scan::scan_plain(s, w) {
+        return Ok(());
+    }
+    *w = Wire::default();
     scan::scan(s, w)
 }
 
