@@ -29,15 +29,75 @@ enum Column {
         off: usize,
         months: u32,
     },
-    /// An `f32` decayed as of the subject's latest event day.
+    /// An `f32` decayed as of the subject's latest event day; `k` is the index of its
+    /// half-life in [`ScoreState::half_lives`].
     Decayed {
         off: usize,
         half_life: f64,
+        k: usize,
     },
     /// A `u16` packed day.
     LastDay {
         off: usize,
     },
+}
+
+/// How [`ScoreState::features_into`] reads one feature.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Read {
+    WinCount {
+        off: usize,
+        months: u32,
+    },
+    WinSum {
+        off: usize,
+        months: u32,
+    },
+    Decayed {
+        off: usize,
+        half_life: f64,
+        k: usize,
+    },
+    LastDay {
+        off: usize,
+    },
+    HistoryMonths,
+    State(StateVar),
+    Age,
+    IdentityCompleteness,
+    Share {
+        part: usize,
+        rest: usize,
+    },
+    /// Not held by the state (the engine fills in the propagated term).
+    Missing,
+}
+
+impl Read {
+    fn of(aggregate: &Aggregate, col: &Column) -> Read {
+        match (aggregate, col) {
+            (Aggregate::WindowCount { .. }, &Column::WinCount { off, months }) => {
+                Read::WinCount { off, months }
+            }
+            (Aggregate::WindowSum { .. }, &Column::WinSum { off, months }) => {
+                Read::WinSum { off, months }
+            }
+            (
+                Aggregate::DecayedCount { .. } | Aggregate::DecayedSum { .. },
+                &Column::Decayed { off, half_life, k },
+            ) => Read::Decayed { off, half_life, k },
+            (Aggregate::DaysSinceLast, &Column::LastDay { off }) => Read::LastDay { off },
+            (Aggregate::HistoryMonths, _) => Read::HistoryMonths,
+            (Aggregate::State(var), _) => Read::State(*var),
+            (Aggregate::Profile(ProfileVar::Age), _) => Read::Age,
+            (Aggregate::Profile(ProfileVar::IdentityCompleteness), _) => Read::IdentityCompleteness,
+            (Aggregate::Share { part, rest }, _) => Read::Share {
+                part: *part,
+                rest: *rest,
+            },
+            _ => Read::Missing,
+        }
+    }
 }
 
 // Fixed fields at the start of every row.
@@ -87,6 +147,9 @@ pub struct ScoreState {
     stride: usize,
     rows: Vec<u8>,
     cols: Vec<Column>,
+    /// How each feature is read from a row: `cols` and the model's aggregates resolved
+    /// once, so a score does no matching on the model.
+    reads: Vec<Read>,
     /// The distinct half-lives of the decayed features, and for each decayed column its
     /// index in this list, so one advance computes each decay factor once.
     half_lives: Vec<f64>,
@@ -138,13 +201,18 @@ impl ScoreState {
                     }
                     Aggregate::DecayedCount { half_life_days }
                     | Aggregate::DecayedSum { half_life_days } => {
-                        if !half_lives.contains(&half_life_days) {
-                            half_lives.push(half_life_days);
-                        }
+                        let k = match half_lives.iter().position(|&h| h == half_life_days) {
+                            Some(k) => k,
+                            None => {
+                                half_lives.push(half_life_days);
+                                half_lives.len() - 1
+                            }
+                        };
                         (
                             Column::Decayed {
                                 off,
                                 half_life: half_life_days,
+                                k,
                             },
                             4,
                         )
@@ -156,6 +224,12 @@ impl ScoreState {
                 col
             })
             .collect();
+        let reads = model
+            .features
+            .iter()
+            .zip(&cols)
+            .map(|(f, c)| Read::of(&f.aggregate, c))
+            .collect();
         let decay_table = half_lives
             .iter()
             .map(|h| std::array::from_fn(|d| (-(d as f64) / h).exp2()))
@@ -165,6 +239,7 @@ impl ScoreState {
             stride: off,
             rows: Vec::new(),
             cols,
+            reads,
             half_lives,
             decay_table,
             ledger: Ledger::default(),
@@ -294,7 +369,7 @@ impl ScoreState {
                         wr_f32(row, at, rd_f32(row, at) + value);
                     }
                 }
-                Column::Decayed { off, half_life } => {
+                Column::Decayed { off, half_life, .. } => {
                     let w = match model.features[f].aggregate {
                         Aggregate::DecayedSum { .. } => f64::from(value),
                         _ => 1.0,
@@ -334,20 +409,18 @@ impl ScoreState {
             let factors = Decay::new(&self.half_lives, &self.decay_table, delta);
             for c in &self.cols {
                 match *c {
-                    Column::Decayed { off, half_life } => {
-                        let f = factors.factor(half_life);
+                    Column::Decayed { off, half_life, k } => {
+                        let f = factors.factor(k, half_life);
                         wr_f32(row, off, (f64::from(rd_f32(row, off)) * f) as f32);
                     }
                     Column::WinCount { off, months } => {
-                        let k = months as i32;
-                        for m in (from + 1)..=to.min(from + k) {
-                            row[off + m.rem_euclid(k) as usize] = 0;
+                        for slot in ring_slots(from + 1, to.min(from + months as i32), months) {
+                            row[off + slot] = 0;
                         }
                     }
                     Column::WinSum { off, months } => {
-                        let k = months as i32;
-                        for m in (from + 1)..=to.min(from + k) {
-                            wr_f32(row, off + 4 * m.rem_euclid(k) as usize, 0.0);
+                        for slot in ring_slots(from + 1, to.min(from + months as i32), months) {
+                            wr_f32(row, off + 4 * slot, 0.0);
                         }
                     }
                     Column::None | Column::LastDay { .. } => {}
@@ -450,31 +523,24 @@ impl ScoreState {
         let a_month = month_of(a);
         let age = f64::from(a - last.min(a));
         let factors = Decay::new(&self.half_lives, &self.decay_table, age);
-        for (f, feat) in model.features.iter().enumerate() {
-            let v = match (&feat.aggregate, self.cols.get(f)) {
-                (Aggregate::WindowCount { .. }, Some(&Column::WinCount { off, months })) => {
-                    Some(window(last, a_month, months, |slot| {
-                        f64::from(row[off + slot])
-                    }))
+        for read in &self.reads {
+            let v = match *read {
+                Read::WinCount { off, months } => Some(window(last, a_month, months, |slot| {
+                    f64::from(row[off + slot])
+                })),
+                Read::WinSum { off, months } => Some(window(last, a_month, months, |slot| {
+                    f64::from(rd_f32(row, off + 4 * slot))
+                })),
+                Read::Decayed { off, half_life, k } => {
+                    Some(f64::from(rd_f32(row, off)) * factors.factor(k, half_life))
                 }
-                (Aggregate::WindowSum { .. }, Some(&Column::WinSum { off, months })) => {
-                    Some(window(last, a_month, months, |slot| {
-                        f64::from(rd_f32(row, off + 4 * slot))
-                    }))
-                }
-                (
-                    Aggregate::DecayedCount { .. } | Aggregate::DecayedSum { .. },
-                    Some(&Column::Decayed { off, half_life }),
-                ) => Some(f64::from(rd_f32(row, off)) * factors.factor(half_life)),
-                (Aggregate::DaysSinceLast, Some(&Column::LastDay { off })) => {
-                    Some(rd_u16(row, off))
-                        .filter(|&d| d != 0)
-                        .map(|d| f64::from(a - d))
-                }
-                (Aggregate::HistoryMonths, _) => Some(rd_u16(row, FIRST_DAY))
+                Read::LastDay { off } => Some(rd_u16(row, off))
+                    .filter(|&d| d != 0)
+                    .map(|d| f64::from(a - d)),
+                Read::HistoryMonths => Some(rd_u16(row, FIRST_DAY))
                     .filter(|&d| d != 0)
                     .map(|d| f64::from(a_month - month_of(d))),
-                (Aggregate::State(var), _) => Some(match var {
+                Read::State(var) => Some(match var {
                     StateVar::OverdueBillAmount => {
                         self.ledger.overdue.get(&s).copied().unwrap_or(0).max(0) as f64 / 100.0
                     }
@@ -484,23 +550,21 @@ impl ScoreState {
                     StateVar::OpenRentals => f64::from(row[OPEN_RENTALS]),
                     StateVar::Contacts => f64::from(rd_u16(row, CONTACTS)),
                 }),
-                (Aggregate::Profile(ProfileVar::Age), _) => match id {
+                Read::Age => match id {
                     SubjectId::Person(r) => Some(f64::from(unpack_day(a).years_since(r.birth()))),
                     SubjectId::Company(_) => None,
                 },
-                (Aggregate::Profile(ProfileVar::IdentityCompleteness), _) => {
-                    Some(f64::from(row[IDENTITY].count_ones()))
-                }
-                (Aggregate::Share { part, rest }, _) => {
-                    let p = out.get(*part).copied().flatten().unwrap_or(0.0);
-                    let r = out.get(*rest).copied().flatten().unwrap_or(0.0);
+                Read::IdentityCompleteness => Some(f64::from(row[IDENTITY].count_ones())),
+                Read::Share { part, rest } => {
+                    let p = out.get(part).copied().flatten().unwrap_or(0.0);
+                    let r = out.get(rest).copied().flatten().unwrap_or(0.0);
                     if p + r > 1e-9 {
                         Some(p / (p + r))
                     } else {
                         None
                     }
                 }
-                _ => None,
+                Read::Missing => None,
             };
             out.push(v);
         }
@@ -525,14 +589,13 @@ impl ScoreState {
 
 /// Decay factors `2^(-days / half-life)` for a model's distinct half-lives, each computed
 /// once (models reuse a few; `exp2` is the costly part of moving a subject's day forward).
-struct Decay<'a> {
-    half_lives: &'a [f64],
+struct Decay {
     days: f64,
     factors: [f64; 8],
 }
 
-impl<'a> Decay<'a> {
-    fn new(half_lives: &'a [f64], table: &[[f64; DECAY_TABLE_DAYS]], days: f64) -> Self {
+impl Decay {
+    fn new(half_lives: &[f64], table: &[[f64; DECAY_TABLE_DAYS]], days: f64) -> Self {
         let mut factors = [1.0f64; 8];
         let whole = (days >= 0.0 && days < DECAY_TABLE_DAYS as f64 && days.fract() == 0.0)
             .then_some(days as usize);
@@ -542,18 +605,14 @@ impl<'a> Decay<'a> {
                 _ => (-days / h).exp2(),
             };
         }
-        Decay {
-            half_lives,
-            days,
-            factors,
-        }
+        Decay { days, factors }
     }
 
-    fn factor(&self, half_life: f64) -> f64 {
-        self.half_lives
-            .iter()
-            .position(|h| *h == half_life)
-            .and_then(|k| self.factors.get(k).copied())
+    /// The factor of the `k`-th half-life, `half_life`.
+    fn factor(&self, k: usize, half_life: f64) -> f64 {
+        self.factors
+            .get(k)
+            .copied()
             .unwrap_or_else(|| (-self.days / half_life).exp2())
     }
 }
@@ -567,5 +626,16 @@ fn window(last: u16, a_month: i32, months: u32, slot: impl Fn(usize) -> f64) -> 
     let k = months as i32;
     let l = month_of(last);
     let lo = (a_month - k + 1).max(l - k + 1);
-    (lo..=l).map(|m| slot(m.rem_euclid(k) as usize)).sum()
+    ring_slots(lo, l, months).map(slot).sum()
+}
+
+/// The ring slots (`m mod months`) of months `from..=to`, in month order: one division,
+/// not one per month (this runs for every window of every month close).
+fn ring_slots(from: i32, to: i32, months: u32) -> impl Iterator<Item = usize> {
+    let k = months.max(1) as usize;
+    let first = from.rem_euclid(months.max(1) as i32) as usize;
+    (0..(to - from + 1).max(0) as usize).map(move |j| {
+        let slot = first + j;
+        if slot >= k { slot - k } else { slot }
+    })
 }
