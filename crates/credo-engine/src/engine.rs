@@ -115,45 +115,74 @@ fn toggle<T: std::hash::Hash + Eq>(set: &mut FxHashSet<T>, x: T, add: bool) -> b
 
 /// What admission and apply need of an event: no strings, so it is cheap to move and the
 /// single-threaded part of ingest stays small.
+///
+/// 112 bytes: every parsed event's `Op` is written by a parsing core and read by the
+/// committing one, so its size is traffic between the cores. What only contacts, subject
+/// records and court events carry is in [`Rare`], behind one pointer.
 #[derive(Debug, Clone)]
 pub(crate) struct Op {
     pub key: u128,
     pub subject: SubjectId,
+    pub fact: Fact,
     pub day: Day,
     /// `day`'s month index, computed where there are cores to spare.
     pub month: i32,
     pub kind: u8,
     pub record: bool,
+    pub rare: Option<Box<Rare>>,
+}
+
+/// The part of an [`Op`] only a few kinds have.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rare {
     pub contact: Option<(SubjectId, ContactOp)>,
-    pub fact: Fact,
-    /// The whole event, for the rare kinds the court book keeps (judgments, listings,
-    /// restrictions, bans): boxed so the common kinds carry one null pointer.
-    pub court: Option<Box<EventBody>>,
+    /// The whole event, for the kinds the court book keeps (judgments, listings,
+    /// restrictions, bans).
+    pub court: Option<EventBody>,
     /// Where a subject record puts its subject, for notices.
     pub profile: Option<crate::notices::Profile>,
 }
 
 impl Op {
     pub fn of(e: &Event) -> Op {
+        let rare = match &e.body {
+            EventBody::Contact { other, op } => Some(Rare {
+                contact: Some((*other, *op)),
+                ..Rare::default()
+            }),
+            EventBody::Subject(r) => Some(Rare {
+                profile: Some(crate::notices::Profile::of(r)),
+                ..Rare::default()
+            }),
+            body if credo_rules::court::is_court_event(body) => Some(Rare {
+                court: Some(body.clone()),
+                ..Rare::default()
+            }),
+            _ => None,
+        };
         Op {
             key: dedupe_key(e),
             subject: e.subject,
+            fact: Fact::of(&e.body),
             day: e.at.day(),
             month: credo_score::pack_day(e.at.day())
                 .map_or_else(|| e.at.day().month_index(), credo_score::state::month_of),
             kind: e.body.kind_index() as u8,
             record: matches!(e.body, EventBody::Subject(_)),
-            contact: match &e.body {
-                EventBody::Contact { other, op } => Some((*other, *op)),
-                _ => None,
-            },
-            fact: Fact::of(&e.body),
-            court: credo_rules::court::is_court_event(&e.body).then(|| Box::new(e.body.clone())),
-            profile: match &e.body {
-                EventBody::Subject(r) => Some(crate::notices::Profile::of(r)),
-                _ => None,
-            },
+            rare: rare.map(Box::new),
         }
+    }
+
+    pub fn contact(&self) -> Option<(SubjectId, ContactOp)> {
+        self.rare.as_ref().and_then(|r| r.contact)
+    }
+
+    pub fn court(&self) -> Option<&EventBody> {
+        self.rare.as_ref().and_then(|r| r.court.as_ref())
+    }
+
+    pub fn profile(&self) -> Option<crate::notices::Profile> {
+        self.rare.as_ref().and_then(|r| r.profile)
     }
 }
 
@@ -260,7 +289,7 @@ impl Core {
         let known = self.lookup(op.subject);
         // The local end the event is filed under: its subject, or for a contact whose
         // subject is in another partition, its `other` (a cluster partition only).
-        let local = match op.contact {
+        let local = match op.contact() {
             Some((other, _)) => match (known, self.subjects.get(other)) {
                 (Some(s), Some(_)) => Some(s),
                 (Some(s), None) if self.partition.is_some() => Some(s),
@@ -301,14 +330,14 @@ impl Core {
     pub fn apply(&mut self, s: u32, op: &Op, at: RecordRef) {
         self.events += 1;
         self.by_kind[usize::from(op.kind)] += 1;
-        if op.contact.is_some()
+        if op.contact().is_some()
             && let Some((p, n)) = self.partition
             && credo_cluster::Partitioning::new(n).is_ok_and(|x| x.of(op.subject) != p)
         {
             self.foreign_contacts += 1;
         }
         self.chain.push(s, at.offset);
-        if let Some((other, _)) = op.contact
+        if let Some((other, _)) = op.contact()
             && let Some(o) = self.subjects.get(other)
             && o != s
         {
@@ -317,7 +346,7 @@ impl Core {
         }
         if op.record {
             self.subjects.set_record(s, at);
-            if let Some(p) = op.profile {
+            if let Some(p) = op.profile() {
                 self.profiles.set(s, p);
             }
             if self.court.get(s).is_some() {
@@ -333,14 +362,14 @@ impl Core {
     /// What an event does to scores, history, edges and the court book.
     fn effect(&mut self, s: u32, op: &Op) {
         let day = op.day;
-        if let Some(body) = &op.court {
+        if let Some(body) = op.court() {
             self.court.apply(s, day, body);
             self.mark_public(s);
         }
         if let Some(kept) = self.day_facts_kept.get_mut(s as usize) {
             kept.score = u16::MAX;
         }
-        if let Some((other, cop)) = op.contact {
+        if let Some((other, cop)) = op.contact() {
             let add = cop == ContactOp::Add;
             match (self.subjects.get(op.subject), self.subjects.get(other)) {
                 (Some(s), Some(o)) => {
@@ -424,7 +453,7 @@ impl Core {
             let e = decode_event(&body)
                 .map_err(|source| credo_store::StoreError::Decode { offset, source })?;
             let op = Op::of(&e);
-            if let Some((other, cop)) = op.contact {
+            if let Some((other, cop)) = op.contact() {
                 let add = cop == ContactOp::Add;
                 let (a, b) = (self.subjects.get(op.subject), self.subjects.get(other));
                 let changed = match (a, b) {

@@ -173,7 +173,7 @@ impl Engine {
             self.core.court.reset(s);
             for e in &st.court {
                 let op = Op::of(e);
-                if let Some(body) = &op.court {
+                if let Some(body) = op.court() {
                     self.core.court.apply(s, op.day, body);
                 }
             }
