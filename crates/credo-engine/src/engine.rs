@@ -984,6 +984,10 @@ impl Engine {
     pub fn reserve_events(&mut self, n: usize) {
         self.core.seen.reserve(n);
         self.core.chain.reserve(n);
+        // A month's history entry per subject and month with events: about one for every
+        // two events in generated and furnisher data. Growing it by doubling copied the
+        // whole history on the committing thread.
+        self.core.history.reserve(n / 2);
     }
 
     /// Every subject's score as of `as_of`, in index order (parallel).

@@ -22,6 +22,11 @@ impl History {
         }
     }
 
+    /// Room for `n` more entries.
+    pub fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
+    }
+
     pub fn record(&mut self, s: u32, month: i32, score: u16) {
         let i = s as usize;
         self.grow(i + 1);
