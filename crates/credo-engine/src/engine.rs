@@ -116,13 +116,15 @@ fn toggle<T: std::hash::Hash + Eq>(set: &mut FxHashSet<T>, x: T, add: bool) -> b
 /// What admission and apply need of an event: no strings, so it is cheap to move and the
 /// single-threaded part of ingest stays small.
 ///
-/// 112 bytes: every parsed event's `Op` is written by a parsing core and read by the
-/// committing one, so its size is traffic between the cores. What only contacts, subject
-/// records and court events carry is in [`Rare`], behind one pointer.
+/// 96 bytes: every parsed event's `Op` is written by a parsing core and read by the
+/// committing one, so its size is traffic between the cores. The subject is kept as its
+/// key (16 bytes, not the 32 of a `SubjectId`), and what only contacts, subject records
+/// and court events carry is in [`Rare`], behind one pointer.
 #[derive(Debug, Clone)]
 pub(crate) struct Op {
     pub key: u128,
-    pub subject: SubjectId,
+    /// [`SubjectId::key`] of the event's subject (see [`Op::subject`]).
+    pub subject_key: u128,
     pub fact: Fact,
     pub day: Day,
     /// `day`'s month index, computed where there are cores to spare.
@@ -162,7 +164,7 @@ impl Op {
         };
         Op {
             key: dedupe_key(e),
-            subject: e.subject,
+            subject_key: e.subject.key(),
             fact: Fact::of(&e.body),
             day: e.at.day(),
             month: credo_score::pack_day(e.at.day())
@@ -171,6 +173,11 @@ impl Op {
             record: matches!(e.body, EventBody::Subject(_)),
             rare: rare.map(Box::new),
         }
+    }
+
+    /// The event's subject (its key came from a validated ID).
+    pub fn subject(&self) -> SubjectId {
+        SubjectId::from_trusted_key(self.subject_key)
     }
 
     pub fn contact(&self) -> Option<(SubjectId, ContactOp)> {
@@ -286,7 +293,7 @@ impl Core {
             code: "unknown_subject",
             message: format!("{what}no `subject` record has been seen for {id}"),
         };
-        let known = self.lookup(op.subject);
+        let known = self.lookup(op.subject());
         // The local end the event is filed under: its subject, or for a contact whose
         // subject is in another partition, its `other` (a cluster partition only).
         let local = match op.contact() {
@@ -294,10 +301,10 @@ impl Core {
                 (Some(s), Some(_)) => Some(s),
                 (Some(s), None) if self.partition.is_some() => Some(s),
                 (None, Some(o)) if self.partition.is_some() => Some(o),
-                (None, _) => return Err(unknown("", op.subject)),
+                (None, _) => return Err(unknown("", op.subject())),
                 (Some(_), None) => return Err(unknown("`other`: ", other)),
             },
-            None if known.is_none() && !op.record => return Err(unknown("", op.subject)),
+            None if known.is_none() && !op.record => return Err(unknown("", op.subject())),
             None => known,
         };
         // One probe of the (large, cache-cold) dedupe set per event.
@@ -317,7 +324,7 @@ impl Core {
         let idx = match local {
             Some(i) => i,
             None => {
-                let (i, _) = self.subjects.insert(op.subject);
+                let (i, _) = self.subjects.insert(op.subject());
                 self.state.grow(i as usize + 1);
                 self.history.grow(i as usize + 1);
                 i
@@ -332,7 +339,7 @@ impl Core {
         self.by_kind[usize::from(op.kind)] += 1;
         if op.contact().is_some()
             && let Some((p, n)) = self.partition
-            && credo_cluster::Partitioning::new(n).is_ok_and(|x| x.of(op.subject) != p)
+            && credo_cluster::Partitioning::new(n).is_ok_and(|x| x.of(op.subject()) != p)
         {
             self.foreign_contacts += 1;
         }
@@ -371,7 +378,7 @@ impl Core {
         }
         if let Some((other, cop)) = op.contact() {
             let add = cop == ContactOp::Add;
-            match (self.subjects.get(op.subject), self.subjects.get(other)) {
+            match (self.subjects.get(op.subject()), self.subjects.get(other)) {
                 (Some(s), Some(o)) => {
                     let edge = (u64::from(s.min(o)) << 32) | u64::from(s.max(o));
                     if toggle(&mut self.edges, edge, add) {
@@ -388,7 +395,7 @@ impl Core {
                 // A half-edge (a cluster partition): only the local end's count moves.
                 // The other end's partition has the same contact and counts its side.
                 (Some(l), None) => self.half_edge(l, other, add),
-                (None, Some(l)) => self.half_edge(l, op.subject, add),
+                (None, Some(l)) => self.half_edge(l, op.subject(), add),
                 (None, None) => {}
             }
             return;
@@ -455,11 +462,11 @@ impl Core {
             let op = Op::of(&e);
             if let Some((other, cop)) = op.contact() {
                 let add = cop == ContactOp::Add;
-                let (a, b) = (self.subjects.get(op.subject), self.subjects.get(other));
+                let (a, b) = (self.subjects.get(op.subject()), self.subjects.get(other));
                 let changed = match (a, b) {
                     (Some(a), Some(b)) => toggle(&mut neighbours, if a == s { b } else { a }, add),
                     (Some(_), None) => toggle(&mut remote, other, add),
-                    (None, Some(_)) => toggle(&mut remote, op.subject, add),
+                    (None, Some(_)) => toggle(&mut remote, op.subject(), add),
                     (None, None) => continue,
                 };
                 if changed {
