@@ -380,6 +380,11 @@ impl SubjectId {
     /// resident ID, anything else as a credit code; the error names the kind tried.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let b = s.as_bytes();
+        // A valid resident ID is the common case (every ingested event names a subject):
+        // one pass, and the general path below only for anything else.
+        if let Some(r) = ResidentId::parse_valid(b) {
+            return Ok(SubjectId::Person(r));
+        }
         if b.len() == 18 && b[..17].iter().all(u8::is_ascii_digit) {
             // A credit code may be all digits too: try the resident ID first, then the code.
             match ResidentId::parse(s) {
