@@ -13,8 +13,8 @@ mod common;
 
 use credo_bus::{Bus, BusConfig};
 use credo_cluster::Partitioning;
-use credo_engine::{Clock, Engine, IngestOptions};
-use credo_node::{Node, NodeConfig};
+use credo_engine::{Clock, Engine, EngineError, IngestOptions};
+use credo_node::{Node, NodeConfig, NodeError};
 use credo_score::Model;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,22 +41,38 @@ async fn connect(urls: &str, replicas: usize) -> Arc<Bus> {
     )
 }
 
+/// Starts node `name` with its folder under `dir`. A node stopped a moment ago in this
+/// process (`Node::stop` aborts its tasks) may still hold its folders' locks until the
+/// runtime has dropped those tasks: that start is retried, as a restarted process would
+/// find the locks released by the old one's exit.
 async fn node(bus: &Arc<Bus>, name: &str, dir: &std::path::Path) -> Node {
-    Node::start(
-        bus.clone(),
-        NodeConfig {
-            name: name.into(),
-            dir: dir.join(name),
-            model: model(),
-            as_of: Some(as_of()),
-            flow: None,
-            server: credo_server::Config::default(),
-            snapshot_every: Some(Duration::from_millis(500)),
-            propagate_every: None,
-        },
-    )
-    .await
-    .unwrap()
+    let t = Instant::now();
+    loop {
+        let started = Node::start(
+            bus.clone(),
+            NodeConfig {
+                name: name.into(),
+                dir: dir.join(name),
+                model: model(),
+                as_of: Some(as_of()),
+                flow: None,
+                server: credo_server::Config::default(),
+                snapshot_every: Some(Duration::from_millis(500)),
+                propagate_every: None,
+            },
+        )
+        .await;
+        match started {
+            Ok(n) => return n,
+            Err(NodeError::Engine(EngineError::Locked { path }))
+                if t.elapsed() < Duration::from_secs(30) =>
+            {
+                eprintln!("{name}: {path} still locked by the stopped node; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{name}: {e}"),
+        }
+    }
 }
 
 /// Publishes `input`, retrying while a server is down (the stream drops what it already
