@@ -15,10 +15,11 @@ use crate::{pack_day, unpack_day};
 use credo_model::{Day, EventBody, SubjectId};
 use rustc_hash::FxHashMap as HashMap;
 
-/// Where a feature's accumulator lies in the row.
-#[derive(Debug, Clone, PartialEq)]
+/// How a feature is kept and read: where its accumulator lies in the row, or what else
+/// it is read from. Resolved from the model once, when the state is built, so neither an
+/// event nor a score matches on the model.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Column {
-    None,
     /// `months` saturating `u8` counters, one per calendar month, as a ring.
     WinCount {
         off: usize,
@@ -40,27 +41,7 @@ enum Column {
     LastDay {
         off: usize,
     },
-}
-
-/// How [`ScoreState::features_into`] reads one feature.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Read {
-    WinCount {
-        off: usize,
-        months: u32,
-    },
-    WinSum {
-        off: usize,
-        months: u32,
-    },
-    Decayed {
-        off: usize,
-        half_life: f64,
-        k: usize,
-    },
-    LastDay {
-        off: usize,
-    },
+    // No accumulator of their own: read from the fixed fields or the ledgers.
     HistoryMonths,
     State(StateVar),
     Age,
@@ -71,33 +52,6 @@ enum Read {
     },
     /// Not held by the state (the engine fills in the propagated term).
     Missing,
-}
-
-impl Read {
-    fn of(aggregate: &Aggregate, col: &Column) -> Read {
-        match (aggregate, col) {
-            (Aggregate::WindowCount { .. }, &Column::WinCount { off, months }) => {
-                Read::WinCount { off, months }
-            }
-            (Aggregate::WindowSum { .. }, &Column::WinSum { off, months }) => {
-                Read::WinSum { off, months }
-            }
-            (
-                Aggregate::DecayedCount { .. } | Aggregate::DecayedSum { .. },
-                &Column::Decayed { off, half_life, k },
-            ) => Read::Decayed { off, half_life, k },
-            (Aggregate::DaysSinceLast, &Column::LastDay { off }) => Read::LastDay { off },
-            (Aggregate::HistoryMonths, _) => Read::HistoryMonths,
-            (Aggregate::State(var), _) => Read::State(*var),
-            (Aggregate::Profile(ProfileVar::Age), _) => Read::Age,
-            (Aggregate::Profile(ProfileVar::IdentityCompleteness), _) => Read::IdentityCompleteness,
-            (Aggregate::Share { part, rest }, _) => Read::Share {
-                part: *part,
-                rest: *rest,
-            },
-            _ => Read::Missing,
-        }
-    }
 }
 
 // Fixed fields at the start of every row.
@@ -147,9 +101,6 @@ pub struct ScoreState {
     stride: usize,
     rows: Vec<u8>,
     cols: Vec<Column>,
-    /// How each feature is read from a row: `cols` and the model's aggregates resolved
-    /// once, so a score does no matching on the model.
-    reads: Vec<Read>,
     /// The distinct half-lives of the decayed features, and for each decayed column its
     /// index in this list, so one advance computes each decay factor once.
     half_lives: Vec<f64>,
@@ -218,17 +169,18 @@ impl ScoreState {
                         )
                     }
                     Aggregate::DaysSinceLast => (Column::LastDay { off }, 2),
-                    _ => (Column::None, 0),
+                    Aggregate::HistoryMonths => (Column::HistoryMonths, 0),
+                    Aggregate::State(var) => (Column::State(var), 0),
+                    Aggregate::Profile(ProfileVar::Age) => (Column::Age, 0),
+                    Aggregate::Profile(ProfileVar::IdentityCompleteness) => {
+                        (Column::IdentityCompleteness, 0)
+                    }
+                    Aggregate::Share { part, rest } => (Column::Share { part, rest }, 0),
+                    Aggregate::ContactsStanding => (Column::Missing, 0),
                 };
                 off += size;
                 col
             })
-            .collect();
-        let reads = model
-            .features
-            .iter()
-            .zip(&cols)
-            .map(|(f, c)| Read::of(&f.aggregate, c))
             .collect();
         let decay_table = half_lives
             .iter()
@@ -239,7 +191,6 @@ impl ScoreState {
             stride: off,
             rows: Vec::new(),
             cols,
-            reads,
             half_lives,
             decay_table,
             ledger: Ledger::default(),
@@ -354,7 +305,6 @@ impl ScoreState {
         let month = month_of(d);
         for &f in &model.by_signal[signal as usize] {
             match self.cols[f] {
-                Column::None => {}
                 Column::WinCount { off, months } => {
                     let k = months as i32;
                     if month > last_month - k {
@@ -385,6 +335,7 @@ impl ScoreState {
                     let v = rd_u16(row, off).max(d);
                     wr_u16(row, off, v);
                 }
+                _ => {}
             }
         }
     }
@@ -423,7 +374,7 @@ impl ScoreState {
                             wr_f32(row, off + 4 * slot, 0.0);
                         }
                     }
-                    Column::None | Column::LastDay { .. } => {}
+                    _ => {}
                 }
             }
         }
@@ -523,24 +474,24 @@ impl ScoreState {
         let a_month = month_of(a);
         let age = f64::from(a - last.min(a));
         let factors = Decay::new(&self.half_lives, &self.decay_table, age);
-        for read in &self.reads {
-            let v = match *read {
-                Read::WinCount { off, months } => Some(window(last, a_month, months, |slot| {
+        for col in &self.cols {
+            let v = match *col {
+                Column::WinCount { off, months } => Some(window(last, a_month, months, |slot| {
                     f64::from(row[off + slot])
                 })),
-                Read::WinSum { off, months } => Some(window(last, a_month, months, |slot| {
+                Column::WinSum { off, months } => Some(window(last, a_month, months, |slot| {
                     f64::from(rd_f32(row, off + 4 * slot))
                 })),
-                Read::Decayed { off, half_life, k } => {
+                Column::Decayed { off, half_life, k } => {
                     Some(f64::from(rd_f32(row, off)) * factors.factor(k, half_life))
                 }
-                Read::LastDay { off } => Some(rd_u16(row, off))
+                Column::LastDay { off } => Some(rd_u16(row, off))
                     .filter(|&d| d != 0)
                     .map(|d| f64::from(a - d)),
-                Read::HistoryMonths => Some(rd_u16(row, FIRST_DAY))
+                Column::HistoryMonths => Some(rd_u16(row, FIRST_DAY))
                     .filter(|&d| d != 0)
                     .map(|d| f64::from(a_month - month_of(d))),
-                Read::State(var) => Some(match var {
+                Column::State(var) => Some(match var {
                     StateVar::OverdueBillAmount => {
                         self.ledger.overdue.get(&s).copied().unwrap_or(0).max(0) as f64 / 100.0
                     }
@@ -550,12 +501,12 @@ impl ScoreState {
                     StateVar::OpenRentals => f64::from(row[OPEN_RENTALS]),
                     StateVar::Contacts => f64::from(rd_u16(row, CONTACTS)),
                 }),
-                Read::Age => match id {
+                Column::Age => match id {
                     SubjectId::Person(r) => Some(f64::from(unpack_day(a).years_since(r.birth()))),
                     SubjectId::Company(_) => None,
                 },
-                Read::IdentityCompleteness => Some(f64::from(row[IDENTITY].count_ones())),
-                Read::Share { part, rest } => {
+                Column::IdentityCompleteness => Some(f64::from(row[IDENTITY].count_ones())),
+                Column::Share { part, rest } => {
                     let p = out.get(part).copied().flatten().unwrap_or(0.0);
                     let r = out.get(rest).copied().flatten().unwrap_or(0.0);
                     if p + r > 1e-9 {
@@ -564,7 +515,7 @@ impl ScoreState {
                         None
                     }
                 }
-                Read::Missing => None,
+                Column::Missing => None,
             };
             out.push(v);
         }
