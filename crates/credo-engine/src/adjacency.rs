@@ -80,8 +80,9 @@ pub(crate) fn half_edge(local: u32, id: SubjectId) -> u128 {
     (u128::from(local) << 96) | k
 }
 
-/// The two ends of a [`half_edge`] (`None` only for a value no half-edge gives).
-pub(crate) fn half_edge_ends(h: u128) -> Option<(u32, SubjectId)> {
+/// The two ends of a [`half_edge`]. The key came from a validated ID, so it is not
+/// validated again (`SubjectId::from_trusted_key`, as `Subjects::id` reads its keys).
+pub(crate) fn half_edge_ends(h: u128) -> (u32, SubjectId) {
     let local = (h >> 96) as u32;
     let k = h & ((1u128 << 96) - 1);
     let k = if k & COMPANY_HALF != 0 {
@@ -89,7 +90,7 @@ pub(crate) fn half_edge_ends(h: u128) -> Option<(u32, SubjectId)> {
     } else {
         k
     };
-    SubjectId::from_key(k).ok().map(|id| (local, id))
+    (local, SubjectId::from_trusted_key(k))
 }
 
 impl Adjacency {
@@ -120,12 +121,7 @@ impl Adjacency {
             .row(s)
             .iter()
             .filter_map(|&y| id(y))
-            .chain(
-                self.remote
-                    .row(s)
-                    .iter()
-                    .filter_map(|&h| half_edge_ends(h).map(|(_, other)| other)),
-            )
+            .chain(self.remote.row(s).iter().map(|&h| half_edge_ends(h).1))
             .collect();
         out.sort_unstable_by_key(|id| id.key());
         // A contact kept as a half-edge before its other end's record came here is also
@@ -152,7 +148,7 @@ mod tests {
             let id: SubjectId = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
             for local in [0, 1, i as u32 * 77_777, u32::MAX] {
                 let h = half_edge(local, id);
-                assert_eq!(half_edge_ends(h), Some((local, id)), "{text} at {local}");
+                assert_eq!(half_edge_ends(h), (local, id), "{text} at {local}");
             }
         }
         // Distinct pairs stay distinct.

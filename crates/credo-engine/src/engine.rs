@@ -134,32 +134,23 @@ pub(crate) struct Op {
     pub rare: Option<Box<Rare>>,
 }
 
-/// The part of an [`Op`] only a few kinds have.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Rare {
-    pub contact: Option<(SubjectId, ContactOp)>,
+/// The part of an [`Op`] only a few kinds have (one of them per event).
+#[derive(Debug, Clone)]
+pub(crate) enum Rare {
+    Contact(SubjectId, ContactOp),
     /// The whole event, for the kinds the court book keeps (judgments, listings,
     /// restrictions, bans).
-    pub court: Option<EventBody>,
+    Court(EventBody),
     /// Where a subject record puts its subject, for notices.
-    pub profile: Option<crate::notices::Profile>,
+    Profile(crate::notices::Profile),
 }
 
 impl Op {
     pub fn of(e: &Event) -> Op {
         let rare = match &e.body {
-            EventBody::Contact { other, op } => Some(Rare {
-                contact: Some((*other, *op)),
-                ..Rare::default()
-            }),
-            EventBody::Subject(r) => Some(Rare {
-                profile: Some(crate::notices::Profile::of(r)),
-                ..Rare::default()
-            }),
-            body if credo_rules::court::is_court_event(body) => Some(Rare {
-                court: Some(body.clone()),
-                ..Rare::default()
-            }),
+            EventBody::Contact { other, op } => Some(Rare::Contact(*other, *op)),
+            EventBody::Subject(r) => Some(Rare::Profile(crate::notices::Profile::of(r))),
+            body if credo_rules::court::is_court_event(body) => Some(Rare::Court(body.clone())),
             _ => None,
         };
         Op {
@@ -181,15 +172,24 @@ impl Op {
     }
 
     pub fn contact(&self) -> Option<(SubjectId, ContactOp)> {
-        self.rare.as_ref().and_then(|r| r.contact)
+        match self.rare.as_deref() {
+            Some(&Rare::Contact(other, op)) => Some((other, op)),
+            _ => None,
+        }
     }
 
     pub fn court(&self) -> Option<&EventBody> {
-        self.rare.as_ref().and_then(|r| r.court.as_ref())
+        match self.rare.as_deref() {
+            Some(Rare::Court(body)) => Some(body),
+            _ => None,
+        }
     }
 
     pub fn profile(&self) -> Option<crate::notices::Profile> {
-        self.rare.as_ref().and_then(|r| r.profile)
+        match self.rare.as_deref() {
+            Some(&Rare::Profile(p)) => Some(p),
+            _ => None,
+        }
     }
 }
 
@@ -991,9 +991,9 @@ impl Engine {
     pub fn reserve_events(&mut self, n: usize) {
         self.core.seen.reserve(n);
         self.core.chain.reserve(n);
-        // A month's history entry per subject and month with events: about one for every
-        // two events in generated and furnisher data. Growing it by doubling copied the
-        // whole history on the committing thread.
+        // A history entry per subject and month with events: about one for every two
+        // events in generated data (234,600 month closes in 436,401 events of 10,000
+        // people). Growing it by doubling copied the whole history on the committing thread.
         self.core.history.reserve(n / 2);
     }
 

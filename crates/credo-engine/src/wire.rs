@@ -169,12 +169,18 @@ pub struct Parser {
 
 impl Parser {
     pub fn parse(&mut self, line: &[u8]) -> Result<Event, Reject> {
-        self.parse_str(utf8_line(line)?)
+        self.parse_text(utf8_line(line)?)
     }
 
     /// [`Parser::parse`] of a line already known to be UTF-8 (bulk ingest validates a few
     /// thousand lines at once: one call instead of one a line).
-    pub fn parse_str(&mut self, line: &str) -> Result<Event, Reject> {
+    pub(crate) fn parse_str(&mut self, line: &str) -> Result<Event, Reject> {
+        within_limit(line.as_bytes())?;
+        self.parse_text(line)
+    }
+
+    /// A line within the limit and UTF-8.
+    fn parse_text(&mut self, line: &str) -> Result<Event, Reject> {
         // Filled in place and lent to `to_event`: the struct is ~600 bytes, and moving it
         // by value cost two memcpys a line.
         let mut w = Wire::default();
@@ -201,14 +207,20 @@ impl Parser {
     }
 }
 
-/// A line as text: within the length limit and UTF-8, or the reason it is not.
-fn utf8_line(line: &[u8]) -> Result<&str, Reject> {
+/// A line within the length limit, or the rejection that says it is not.
+fn within_limit(line: &[u8]) -> Result<(), Reject> {
     if line.len() > MAX_LINE {
         return Err(reject(
             "line_too_long",
             format!("line has {} bytes; the limit is {MAX_LINE}", line.len()),
         ));
     }
+    Ok(())
+}
+
+/// A line as text: within the length limit and UTF-8, or the reason it is not.
+fn utf8_line(line: &[u8]) -> Result<&str, Reject> {
+    within_limit(line)?;
     // SIMD validation first (it runs over every input byte); std's only to name the column.
     simdutf8::basic::from_utf8(line).map_err(|_| {
         let col = std::str::from_utf8(line)
@@ -223,12 +235,6 @@ fn utf8_line(line: &[u8]) -> Result<&str, Reject> {
 }
 
 fn scan_str<'a>(s: &'a str, w: &mut Wire<'a>) -> Result<(), Reject> {
-    if s.len() > MAX_LINE {
-        return Err(reject(
-            "line_too_long",
-            format!("line has {} bytes; the limit is {MAX_LINE}", s.len()),
-        ));
-    }
     if scan::scan_plain(s, w) {
         return Ok(());
     }
@@ -239,12 +245,7 @@ fn scan_str<'a>(s: &'a str, w: &mut Wire<'a>) -> Result<(), Reject> {
 /// The same as [`parse_line`], with serde_json doing the JSON: the reference the
 /// hand-written scanner is tested against.
 pub fn parse_line_reference(line: &[u8]) -> Result<Event, Reject> {
-    if line.len() > MAX_LINE {
-        return Err(reject(
-            "line_too_long",
-            format!("line has {} bytes; the limit is {MAX_LINE}", line.len()),
-        ));
-    }
+    within_limit(line)?;
     let s = std::str::from_utf8(line).map_err(|e| {
         reject(
             "not_utf8",

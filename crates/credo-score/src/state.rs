@@ -31,11 +31,12 @@ enum Column {
         months: u32,
     },
     /// An `f32` decayed as of the subject's latest event day; `k` is the index of its
-    /// half-life in [`ScoreState::half_lives`].
+    /// half-life in [`ScoreState::half_lives`]; `sum` adds each signal's value, not 1.
     Decayed {
         off: usize,
         half_life: f64,
         k: usize,
+        sum: bool,
     },
     /// A `u16` packed day.
     LastDay {
@@ -164,6 +165,7 @@ impl ScoreState {
                                 off,
                                 half_life: half_life_days,
                                 k,
+                                sum: matches!(f.aggregate, Aggregate::DecayedSum { .. }),
                             },
                             4,
                         )
@@ -319,11 +321,13 @@ impl ScoreState {
                         wr_f32(row, at, rd_f32(row, at) + value);
                     }
                 }
-                Column::Decayed { off, half_life, .. } => {
-                    let w = match model.features[f].aggregate {
-                        Aggregate::DecayedSum { .. } => f64::from(value),
-                        _ => 1.0,
-                    };
+                Column::Decayed {
+                    off,
+                    half_life,
+                    sum,
+                    ..
+                } => {
+                    let w = if sum { f64::from(value) } else { 1.0 };
                     let add = if last == d {
                         w
                     } else {
@@ -360,7 +364,9 @@ impl ScoreState {
             let factors = Decay::new(&self.half_lives, &self.decay_table, delta);
             for c in &self.cols {
                 match *c {
-                    Column::Decayed { off, half_life, k } => {
+                    Column::Decayed {
+                        off, half_life, k, ..
+                    } => {
                         let f = factors.factor(k, half_life);
                         wr_f32(row, off, (f64::from(rd_f32(row, off)) * f) as f32);
                     }
@@ -482,9 +488,9 @@ impl ScoreState {
                 Column::WinSum { off, months } => Some(window(last, a_month, months, |slot| {
                     f64::from(rd_f32(row, off + 4 * slot))
                 })),
-                Column::Decayed { off, half_life, k } => {
-                    Some(f64::from(rd_f32(row, off)) * factors.factor(k, half_life))
-                }
+                Column::Decayed {
+                    off, half_life, k, ..
+                } => Some(f64::from(rd_f32(row, off)) * factors.factor(k, half_life)),
                 Column::LastDay { off } => Some(rd_u16(row, off))
                     .filter(|&d| d != 0)
                     .map(|d| f64::from(a - d)),
@@ -581,7 +587,8 @@ fn window(last: u16, a_month: i32, months: u32, slot: impl Fn(usize) -> f64) -> 
 }
 
 /// The ring slots (`m mod months`) of months `from..=to`, in month order: one division,
-/// not one per month (this runs for every window of every month close).
+/// not one per month (this runs for every window of every month close). The range is at
+/// most `months` long (a window, or the months a ring clears), so it wraps at most once.
 fn ring_slots(from: i32, to: i32, months: u32) -> impl Iterator<Item = usize> {
     let k = months.max(1) as usize;
     let first = from.rem_euclid(months.max(1) as i32) as usize;

@@ -55,26 +55,12 @@ impl<'a> Scanner<'a> {
 
     /// A string starting at the opening quote.
     fn string(&mut self) -> Result<Cow<'a, str>, Reject> {
-        self.expect(b'"')?;
-        let start = self.i;
-        // Fast path: find the first quote, backslash or control byte eight bytes at a time.
-        let rest = &self.b[start..];
-        let n = first_special(rest);
-        match rest.get(n) {
-            None => return Err(syntax("unterminated string")),
-            Some(&c) if c < 0x20 => {
-                return Err(syntax(format!(
-                    "control character in a string at column {}",
-                    start + n + 1
-                )));
-            }
-            Some(b'"') => {
-                self.i = start + n + 1;
-                return Ok(Cow::Borrowed(&self.s[start..start + n]));
-            }
-            Some(_) => self.i = start + n, // a backslash: the slow path below
+        // Most strings have no escape: borrowed as they are.
+        if let Some(text) = self.plain_str() {
+            return Ok(text);
         }
-        let mut out = String::from(&self.s[start..self.i]);
+        self.expect(b'"')?;
+        let mut out = String::new();
         loop {
             match self.peek() {
                 Some(b'"') => {
@@ -183,7 +169,9 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string value without escapes, at the opening quote: its text, or `None` (moving
-    /// nothing) for anything else.
+    /// nothing) for anything else. Inlined: it runs for nearly every value of every line,
+    /// and called out of line the whole ingest took 2.5 % more instructions (callgrind).
+    #[inline(always)]
     fn plain_str(&mut self) -> Option<Cow<'a, str>> {
         if self.peek() != Some(b'"') {
             return None;
@@ -826,11 +814,9 @@ mod tests {
             "{\"id\":\"x\",}".to_string(),
         ];
         for v in &variants {
-            let (fast, general) = both(v);
-            assert!(fast.is_none(), "took {v}");
-            // The general path still decides: the spaced, escaped and null lines are fine.
-            let _ = general;
+            assert!(both(v).0.is_none(), "took {v}");
         }
+        // The general path still decides: the spaced and escaped lines are fine.
         assert!(both(&variants[0]).1.is_ok());
         assert!(both(&variants[1]).1.is_ok());
         assert_eq!(both(&variants[8]).1.map_err(|r| r.code), Err("bad_field"));
