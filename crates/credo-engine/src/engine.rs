@@ -267,6 +267,14 @@ impl Core {
     /// Reads what [`Core::admit`] will read for `op`, to bring it into cache early.
     pub fn warm(&self, op: &Op) {
         self.seen.prefetch(op.key);
+        self.subjects.warm(op.subject_key);
+    }
+
+    /// The second stage of [`Core::warm`], a few events later, once the subject index's
+    /// slot has arrived: starts loading the subject's key (see [`Subjects::warm_key`]).
+    #[inline]
+    pub fn warm_key(&self, op: &Op) {
+        self.subjects.warm_key(op.subject_key);
     }
 
     /// The subject's index, remembering the last one: bulk files group a subject's events.
