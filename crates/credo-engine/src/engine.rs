@@ -266,7 +266,6 @@ impl Core {
 
     /// Reads what [`Core::admit`] will read for `op`, to bring it into cache early.
     pub fn warm(&self, op: &Op) {
-        self.seen.prefetch(op.key);
         self.subjects.warm(op.subject_key);
     }
 
@@ -297,6 +296,18 @@ impl Core {
     /// `sum` is the CRC-32 of the event's encoded record, its content's fingerprint: an
     /// id seen before is a duplicate only if the content is the same too.
     pub fn admit(&mut self, op: &Op, sum: u32) -> Result<Admit, Reject> {
+        self.admit_with(op, |seen| seen.insert(op.key, sum))
+    }
+
+    /// [`Core::admit`], with the dedupe set's verdict on the event's key given by
+    /// `verdict`, which is called only once the subject checks have passed (as `admit`
+    /// probes the set only then). Ingest probes a whole chunk's keys first, in the
+    /// table's order ([`KeySet::insert_all`]), and gives their verdicts here.
+    pub fn admit_with(
+        &mut self,
+        op: &Op,
+        verdict: impl FnOnce(&mut KeySet) -> Seen,
+    ) -> Result<Admit, Reject> {
         let unknown = |what: &str, id: SubjectId| Reject {
             code: "unknown_subject",
             message: format!("{what}no `subject` record has been seen for {id}"),
@@ -316,7 +327,7 @@ impl Core {
             None => known,
         };
         // One probe of the (large, cache-cold) dedupe set per event.
-        match self.seen.insert(op.key, sum) {
+        match verdict(&mut self.seen) {
             Seen::New => {}
             Seen::Same => return Ok(Admit::Duplicate),
             Seen::Different => {

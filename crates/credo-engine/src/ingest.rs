@@ -8,6 +8,7 @@
 
 use crate::engine::{Admit, Engine, Op};
 use crate::error::EngineError;
+use crate::keyset::{KeySet, Seen};
 use crate::wire::{MAX_LINE, Parser, Reject};
 use credo_store::{Batch, RecordRef, encode_event};
 use rayon::prelude::*;
@@ -430,21 +431,50 @@ impl Engine {
         // it about twice over on this (the committing) thread.
         let mut admitted: Vec<(u32, usize, usize, u64)> =
             Vec::with_capacity(segs.iter().map(|s| s.items.len()).sum());
+        // The dedupe set's verdicts for the whole chunk first, probed in the table's
+        // order (see `KeySet::insert_all`), as if each event's key were inserted in turn.
+        // Admission then takes them in line order. It checks the subject first and may
+        // reject the event: a key inserted for a rejected event is taken out again, and
+        // the chunk's later events with that key are judged against the set as it is
+        // then (`withdrawn`; rare: an unknown subject).
+        let keys: Vec<(u128, u32)> = segs
+            .iter()
+            .flat_map(|s| s.items.iter().map(|(_, op, _, _, crc)| (op.key, *crc)))
+            .collect();
+        let mut verdicts = vec![Seen::New; keys.len()];
+        self.core.seen.insert_all(&keys, &mut verdicts);
+        let mut withdrawn: rustc_hash::FxHashSet<u128> = Default::default();
+        let mut verdicts = verdicts.into_iter();
         for (si, seg) in segs.iter().enumerate() {
             for (line, r) in &seg.rejects {
                 errors.push((*line, r.code, r.message.clone()));
             }
             for (ii, (line, op, start, len, crc)) in seg.items.iter().enumerate() {
-                // Touch the dedupe set and subject index for an event a little ahead: the
-                // lookups are independent of the work in between, so their cache misses
-                // overlap with it instead of stalling admission one by one.
+                // Load the subject index's slot, then the key it names, for events a
+                // little ahead: the loads are independent of the work in between, so
+                // their cache misses overlap with it instead of stalling admission.
                 if let Some((_, ahead, ..)) = seg.items.get(ii + LOOKAHEAD) {
                     self.core.warm(ahead);
                 }
                 if let Some((_, near, ..)) = seg.items.get(ii + LOOKAHEAD / 2) {
                     self.core.warm_key(near);
                 }
-                match self.core.admit(op, *crc) {
+                let pre = verdicts.next().unwrap_or(Seen::New);
+                let again = !withdrawn.is_empty() && withdrawn.contains(&KeySet::canonical(op.key));
+                let mut judged = false;
+                let admit = self.core.admit_with(op, |seen| {
+                    judged = true;
+                    if again {
+                        seen.insert(op.key, *crc)
+                    } else {
+                        pre
+                    }
+                });
+                if !judged && !again && pre == Seen::New {
+                    self.core.seen.remove(op.key);
+                    withdrawn.insert(KeySet::canonical(op.key));
+                }
+                match admit {
                     Ok(Admit::New(s)) => {
                         let body = &seg.bytes[*start as usize..(*start + *len) as usize];
                         admitted.push((s, si, ii, batch.push_checked(body, *crc)));

@@ -208,3 +208,71 @@ fn an_id_sent_again_with_other_content_is_a_conflict_across_files_and_reopens() 
         );
     }
 }
+
+/// Ingest judges a chunk's ids against the dedupe set all at once, before it looks at the
+/// subjects; an event rejected for its subject must still leave its id free, so a later
+/// line with that id (for a known subject) is new, and everything comes out as if the
+/// lines were taken one at a time. Checked with the whole file in one chunk and with a
+/// chunk a line.
+#[test]
+fn an_id_whose_event_was_rejected_for_its_subject_stays_free_within_the_chunk() {
+    let line = |id: &str, who: usize, amount: u32| {
+        format!(
+            r#"{{"id":"{id}","source":"s","subject":"{}","at":"2025-01-02","kind":"payment","amount":{amount}}}"#,
+            person(who)
+        )
+        .into_bytes()
+    };
+    // People 0 to 2 have subject records; 5 to 7 do not.
+    let lines: Vec<Vec<u8>> = subjects()
+        .into_iter()
+        .chain([
+            line("x", 5, 10), // 4: unknown subject
+            line("x", 1, 10), // 5: new
+            line("x", 1, 10), // 6: duplicate of 5
+            line("x", 1, 11), // 7: conflict with 5
+            line("y", 6, 10), // 8: unknown subject
+            line("y", 6, 10), // 9: unknown subject again
+            line("y", 0, 10), // 10: new
+            line("z", 0, 10), // 11: new
+            line("z", 7, 10), // 12: unknown subject (its content differs from 11)
+            line("z", 0, 10), // 13: duplicate of 11
+        ])
+        .collect();
+    let mut text: Vec<u8> = Vec::new();
+    for l in &lines {
+        text.extend_from_slice(l);
+        text.push(b'\n');
+    }
+    let want = vec![
+        (4, "unknown_subject"),
+        (7, "id_conflict"),
+        (8, "unknown_subject"),
+        (9, "unknown_subject"),
+        (12, "unknown_subject"),
+    ];
+    for chunk_bytes in [1 << 20, 1] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = credo_engine::IngestOptions {
+            chunk_bytes,
+            keep_errors: 100,
+            sender: None,
+        };
+        let mut e = open(dir.path());
+        let r = e.ingest("x.jsonl", &text[..], &opts, &mut |_| {}).unwrap();
+        let got: Vec<(u64, &str)> = r.errors.iter().map(|x| (x.line, x.code)).collect();
+        assert_eq!(got, want, "chunk of {chunk_bytes} bytes: {:#?}", r.errors);
+        assert_eq!(
+            (r.accepted, r.duplicates),
+            (6, 2),
+            "chunk of {chunk_bytes} bytes"
+        );
+        assert_eq!(e.event_count(), 6);
+        // The same file again: every accepted line is a duplicate now, and the rejected
+        // ones are rejected the same way (line 5's version of `x` stands).
+        let r = e.ingest("x.jsonl", &text[..], &opts, &mut |_| {}).unwrap();
+        let got: Vec<(u64, &str)> = r.errors.iter().map(|x| (x.line, x.code)).collect();
+        assert_eq!(got, want, "again, chunk of {chunk_bytes} bytes");
+        assert_eq!((r.accepted, r.duplicates), (0, 8));
+    }
+}
