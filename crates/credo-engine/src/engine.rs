@@ -293,17 +293,14 @@ impl Core {
     /// Decides whether an event enters the log: a duplicate, a new event for a known
     /// subject, or a rejection. Registers a new subject on its `subject` record.
     ///
-    /// `sum` is the CRC-32 of the event's encoded record, its content's fingerprint: an
-    /// id seen before is a duplicate only if the content is the same too.
-    pub fn admit(&mut self, op: &Op, sum: u32) -> Result<Admit, Reject> {
-        self.admit_with(op, |seen| seen.insert(op.key, sum))
-    }
-
-    /// [`Core::admit`], with the dedupe set's verdict on the event's key given by
-    /// `verdict`, which is called only once the subject checks have passed (as `admit`
-    /// probes the set only then). Ingest probes a whole chunk's keys first, in the
-    /// table's order ([`KeySet::insert_all`]), and gives their verdicts here.
-    pub fn admit_with(
+    /// The dedupe set's verdict on the event's key (`KeySet::insert` of its key and the
+    /// CRC-32 of its encoded record, its content's fingerprint: an id seen before is a
+    /// duplicate only if the content is the same too) comes from `verdict`, called only
+    /// once the subject checks have passed: an
+    /// event rejected for its subject leaves the set alone. Ingest and replay probe a
+    /// whole batch's keys first, in the table's order ([`KeySet::insert_all`]), and give
+    /// their verdicts here.
+    pub fn admit(
         &mut self,
         op: &Op,
         verdict: impl FnOnce(&mut KeySet) -> Seen,
@@ -641,14 +638,20 @@ fn replay(
                     })
             })
             .collect();
-        for d in decoded {
-            let (op, sum, r) = d?;
+        let decoded = decoded.into_iter().collect::<Result<Vec<_>, _>>()?;
+        // The batch's dedupe probes in the table's order, as ingest does (see
+        // `KeySet::insert_all`). Any rejection below is damage and ends the open, so no
+        // verdict needs taking back.
+        let keys: Vec<(u128, u32)> = decoded.iter().map(|(op, sum, _)| (op.key, *sum)).collect();
+        let mut verdicts = vec![Seen::New; keys.len()];
+        core.seen.insert_all(&keys, &mut verdicts);
+        for ((op, _, r), verdict) in decoded.into_iter().zip(verdicts) {
             let damage = |problem: String| credo_store::StoreError::Corrupt {
                 path: path.display().to_string(),
                 offset: r.offset,
                 problem,
             };
-            match core.admit(&op, sum) {
+            match core.admit(&op, |_| verdict) {
                 Ok(Admit::New(i)) => core.apply(i, &op, r),
                 Ok(Admit::Duplicate) => return Err(damage("an event is logged twice".into())),
                 Err(rej) => {

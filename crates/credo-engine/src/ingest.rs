@@ -462,7 +462,7 @@ impl Engine {
                 let pre = verdicts.next().unwrap_or(Seen::New);
                 let again = !withdrawn.is_empty() && withdrawn.contains(&KeySet::canonical(op.key));
                 let mut judged = false;
-                let admit = self.core.admit_with(op, |seen| {
+                let admit = self.core.admit(op, |seen| {
                     judged = true;
                     if again {
                         seen.insert(op.key, *crc)
