@@ -624,6 +624,7 @@ fn replay(
     core.court.config = court;
     let path = dir.join(LOG_FILE);
     // Decode each batch on all cores, then admit and apply its records in log order.
+    let mut sorted = Vec::new();
     let (log, recovery) = Log::open_batches(&path, |records| {
         let decoded: Vec<Result<(Op, u32, RecordRef), credo_store::StoreError>> = records
             .par_iter()
@@ -644,7 +645,7 @@ fn replay(
         // verdict needs taking back.
         let keys: Vec<(u128, u32)> = decoded.iter().map(|(op, sum, _)| (op.key, *sum)).collect();
         let mut verdicts = vec![Seen::New; keys.len()];
-        core.seen.insert_all(&keys, &mut verdicts);
+        core.seen.insert_all(&keys, &mut verdicts, &mut sorted);
         for ((op, _, r), verdict) in decoded.into_iter().zip(verdicts) {
             let damage = |problem: String| credo_store::StoreError::Corrupt {
                 path: path.display().to_string(),

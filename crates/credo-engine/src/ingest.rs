@@ -127,7 +127,17 @@ struct Chunk {
     long: Vec<(u64, usize)>,
 }
 
-/// How far ahead of admission the dedupe set is touched.
+/// Admission's buffers, kept from chunk to chunk (see [`KeySet::insert_all`]).
+#[derive(Default)]
+struct Scratch {
+    /// Each admitted line's dedupe key and content fingerprint, in line order.
+    keys: Vec<(u128, u32)>,
+    /// The dedupe set's verdict on each of `keys`.
+    verdicts: Vec<Seen>,
+    sorted: Vec<(u128, u32, u32)>,
+}
+
+/// How far ahead of admission the subject index is touched.
 const LOOKAHEAD: usize = 16;
 
 /// Lines per parallel task: big enough to amortise scheduling, small enough to balance.
@@ -324,6 +334,7 @@ impl Engine {
         };
         let mut report = IngestReport::default();
         let mut batch = Batch::new();
+        let mut scratch = Scratch::default();
         let mut current: Option<(Chunk, Vec<Segment>)> = match chunker.next().map_err(io_err)? {
             Some(c) => {
                 let segs = parse_chunk(&c, opts.sender.as_ref());
@@ -348,7 +359,7 @@ impl Engine {
                 },
                 || {
                     let t = std::time::Instant::now();
-                    let r = self.commit_chunk(file, &chunk, segs, &mut batch, opts);
+                    let r = self.commit_chunk(file, &chunk, segs, &mut batch, &mut scratch, opts);
                     (r, t.elapsed())
                 },
             );
@@ -410,6 +421,7 @@ impl Engine {
         chunk: &Chunk,
         segs: Vec<Segment>,
         batch: &mut Batch,
+        scratch: &mut Scratch,
         opts: &IngestOptions,
     ) -> Result<IngestReport, EngineError> {
         // Never entered while `failed`: `ingest` recovers first, and returns at a failure.
@@ -437,14 +449,21 @@ impl Engine {
         // reject the event: a key inserted for a rejected event is taken out again, and
         // the chunk's later events with that key are judged against the set as it is
         // then (`withdrawn`; rare: an unknown subject).
-        let keys: Vec<(u128, u32)> = segs
-            .iter()
-            .flat_map(|s| s.items.iter().map(|(_, op, _, _, crc)| (op.key, *crc)))
-            .collect();
-        let mut verdicts = vec![Seen::New; keys.len()];
-        self.core.seen.insert_all(&keys, &mut verdicts);
+        let Scratch {
+            keys,
+            verdicts,
+            sorted,
+        } = scratch;
+        keys.clear();
+        keys.extend(
+            segs.iter()
+                .flat_map(|s| s.items.iter().map(|(_, op, _, _, crc)| (op.key, *crc))),
+        );
+        verdicts.clear();
+        verdicts.resize(keys.len(), Seen::New);
+        self.core.seen.insert_all(keys, verdicts, sorted);
         let mut withdrawn: rustc_hash::FxHashSet<u128> = Default::default();
-        let mut verdicts = verdicts.into_iter();
+        let mut verdicts = verdicts.iter().copied();
         for (si, seg) in segs.iter().enumerate() {
             for (line, r) in &seg.rejects {
                 errors.push((*line, r.code, r.message.clone()));

@@ -178,7 +178,15 @@ impl KeySet {
     /// walk held the committing core at every prefetch (about a tenth of ingest's cycles
     /// in slow hours). Within a region of 512 kB, the pages' translations stay cached.
     /// The order among keys of one region is kept, so the same key's results come in order.
-    pub fn insert_all(&mut self, keys: &[(u128, u32)], out: &mut [Seen]) {
+    ///
+    /// `sorted` is scratch space, kept by the caller so that its pages stay mapped from
+    /// one batch to the next (allocated afresh, it was faulted in again every batch).
+    pub fn insert_all(
+        &mut self,
+        keys: &[(u128, u32)],
+        out: &mut [Seen],
+        sorted: &mut Vec<(u128, u32, u32)>,
+    ) {
         /// Regions: 256 at most; a region of a 128 MB table is 128 pages.
         const REGION_BITS: u32 = 8;
         // No growth below: each key's region is where it is probed.
@@ -196,7 +204,8 @@ impl KeySet {
         for r in 1..at.len() {
             at[r] += at[r - 1];
         }
-        let mut sorted = vec![(0u128, 0u32, 0u32); keys.len()];
+        sorted.clear();
+        sorted.resize(keys.len(), (0, 0, 0));
         for (i, &(k, sum)) in keys.iter().enumerate() {
             let r = region(k);
             sorted[at[r]] = (k, sum, i as u32);
@@ -359,7 +368,7 @@ mod tests {
             let k96 = |k: u128| k & ((1u128 << 96) - 1);
             for (keys, picks, others) in rounds {
                 let mut out = vec![Seen::New; keys.len()];
-                ours.insert_all(&keys, &mut out);
+                ours.insert_all(&keys, &mut out, &mut Vec::new());
                 for (&(k, sum), &got) in keys.iter().zip(&out) {
                     let expected = match reference.entry(k96(k)) {
                         Entry::Vacant(v) => {
