@@ -3,7 +3,8 @@
 # events ingested into a folder that already holds its subjects and contacts, as
 # `credo bench ingest` times it, the builds alternated run by run so both see the host's
 # same minutes. For each run: events/s as `credo ingest` reports it, and the process's
-# user CPU seconds (the work done, which moves less with the host's phases than time).
+# user and system CPU seconds (the work done, which moves less with the host's phases
+# than time; system time is mostly page faults and the input's copy).
 # Prints each build's runs and medians, and the median of the pairwise ratios.
 #   bash bench/ingest-ab.sh OLD NEW [ROUNDS] [PEOPLE] [DIR]
 #   e.g. bash bench/ingest-ab.sh /tmp/credo-old target/release/credo 5 100000 /dev/shm
@@ -40,7 +41,7 @@ fi
 for r in $(seq "$rounds"); do
   for b in "$old" "$new"; do
     rm -rf "$work/run" && cp -r "$work/setup" "$work/run" && sync
-    /usr/bin/time -f "%U" -o "$work/time" "$b" --data "$work/run" ingest "$work/pop/events.jsonl" --json \
+    /usr/bin/time -f "%U %S" -o "$work/time" "$b" --data "$work/run" ingest "$work/pop/events.jsonl" --json \
       | jq -r .events_per_s > "$work/rate"
     echo "$r $b $(cat "$work/rate") $(cat "$work/time")"
   done
@@ -48,12 +49,14 @@ done | python3 -c '
 import sys, statistics as st
 runs = {}
 for line in sys.stdin:
-    r, b, rate, user = line.split()
-    runs.setdefault(b, []).append((float(rate), float(user)))
+    r, b, rate, user, system = line.split()
+    runs.setdefault(b, []).append((float(rate), float(user), float(system)))
 (old, a), (new, b) = runs.items()
 for name, xs in ((old, a), (new, b)):
-    print(f"{name}: events/s {[round(x / 1e6, 2) for x, _ in xs]} M, median {st.median(x for x, _ in xs) / 1e6:.2f} M; "
-          f"user CPU {[u for _, u in xs]} s, median {st.median(u for _, u in xs):.2f} s")
+    print(f"{name}: events/s {[round(x[0] / 1e6, 2) for x in xs]} M, median {st.median(x[0] for x in xs) / 1e6:.2f} M; "
+          f"user CPU {[x[1] for x in xs]} s, median {st.median(x[1] for x in xs):.2f} s; "
+          f"system CPU {[x[2] for x in xs]} s, median {st.median(x[2] for x in xs):.2f} s")
 print(f"pairwise new/old: events/s {st.median(y[0] / x[0] for x, y in zip(a, b)):.2f}x, "
-      f"user CPU {st.median(y[1] / x[1] for x, y in zip(a, b)):.2f}x")
+      f"user CPU {st.median(y[1] / x[1] for x, y in zip(a, b)):.2f}x, "
+      f"system CPU {st.median(y[2] / max(x[2], 0.01) for x, y in zip(a, b)):.2f}x")
 '

@@ -215,8 +215,9 @@ impl KeySet {
             if let Some(&(ahead, ..)) = sorted.get(j + PROBE_AHEAD) {
                 self.prefetch(ahead);
             }
+            let seen = self.insert(k, sum);
             if let Some(o) = out.get_mut(i as usize) {
-                *o = self.insert(k, sum);
+                *o = seen;
             }
         }
     }
