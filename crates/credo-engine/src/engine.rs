@@ -3,7 +3,7 @@ use crate::chain::SubjectChain;
 use crate::clock::Clock;
 use crate::error::{EngineError, io};
 use crate::history::History;
-use crate::keyset::{KeySet, Seen};
+use crate::keyset::{KeySet, Seen, Verdicts};
 use crate::subjects::Subjects;
 use crate::wire::Reject;
 use credo_access::{AccessOp, AccessState, InquiryLog};
@@ -296,10 +296,8 @@ impl Core {
     /// The dedupe set's verdict on the event's key (`KeySet::insert` of its key and the
     /// CRC-32 of its encoded record, its content's fingerprint: an id seen before is a
     /// duplicate only if the content is the same too) comes from `verdict`, called only
-    /// once the subject checks have passed: an
-    /// event rejected for its subject leaves the set alone. Ingest and replay probe a
-    /// whole batch's keys first, in the table's order ([`KeySet::insert_all`]), and give
-    /// their verdicts here.
+    /// once the subject checks have passed. Ingest and replay probe a whole batch's keys
+    /// first and give their verdicts here ([`Verdicts`]).
     pub fn admit(
         &mut self,
         op: &Op,
@@ -624,9 +622,9 @@ fn replay(
     core.court.config = court;
     let path = dir.join(LOG_FILE);
     // Decode each batch on all cores, then admit and apply its records in log order.
-    let mut sorted = Vec::new();
+    let mut verdicts = Verdicts::default();
     let (log, recovery) = Log::open_batches(&path, |records| {
-        let decoded: Vec<Result<(Op, u32, RecordRef), credo_store::StoreError>> = records
+        let decoded: Vec<(Op, u32, RecordRef)> = records
             .par_iter()
             .with_min_len(1024)
             .map(|&credo_store::Record { at: r, crc, body }| {
@@ -638,21 +636,20 @@ fn replay(
                         source,
                     })
             })
-            .collect();
-        let decoded = decoded.into_iter().collect::<Result<Vec<_>, _>>()?;
-        // The batch's dedupe probes in the table's order, as ingest does (see
-        // `KeySet::insert_all`). Any rejection below is damage and ends the open, so no
-        // verdict needs taking back.
-        let keys: Vec<(u128, u32)> = decoded.iter().map(|(op, sum, _)| (op.key, *sum)).collect();
-        let mut verdicts = vec![Seen::New; keys.len()];
-        core.seen.insert_all(&keys, &mut verdicts, &mut sorted);
-        for ((op, _, r), verdict) in decoded.into_iter().zip(verdicts) {
+            .collect::<Result<_, _>>()?;
+        // The batch's dedupe probes in the table's order, as ingest does. Any rejection
+        // below is damage and ends the open, so no verdict is withdrawn.
+        verdicts.probe(
+            &mut core.seen,
+            decoded.iter().map(|(op, sum, _)| (op.key, *sum)),
+        );
+        for (i, (op, _, r)) in decoded.into_iter().enumerate() {
             let damage = |problem: String| credo_store::StoreError::Corrupt {
                 path: path.display().to_string(),
                 offset: r.offset,
                 problem,
             };
-            match core.admit(&op, |_| verdict) {
+            match core.admit(&op, |seen| verdicts.judge(seen, i)) {
                 Ok(Admit::New(i)) => core.apply(i, &op, r),
                 Ok(Admit::Duplicate) => return Err(damage("an event is logged twice".into())),
                 Err(rej) => {

@@ -8,7 +8,7 @@
 
 use crate::engine::{Admit, Engine, Op};
 use crate::error::EngineError;
-use crate::keyset::{KeySet, Seen};
+use crate::keyset::Verdicts;
 use crate::wire::{MAX_LINE, Parser, Reject};
 use credo_store::{Batch, RecordRef, encode_event};
 use rayon::prelude::*;
@@ -125,16 +125,6 @@ struct Chunk {
     lines: u64,
     /// Lines over the limit that ended in this chunk: (line number, length).
     long: Vec<(u64, usize)>,
-}
-
-/// Admission's buffers, kept from chunk to chunk (see [`KeySet::insert_all`]).
-#[derive(Default)]
-struct Scratch {
-    /// Each admitted line's dedupe key and content fingerprint, in line order.
-    keys: Vec<(u128, u32)>,
-    /// The dedupe set's verdict on each of `keys`.
-    verdicts: Vec<Seen>,
-    sorted: Vec<(u128, u32, u32)>,
 }
 
 /// How far ahead of admission the subject index is touched.
@@ -334,7 +324,7 @@ impl Engine {
         };
         let mut report = IngestReport::default();
         let mut batch = Batch::new();
-        let mut scratch = Scratch::default();
+        let mut verdicts = Verdicts::default();
         let mut current: Option<(Chunk, Vec<Segment>)> = match chunker.next().map_err(io_err)? {
             Some(c) => {
                 let segs = parse_chunk(&c, opts.sender.as_ref());
@@ -359,7 +349,7 @@ impl Engine {
                 },
                 || {
                     let t = std::time::Instant::now();
-                    let r = self.commit_chunk(file, &chunk, segs, &mut batch, &mut scratch, opts);
+                    let r = self.commit_chunk(file, &chunk, segs, &mut batch, &mut verdicts, opts);
                     (r, t.elapsed())
                 },
             );
@@ -421,7 +411,7 @@ impl Engine {
         chunk: &Chunk,
         segs: Vec<Segment>,
         batch: &mut Batch,
-        scratch: &mut Scratch,
+        verdicts: &mut Verdicts,
         opts: &IngestOptions,
     ) -> Result<IngestReport, EngineError> {
         // Never entered while `failed`: `ingest` recovers first, and returns at a failure.
@@ -444,26 +434,13 @@ impl Engine {
         let mut admitted: Vec<(u32, usize, usize, u64)> =
             Vec::with_capacity(segs.iter().map(|s| s.items.len()).sum());
         // The dedupe set's verdicts for the whole chunk first, probed in the table's
-        // order (see `KeySet::insert_all`), as if each event's key were inserted in turn.
-        // Admission then takes them in line order. It checks the subject first and may
-        // reject the event: a key inserted for a rejected event is taken out again, and
-        // the chunk's later events with that key are judged against the set as it is
-        // then (`withdrawn`; rare: an unknown subject).
-        let Scratch {
-            keys,
-            verdicts,
-            sorted,
-        } = scratch;
-        keys.clear();
-        keys.extend(
+        // order, then taken in line order (see `Verdicts`).
+        verdicts.probe(
+            &mut self.core.seen,
             segs.iter()
                 .flat_map(|s| s.items.iter().map(|(_, op, _, _, crc)| (op.key, *crc))),
         );
-        verdicts.clear();
-        verdicts.resize(keys.len(), Seen::New);
-        self.core.seen.insert_all(keys, verdicts, sorted);
-        let mut withdrawn: rustc_hash::FxHashSet<u128> = Default::default();
-        let mut verdicts = verdicts.iter().copied();
+        let mut i = 0;
         for (si, seg) in segs.iter().enumerate() {
             for (line, r) in &seg.rejects {
                 errors.push((*line, r.code, r.message.clone()));
@@ -478,21 +455,16 @@ impl Engine {
                 if let Some((_, near, ..)) = seg.items.get(ii + LOOKAHEAD / 2) {
                     self.core.warm_key(near);
                 }
-                let pre = verdicts.next().unwrap_or(Seen::New);
-                let again = !withdrawn.is_empty() && withdrawn.contains(&KeySet::canonical(op.key));
+                // Admission asks for the verdict only once the subject checks pass.
                 let mut judged = false;
                 let admit = self.core.admit(op, |seen| {
                     judged = true;
-                    if again {
-                        seen.insert(op.key, *crc)
-                    } else {
-                        pre
-                    }
+                    verdicts.judge(seen, i)
                 });
-                if !judged && !again && pre == Seen::New {
-                    self.core.seen.remove(op.key);
-                    withdrawn.insert(KeySet::canonical(op.key));
+                if !judged {
+                    verdicts.withdraw(&mut self.core.seen, i);
                 }
+                i += 1;
                 match admit {
                     Ok(Admit::New(s)) => {
                         let body = &seg.bytes[*start as usize..(*start + *len) as usize];

@@ -178,9 +178,7 @@ impl KeySet {
     /// walk held the committing core at every prefetch (about a tenth of ingest's cycles
     /// in slow hours). Within a region of 512 kB, the pages' translations stay cached.
     /// The order among keys of one region is kept, so the same key's results come in order.
-    ///
-    /// `sorted` is scratch space, kept by the caller so that its pages stay mapped from
-    /// one batch to the next (allocated afresh, it was faulted in again every batch).
+    /// `sorted` is scratch space (see [`Verdicts`]).
     pub fn insert_all(
         &mut self,
         keys: &[(u128, u32)],
@@ -220,11 +218,6 @@ impl KeySet {
                 *o = seen;
             }
         }
-    }
-
-    /// The part of a key the set keeps (its 96 bits): keys equal in it are the same key.
-    pub fn canonical(k: u128) -> u128 {
-        k & KEY_BITS
     }
 
     /// Takes `k` out of the set; whether it was there. (Backward-shift deletion: the
@@ -270,6 +263,53 @@ impl KeySet {
                 .filter(|&&s| s != 0)
                 .map(|&s| (s & KEY_BITS, sum_of(s))),
         )
+    }
+}
+
+/// One batch's dedupe verdicts: probed all at once in the table's order
+/// ([`KeySet::insert_all`]), then taken by admission in the batch's order, as inserting
+/// the keys one by one would give them. The buffers are kept from batch to batch, so
+/// their pages stay mapped (allocated afresh, they were faulted in again every batch).
+#[derive(Default)]
+pub(crate) struct Verdicts {
+    /// The batch's `(key, fingerprint)`s, in its order.
+    keys: Vec<(u128, u32)>,
+    seen: Vec<Seen>,
+    sorted: Vec<(u128, u32, u32)>,
+    /// Keys taken out again in this batch (their 96 bits): see [`Verdicts::withdraw`].
+    withdrawn: rustc_hash::FxHashSet<u128>,
+}
+
+impl Verdicts {
+    /// Probes `set` with every `(key, fingerprint)` of the batch, inserting the new ones.
+    pub fn probe(&mut self, set: &mut KeySet, keys: impl IntoIterator<Item = (u128, u32)>) {
+        self.keys.clear();
+        self.keys.extend(keys);
+        self.seen.clear();
+        self.seen.resize(self.keys.len(), Seen::New);
+        self.withdrawn.clear();
+        set.insert_all(&self.keys, &mut self.seen, &mut self.sorted);
+    }
+
+    /// The verdict on the batch's `i`th key. A key withdrawn earlier in the batch is
+    /// judged against the set as it is now, as one-by-one insertion would have it.
+    pub fn judge(&self, set: &mut KeySet, i: usize) -> Seen {
+        let (k, sum) = self.keys[i];
+        if !self.withdrawn.is_empty() && self.withdrawn.contains(&(k & KEY_BITS)) {
+            set.insert(k, sum)
+        } else {
+            self.seen[i]
+        }
+    }
+
+    /// The batch's `i`th event was rejected before its key was judged (its subject is
+    /// unknown): if the probe inserted the key, it is taken out again, so the set holds
+    /// what one-by-one admission would have left in it.
+    pub fn withdraw(&mut self, set: &mut KeySet, i: usize) {
+        let (k, _) = self.keys[i];
+        if self.seen[i] == Seen::New && self.withdrawn.insert(k & KEY_BITS) {
+            set.remove(k);
+        }
     }
 }
 

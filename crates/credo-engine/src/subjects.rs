@@ -71,26 +71,25 @@ impl Table {
             self.grow(keys);
         }
         let h = hash(k);
+        self.place(h, (h >> 32) << 32 | u64::from(idx + 1));
+        self.len += 1;
+    }
+
+    /// Puts slot `s`, whose key hashes to `h`, in the first empty slot from its home.
+    fn place(&mut self, h: u64, s: u64) {
         let mask = self.slots.len() - 1;
         let mut i = self.home(h);
         while self.slots[i] != 0 {
             i = (i + 1) & mask;
         }
-        self.slots[i] = (h >> 32) << 32 | u64::from(idx + 1);
-        self.len += 1;
+        self.slots[i] = s;
     }
 
     fn grow(&mut self, keys: &[u128]) {
         let cap = (self.slots.len() * 2).max(16);
         let old = std::mem::replace(&mut self.slots, vec![0; cap]);
-        let mask = cap - 1;
         for s in old.into_iter().filter(|&s| s != 0) {
-            let k = keys[(s as u32 - 1) as usize];
-            let mut i = self.home(hash(k));
-            while self.slots[i] != 0 {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = s;
+            self.place(hash(keys[(s as u32 - 1) as usize]), s);
         }
     }
 }
