@@ -1,4 +1,4 @@
-//! The relationships propagation across processes: a timely dataflow job
+//! The relationships propagation across processes: a differential dataflow job on timely
 //! (docs/cluster.md, "The relationships dimension across nodes").
 //!
 //! The same fixed point as `credo_graph::propagate`, by Jacobi sweeps from `x = s`:
@@ -10,36 +10,57 @@
 //! - **Who holds what.** Each worker holds a [`Share`]: some subjects (a node's
 //!   partitions), their own standings, and each one's contacts by key, wherever those
 //!   contacts live. [`Owner`] says which worker holds a key.
-//! - **A sweep** is two rounds of the dataflow (two timestamps):
-//!   1. every worker adds up, per destination subject, the `x` of its own subjects that
-//!      have that contact (the partial sums are combined on the sending worker, so one
-//!      record per destination and sender crosses the network, not one per edge), and
-//!      sends each sum with its count to the destination's worker;
-//!   2. every worker computes its subjects' new `x`, and sends its largest move to every
-//!      worker, so all of them see the same residual and stop after the same sweep.
-//! - **The end.** After the last sweep, one more round of partial sums gives each
-//!   subject its contacts' mean term, which the score reads.
+//! - **Two collections, arranged where they are put in.** The contacts `(subject,
+//!   contact)` and the subjects' terms `(subject, ())`, whose *difference* carries the
+//!   term: a [`Mass`], a fixed-point sum and a count. Both are arranged by subject on the
+//!   worker that holds the subject (`Pipeline`, no exchange), so their join is local.
+//! - **A sweep is one round** (one timestamp). Round 0 puts in every term with a count
+//!   of 1; round *k* puts in only the terms that moved in sweep *k*, as their change. The
+//!   join (`join_traces`) sends each change along the arranged contacts to the contact's
+//!   key; the output is combined per key over the whole round on the sending worker
+//!   (`combine`, one record per key a round) and crosses to the key's worker, which adds
+//!   it to what it has: the sum of its subjects' contacts' terms, kept up to date by
+//!   changes alone. A term that stops moving sends nothing more.
+//!   Beside it, every worker sends its sweep's largest move to every worker, so all see
+//!   the same residual and stop after the same sweep. After the last round, the sums are
+//!   those of the final terms: the contacts' means the score reads.
+//! - **Fixed point, so the sums are exact.** A term is held as a multiple of 2⁻⁵²
+//!   ([`SCALE`]) in an `i128`. Adding changes in any order, on any number of workers,
+//!   gives the same sums to the bit, so the outcome does not depend on how the subjects
+//!   are split (a property test holds it to that). The quantum is the f64 epsilon at 1,
+//!   far below any tolerance the tests use; standings are limited to ±2⁴⁰.
 //!
-//! A contact whose key no worker holds (a subject with no record anywhere) sends nothing
-//! and so counts for no one: the mean is over the contacts that exist.
+//! A contact whose key no worker holds (a subject with no record anywhere) is sent to
+//! the worker [`Owner`] names, which drops it: the mean is over the contacts that exist.
 //!
 //! Workers are threads of one process (`timely::Config::process`) or processes over TCP
 //! (`timely::CommunicationConfig::Cluster`), one per node.
 
 use credo_graph::Params;
+use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
+use differential_dataflow::input::{Input as _, InputSession};
+use differential_dataflow::operators::arrange::arrangement::arrange_core;
+use differential_dataflow::operators::join::join_traces;
+use differential_dataflow::trace::implementations::{ValBatcher, ValSpine};
 use rustc_hash::FxHashMap;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
+use timely::container::PushInto as _;
 use timely::dataflow::InputHandle;
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
 
-/// The key no subject may have: it marks a residual record.
-pub const RESERVED_KEY: u128 = u128::MAX;
+/// Terms are held as multiples of 1/`SCALE` (2⁻⁵²).
+pub const SCALE: f64 = (1u64 << 52) as f64;
+
+/// The largest standing's magnitude the job takes: 2⁴⁰, so that a sum over up to 2³⁴
+/// contacts of terms held at 2⁵² to the unit stays within an `i128`.
+pub const MAX_STANDING: f64 = (1u64 << 40) as f64;
 
 /// Which worker holds a subject's key.
 pub type Owner = Arc<dyn Fn(u128) -> usize + Send + Sync>;
@@ -65,10 +86,14 @@ pub struct Outcome {
     /// The largest move in the last sweep, over all workers.
     pub residual: f64,
     pub converged: bool,
-    /// Records this worker sent into the exchange (partial sums and residuals).
+    /// Records this worker sent into the exchange (combined changes of sums, and
+    /// residuals).
     pub records_sent: u64,
-    /// Directed contact entries this worker read.
+    /// Contact entries the join read: every contact once in round 0, then the contacts
+    /// of the subjects whose term moved.
     pub edge_visits: u64,
+    /// Terms put in as changes after round 0 (a term that did not move is not).
+    pub changes: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -83,10 +108,10 @@ pub enum FlowError {
     },
     #[error("key {0} is held twice by one worker")]
     DuplicateKey(u128),
-    #[error("key {0} is reserved")]
-    ReservedKey(u128),
     #[error("subject {key}'s own standing is {value}, not a finite number")]
     NotFinite { key: u128, value: f64 },
+    #[error("subject {key}'s own standing is {value}, beyond ±2^40")]
+    OutOfRange { key: u128, value: f64 },
     #[error("key {key} belongs to worker {worker}, and there are {peers}")]
     NoWorker {
         key: u128,
@@ -97,10 +122,81 @@ pub enum FlowError {
     Timely(String),
 }
 
-/// (destination worker, key, sum, count, round): a partial sum, or with
-/// [`RESERVED_KEY`] a worker's largest move. The round is the timestamp it was sent at:
-/// a faster worker's next round can arrive while this one is still finishing its own.
-type Record = (u32, u128, f64, u32, u64);
+/// A change of a sum of terms and of its count: the difference type of the terms'
+/// collection. Adding is exact, so the order changes arrive in does not matter.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub struct Mass {
+    /// Terms at 1/[`SCALE`].
+    pub sum: i128,
+    pub count: i64,
+}
+
+impl IsZero for Mass {
+    fn is_zero(&self) -> bool {
+        self.sum == 0 && self.count == 0
+    }
+}
+
+impl Semigroup for Mass {
+    fn plus_equals(&mut self, rhs: &Self) {
+        self.sum += rhs.sum;
+        self.count += rhs.count;
+    }
+}
+
+impl Monoid for Mass {
+    fn zero() -> Self {
+        Mass::default()
+    }
+}
+
+impl Abelian for Mass {
+    fn negate(&mut self) {
+        self.sum = -self.sum;
+        self.count = -self.count;
+    }
+}
+
+/// A contact listed `n` times carries its subject's term `n` times.
+impl Multiply<i64> for Mass {
+    type Output = Mass;
+    fn multiply(self, n: &i64) -> Mass {
+        Mass {
+            sum: self.sum * i128::from(*n),
+            count: self.count * n,
+        }
+    }
+}
+
+/// A term in fixed point.
+fn fixed(x: f64) -> i128 {
+    // In range by `MAX_STANDING`: the terms are means of standings.
+    (x * SCALE).round() as i128
+}
+
+/// A sum's mean, back in floating point.
+fn mean(m: Mass) -> Option<f64> {
+    (m.count > 0).then(|| m.sum as f64 / SCALE / m.count as f64)
+}
+
+/// (destination worker, largest move, round): a worker's residual for a round. The round
+/// is the timestamp it was sent at: a faster worker's next round can arrive while this
+/// one is still finishing its own.
+type Move = (u32, f64, u64);
+
+/// A change of the sum at a key, at a round.
+type Change = (u128, u64, Mass);
 
 /// Runs this worker's part of the job. Every worker of the computation must call it, with
 /// the same `params` and `owner`.
@@ -123,9 +219,6 @@ pub fn run(
     let mut index: FxHashMap<u128, usize> = FxHashMap::default();
     index.reserve(n);
     for (i, &k) in share.keys.iter().enumerate() {
-        if k == RESERVED_KEY {
-            return Err(FlowError::ReservedKey(k));
-        }
         if index.insert(k, i).is_some() {
             return Err(FlowError::DuplicateKey(k));
         }
@@ -133,163 +226,244 @@ pub fn run(
         if !v.is_finite() {
             return Err(FlowError::NotFinite { key: k, value: v });
         }
+        if v.abs() > MAX_STANDING {
+            return Err(FlowError::OutOfRange { key: k, value: v });
+        }
     }
-    // Where each contact's sum goes, worked out once.
-    let mut dest: FxHashMap<u128, u32> = FxHashMap::default();
     for &c in share.contacts.iter().flatten() {
-        if let std::collections::hash_map::Entry::Vacant(e) = dest.entry(c) {
-            let w = owner(c);
-            if w >= peers {
-                return Err(FlowError::NoWorker {
-                    key: c,
-                    worker: w,
-                    peers,
-                });
-            }
-            e.insert(w as u32);
+        let w = owner(c);
+        if w >= peers {
+            return Err(FlowError::NoWorker {
+                key: c,
+                worker: w,
+                peers,
+            });
         }
     }
 
-    let mut input: InputHandle<u64, CapacityContainerBuilder<Vec<Record>>> = InputHandle::new();
-    let got: Rc<RefCell<Vec<Record>>> = Rc::default();
-    let sink = got.clone();
-    let probe = worker.dataflow(|scope| {
-        scope
-            .input_from(&mut input)
-            .exchange(|r: &Record| u64::from(r.0))
-            .inspect(move |r| sink.borrow_mut().push(*r))
-            .probe()
-            .0
-    });
-    let mut job = Job {
-        input,
-        probe,
-        got,
-        time: 0,
-        records_sent: 0,
-        edge_visits: 0,
-    };
-    let sweep = |job: &mut Job, worker: &mut timely::worker::Worker, x: &[f64]| {
-        job.sweep(worker, share, &dest, &index, x)
+    let got: Rc<RefCell<Vec<Change>>> = Rc::default();
+    let moves: Rc<RefCell<Vec<Move>>> = Rc::default();
+    let sent = Rc::new(Cell::new(0u64));
+    let visits = Rc::new(Cell::new(0u64));
+    let (mut contacts_in, mut terms_in, mut moves_in, probe) = {
+        let (got, moves, sent, visits) = (got.clone(), moves.clone(), sent.clone(), visits.clone());
+        let route = owner.clone();
+        worker.dataflow::<u64, _, _>(move |scope| {
+            let (contacts_in, contacts) = scope.new_collection::<(u128, u128), i64>();
+            let (terms_in, terms) = scope.new_collection::<(u128, ()), Mass>();
+            // Both are put in by the worker that holds the subject: arranged in place.
+            let contacts = arrange_core::<
+                _,
+                _,
+                ValBatcher<u128, u128, u64, i64>,
+                ValSpine<u128, u128, u64, i64>,
+            >(contacts.inner, Pipeline, "Contacts", ValBatcher::new);
+            let terms = arrange_core::<
+                _,
+                _,
+                ValBatcher<u128, (), u64, Mass>,
+                ValSpine<u128, (), u64, Mass>,
+            >(terms.inner, Pipeline, "Terms", ValBatcher::new);
+            let probe = timely::dataflow::ProbeHandle::new();
+            let counted = sent.clone();
+            // Each change of a term goes along the subject's contacts, to the contact's key.
+            // (`join_core` would sort and combine every container of its output; the
+            // combine below does that once for the whole round.)
+            let sent_along = join_traces::<_, _, _, _, CapacityContainerBuilder<Vec<Change>>>(
+                terms,
+                contacts,
+                "Send",
+                move |_subject, _unit, contact: &u128, t, m: &Mass, n: &i64, out| {
+                    visits.set(visits.get() + 1);
+                    out.push_into((*contact, t, m.multiply(n)));
+                },
+            );
+            // Combined per key over the whole round on the sending worker before the
+            // exchange, one record per key a round. (`consolidate_stream` combines one
+            // container at a time only and sent about one record per contact entry; an
+            // arrangement in place combines as well, but with its merge sort the job took
+            // 17 s where this one takes 8 and timely alone 2.6: BENCHMARKS.md.) Written by hand because it is the job's hot
+            // loop: a hash map per open round, emptied when the round's frontier passes.
+            combine(sent_along)
+                .inspect(move |_| counted.set(counted.get() + 1))
+                .exchange(move |c: &Change| route(c.0) as u64)
+                .inspect(move |c| got.borrow_mut().push(*c))
+                .probe_with(&probe);
+            let mut moves_in: InputHandle<u64, CapacityContainerBuilder<Vec<Move>>> =
+                InputHandle::new();
+            scope
+                .input_from(&mut moves_in)
+                .inspect(move |_| sent.set(sent.get() + 1))
+                .exchange(|m: &Move| u64::from(m.0))
+                .inspect(move |m| moves.borrow_mut().push(*m))
+                .probe_with(&probe);
+            (contacts_in, terms_in, moves_in, probe)
+        })
     };
 
+    // Round 0: the contacts, and every term with its count.
+    let mut x: Vec<i128> = share.own.iter().map(|&s| fixed(s)).collect();
+    for (i, cs) in share.contacts.iter().enumerate() {
+        let k = share.keys[i];
+        for &c in cs {
+            contacts_in.update((k, c), 1);
+        }
+        terms_in.update(
+            (k, ()),
+            Mass {
+                sum: x[i],
+                count: 1,
+            },
+        );
+    }
+    let mut sums = vec![Mass::default(); n];
+    let mut round = 0u64;
+    let step = |round: u64,
+                contacts_in: &mut InputSession<u64, (u128, u128), i64>,
+                terms_in: &mut InputSession<u64, (u128, ()), Mass>,
+                moves_in: &mut InputHandle<u64, CapacityContainerBuilder<Vec<Move>>>,
+                worker: &mut timely::worker::Worker,
+                sums: &mut [Mass]|
+     -> Vec<Move> {
+        contacts_in.advance_to(round + 1);
+        terms_in.advance_to(round + 1);
+        moves_in.advance_to(round + 1);
+        contacts_in.flush();
+        terms_in.flush();
+        while probe.less_than(&(round + 1)) {
+            worker.step();
+        }
+        // Keep what other workers already sent for later rounds.
+        let mut got = got.borrow_mut();
+        got.retain(|&(k, t, m)| {
+            if t > round {
+                return true;
+            }
+            if let Some(&i) = index.get(&k) {
+                sums[i].plus_equals(&m);
+            }
+            false
+        });
+        let mut moves = moves.borrow_mut();
+        let (this, later): (Vec<Move>, Vec<Move>) = moves.drain(..).partition(|m| m.2 == round);
+        *moves = later;
+        this
+    };
+    step(
+        round,
+        &mut contacts_in,
+        &mut terms_in,
+        &mut moves_in,
+        worker,
+        &mut sums,
+    );
+
     let a = params.damping;
-    let mut x = share.own.clone();
     let mut iterations = 0;
     let mut residual = f64::INFINITY;
     let mut converged = false;
+    let mut changes = 0u64;
     while iterations < params.max_iterations {
-        let (sums, counts) = sweep(&mut job, worker, &x);
-        let mut moved = 0.0f64;
+        round += 1;
+        let mut moved = 0i128;
         for i in 0..n {
-            let next = if counts[i] == 0 {
-                share.own[i]
-            } else {
-                (1.0 - a) * share.own[i] + a * sums[i] / f64::from(counts[i])
+            let next = match mean(sums[i]) {
+                None => x[i],
+                Some(m) => fixed((1.0 - a) * share.own[i] + a * m),
             };
-            moved = moved.max((next - x[i]).abs());
-            x[i] = next;
+            let delta = next - x[i];
+            if delta != 0 {
+                terms_in.update(
+                    (share.keys[i], ()),
+                    Mass {
+                        sum: delta,
+                        count: 0,
+                    },
+                );
+                changes += 1;
+                moved = moved.max(delta.abs());
+                x[i] = next;
+            }
         }
+        let moved = moved as f64 / SCALE;
+        for w in 0..peers as u32 {
+            moves_in.send((w, moved, round));
+        }
+        let seen = step(
+            round,
+            &mut contacts_in,
+            &mut terms_in,
+            &mut moves_in,
+            worker,
+            &mut sums,
+        );
         iterations += 1;
-        let out = (0..peers as u32)
-            .map(|w| (w, RESERVED_KEY, moved, 0, job.time))
-            .collect();
-        residual = job
-            .round(worker, out)
-            .into_iter()
-            .filter(|r| r.1 == RESERVED_KEY)
-            .map(|r| r.2)
-            .fold(0.0, f64::max);
+        residual = seen.iter().map(|m| m.1).fold(0.0, f64::max);
         if residual <= params.tolerance {
             converged = true;
             break;
         }
     }
-    // The contacts' mean of the final values.
-    let (sums, counts) = sweep(&mut job, worker, &x);
-    let contacts = (0..n)
-        .map(|i| (counts[i] > 0).then(|| sums[i] / f64::from(counts[i])))
-        .collect();
-    let (records_sent, edge_visits) = (job.records_sent, job.edge_visits);
-    job.input.close();
+    drop(contacts_in);
+    drop(terms_in);
+    moves_in.close();
     while worker.step() {}
     Ok(Outcome {
-        values: x,
-        contacts,
+        values: x.iter().map(|&v| v as f64 / SCALE).collect(),
+        contacts: sums.iter().map(|&m| mean(m)).collect(),
         iterations,
         residual,
         converged,
-        records_sent,
-        edge_visits,
+        records_sent: sent.get(),
+        edge_visits: visits.get(),
+        changes,
     })
 }
 
-/// One worker's dataflow: its input, where it reads what arrived, and its progress.
-struct Job {
-    input: InputHandle<u64, CapacityContainerBuilder<Vec<Record>>>,
-    probe: timely::dataflow::ProbeHandle<u64>,
-    got: Rc<RefCell<Vec<Record>>>,
-    time: u64,
-    records_sent: u64,
-    edge_visits: u64,
-}
-
-impl Job {
-    /// Sends `out`, closes the timestamp, and runs until everything sent at it by every
-    /// worker has arrived; returns what arrived here.
-    fn round(&mut self, worker: &mut timely::worker::Worker, out: Vec<Record>) -> Vec<Record> {
-        self.records_sent += out.len() as u64;
-        let now = self.time;
-        for r in out {
-            debug_assert_eq!(r.4, now);
-            self.input.send(r);
-        }
-        self.time += 1;
-        self.input.advance_to(self.time);
-        while self.probe.less_than(self.input.time()) {
-            worker.step();
-        }
-        // Keep what other workers already sent for later rounds.
-        let mut got = self.got.borrow_mut();
-        let (this, later): (Vec<Record>, Vec<Record>) = got.drain(..).partition(|r| r.4 == now);
-        *got = later;
-        this
-    }
-
-    /// Sends the partial sums of `x` per destination; returns the sums and counts of this
-    /// worker's subjects.
-    fn sweep(
-        &mut self,
-        worker: &mut timely::worker::Worker,
-        share: &Share,
-        dest: &FxHashMap<u128, u32>,
-        index: &FxHashMap<u128, usize>,
-        x: &[f64],
-    ) -> (Vec<f64>, Vec<u32>) {
-        let mut partial: FxHashMap<u128, (f64, u32)> = FxHashMap::default();
-        for (i, cs) in share.contacts.iter().enumerate() {
-            self.edge_visits += cs.len() as u64;
-            for &c in cs {
-                let e = partial.entry(c).or_insert((0.0, 0));
-                e.0 += x[i];
-                e.1 += 1;
+/// Adds up the changes of each key at each round, and sends them on once the round is
+/// complete: one record per key a round.
+fn combine<'s>(
+    stream: timely::dataflow::StreamVec<'s, u64, Change>,
+) -> timely::dataflow::StreamVec<'s, u64, Change> {
+    use std::collections::BTreeMap;
+    use timely::dataflow::operators::Capability;
+    use timely::dataflow::operators::generic::Operator;
+    type Sums = FxHashMap<u128, Mass>;
+    let mut open: BTreeMap<u64, (Capability<u64>, Sums)> = BTreeMap::new();
+    // Maps emptied by earlier rounds, kept with their capacity: a round adds about as
+    // many keys as the one before.
+    let mut spare: Vec<Sums> = Vec::new();
+    stream.unary_frontier(Pipeline, "Combine", move |_, _| {
+        move |(input, frontier), output| {
+            input.for_each(|cap, data| {
+                // A container's changes are mostly of one round: look the round up once
+                // for each run of them.
+                for run in data.chunk_by(|x, y| x.1 == y.1) {
+                    let t = run[0].1;
+                    let (_, sums) = open
+                        .entry(t)
+                        .or_insert_with(|| (cap.delayed(&t, 0), spare.pop().unwrap_or_default()));
+                    for &(k, _, m) in run {
+                        sums.entry(k).or_default().plus_equals(&m);
+                    }
+                }
+                data.clear();
+            });
+            while let Some(entry) = open.first_entry() {
+                if frontier.less_equal(entry.key()) {
+                    break;
+                }
+                let (t, (cap, mut sums)) = entry.remove_entry();
+                let mut session = output.session(&cap);
+                for (k, m) in sums.drain() {
+                    if !m.is_zero() {
+                        session.give((k, t, m));
+                    }
+                }
+                spare.push(sums);
             }
         }
-        let out: Vec<Record> = partial
-            .into_iter()
-            .filter_map(|(k, (s, c))| Some((*dest.get(&k)?, k, s, c, self.time)))
-            .collect();
-        let n = share.keys.len();
-        let mut sums = vec![0.0; n];
-        let mut counts = vec![0u32; n];
-        for (_, k, s, c, _) in self.round(worker, out) {
-            if let Some(&i) = index.get(&k) {
-                sums[i] += s;
-                counts[i] += c;
-            }
-        }
-        (sums, counts)
-    }
+    })
 }
 
 /// Runs the job on `shares.len()` worker threads of this process (worker `i` holds

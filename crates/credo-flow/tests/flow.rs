@@ -96,6 +96,99 @@ proptest! {
     }
 }
 
+/// Every outcome by key: its term, its contacts' mean, and the sweeps it took.
+fn by_key(shares: &[Share], outs: &[credo_flow::Outcome]) -> Vec<(u128, u64, Option<u64>, u32)> {
+    let mut all: Vec<_> = shares
+        .iter()
+        .zip(outs)
+        .flat_map(|(share, out)| {
+            share.keys.iter().enumerate().map(|(j, &k)| {
+                (
+                    k,
+                    out.values[j].to_bits(),
+                    out.contacts[j].map(f64::to_bits),
+                    out.iterations,
+                )
+            })
+        })
+        .collect();
+    all.sort_unstable();
+    all
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// The sums are exact (fixed point), so how the subjects are split does not change
+    /// a single bit of the outcome.
+    #[test]
+    fn the_split_does_not_change_a_bit((adj, own) in graph(), workers in 2usize..=4) {
+        let one = shares(&adj, &own, 1);
+        let alone = credo_flow::run_threads(one.clone(), owner(1), PARAMS).unwrap();
+        let split = shares(&adj, &own, workers);
+        let outs = credo_flow::run_threads(split.clone(), owner(workers), PARAMS).unwrap();
+        prop_assert_eq!(by_key(&one, &alone), by_key(&split, &outs));
+    }
+}
+
+/// Rounds after the first carry only the terms that moved: a component whose standings
+/// are all equal is at its fixed point from the start and sends nothing after round 0,
+/// however long the rest takes.
+#[test]
+fn terms_that_do_not_move_send_nothing() {
+    // Nodes 0..100: a path with varied standings; 100..300: a ring, all standings 0.25.
+    let n = 300;
+    let mut adj = vec![BTreeSet::new(); n];
+    for i in 0..99 {
+        adj[i].insert(i as u32 + 1);
+        adj[i + 1].insert(i as u32);
+    }
+    for i in 100..300 {
+        let j = if i == 299 { 100 } else { i + 1 };
+        adj[i].insert(j as u32);
+        adj[j].insert(i as u32);
+    }
+    let own: Vec<f64> = (0..n)
+        .map(|i| {
+            if i < 100 {
+                (i % 10) as f64 / 10.0
+            } else {
+                0.25
+            }
+        })
+        .collect();
+    let entries: u64 = adj.iter().map(|a| a.len() as u64).sum();
+    let path_entries: u64 = adj[..100].iter().map(|a| a.len() as u64).sum();
+    for workers in [1, 3] {
+        let shares = shares(&adj, &own, workers);
+        let outs = credo_flow::run_threads(shares.clone(), owner(workers), PARAMS).unwrap();
+        check(&adj, &own, &shares, &outs);
+        let sweeps = u64::from(outs[0].iterations);
+        assert!(sweeps > 10, "the path took {sweeps} sweeps");
+        let changes: u64 = outs.iter().map(|o| o.changes).sum();
+        let visits: u64 = outs.iter().map(|o| o.edge_visits).sum();
+        // Only the path's 100 terms ever move, and the join reads only their contacts.
+        assert!(
+            changes <= 100 * sweeps,
+            "{changes} changes in {sweeps} sweeps"
+        );
+        assert!(changes >= 100, "{changes} changes");
+        assert!(
+            visits <= entries + path_entries * sweeps,
+            "{visits} visits, {entries} entries, {sweeps} sweeps"
+        );
+    }
+    // All equal: nothing moves at all, one sweep finds a residual of 0.
+    let flat = vec![0.25; n];
+    let shares = shares(&adj, &flat, 2);
+    let outs = credo_flow::run_threads(shares.clone(), owner(2), PARAMS).unwrap();
+    check(&adj, &flat, &shares, &outs);
+    for o in &outs {
+        assert_eq!((o.iterations, o.residual, o.changes), (1, 0.0, 0));
+    }
+    assert_eq!(outs.iter().map(|o| o.edge_visits).sum::<u64>(), entries);
+}
+
 /// Partial sums are combined before the exchange: on a star whose leaves are all held by
 /// one worker, that worker sends the hub one record per sweep, not one per leaf.
 #[test]
@@ -134,6 +227,11 @@ fn bad_shares_are_refused() {
     let err = credo_flow::run_threads(vec![s.clone()], owner(1), PARAMS).unwrap_err();
     assert_eq!(err, credo_flow::FlowError::DuplicateKey(1));
     s.keys = vec![1, 2];
+    s.own[1] = 2e12;
+    assert!(matches!(
+        credo_flow::run_threads(vec![s.clone()], owner(1), PARAMS).unwrap_err(),
+        credo_flow::FlowError::OutOfRange { key: 2, .. }
+    ));
     s.own[1] = f64::NAN;
     assert!(matches!(
         credo_flow::run_threads(vec![s], owner(1), PARAMS).unwrap_err(),
