@@ -13,6 +13,7 @@ use std::time::Instant;
 mod bus;
 mod decide;
 mod fit;
+mod flow;
 mod geo;
 mod graph;
 mod live;
@@ -35,6 +36,9 @@ pub enum BenchCmd {
     /// The relationships propagation on a generated contact graph (10 M people, 200 M
     /// contacts by default), with the plain CSR loop side by side and igraph as a peer.
     Graph(graph::GraphBench),
+    /// The cross-node relationships job (differential dataflow on timely) on a generated
+    /// contact graph split over worker threads, with one machine's job side by side.
+    Flow(flow::FlowBench),
     /// Repeated k-fold cross-validation of `credo fit` (germancredit by default): mean
     /// out-of-fold AUC and fit time; writes the splits for a peer.
     Fit(fit::FitBench),
@@ -83,6 +87,7 @@ pub fn run(g: &Global, cmd: BenchCmd) -> Result<ExitCode> {
         BenchCmd::Geo(b) => geo::run(g, b),
         BenchCmd::Live(b) => live::run(g, b),
         BenchCmd::Graph(b) => graph::run(g, b),
+        BenchCmd::Flow(b) => flow::run(g, b),
         BenchCmd::Fit(b) => fit::run(g, b),
         BenchCmd::Bus(b) => bus::run(g, b),
     }
