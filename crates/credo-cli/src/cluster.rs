@@ -459,6 +459,7 @@ fn up(g: &Global, a: &UpArgs) -> Result<ExitCode> {
                     "iterations": reports.first().map(|r| r["iterations"].clone()),
                     "converged": reports.iter().all(|r| r["converged"] == true),
                     "records": reports.iter().filter_map(|r| r["records_sent"].as_u64()).sum::<u64>(),
+                    "changes": reports.iter().filter_map(|r| r["changes"].as_u64()).sum::<u64>(),
                 },
             }));
         }

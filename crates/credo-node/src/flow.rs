@@ -320,6 +320,7 @@ impl Shared {
             "residual": outcome.residual,
             "converged": outcome.converged,
             "records_sent": outcome.records_sent,
+            "changes": outcome.changes,
             "complete": mine.complete,
             "caught_up": caught_up,
             "seconds": t.elapsed().as_secs_f64(),
