@@ -282,8 +282,9 @@ pub fn run(
             // exchange, one record per key a round. (`consolidate_stream` combines one
             // container at a time only and sent about one record per contact entry; an
             // arrangement in place combines as well, but with its merge sort the job took
-            // 17 s where this one takes 8 and timely alone 2.6: BENCHMARKS.md.) Written by hand because it is the job's hot
-            // loop: a hash map per open round, emptied when the round's frontier passes.
+            // 17 s where this one takes 8 and timely alone 2.6: BENCHMARKS.md.) Written by
+            // hand because it is the job's hot loop: a hash map per open round, emptied
+            // when the round's frontier passes.
             combine(sent_along)
                 .inspect(move |_| counted.set(counted.get() + 1))
                 .exchange(move |c: &Change| route(c.0) as u64)
@@ -301,7 +302,8 @@ pub fn run(
         })
     };
 
-    // Round 0: the contacts, and every term with its count.
+    // Round 0: the contacts, and every term with its count. The contacts do not change
+    // during a job: their input closes here, and their arrangement is complete.
     let mut x: Vec<i128> = share.own.iter().map(|&s| fixed(s)).collect();
     for (i, cs) in share.contacts.iter().enumerate() {
         let k = share.keys[i];
@@ -316,26 +318,24 @@ pub fn run(
             },
         );
     }
+    drop(contacts_in);
     let mut sums = vec![Mass::default(); n];
-    let mut round = 0u64;
+    // Closes `round` on both inputs, runs until every worker's records of it have arrived,
+    // adds them to `sums`, and returns the round's moves.
     let step = |round: u64,
-                contacts_in: &mut InputSession<u64, (u128, u128), i64>,
                 terms_in: &mut InputSession<u64, (u128, ()), Mass>,
                 moves_in: &mut InputHandle<u64, CapacityContainerBuilder<Vec<Move>>>,
                 worker: &mut timely::worker::Worker,
                 sums: &mut [Mass]|
      -> Vec<Move> {
-        contacts_in.advance_to(round + 1);
         terms_in.advance_to(round + 1);
-        moves_in.advance_to(round + 1);
-        contacts_in.flush();
         terms_in.flush();
+        moves_in.advance_to(round + 1);
         while probe.less_than(&(round + 1)) {
             worker.step();
         }
         // Keep what other workers already sent for later rounds.
-        let mut got = got.borrow_mut();
-        got.retain(|&(k, t, m)| {
+        got.borrow_mut().retain(|&(k, t, m)| {
             if t > round {
                 return true;
             }
@@ -349,14 +349,7 @@ pub fn run(
         *moves = later;
         this
     };
-    step(
-        round,
-        &mut contacts_in,
-        &mut terms_in,
-        &mut moves_in,
-        worker,
-        &mut sums,
-    );
+    step(0, &mut terms_in, &mut moves_in, worker, &mut sums);
 
     let a = params.damping;
     let mut iterations = 0;
@@ -364,7 +357,8 @@ pub fn run(
     let mut converged = false;
     let mut changes = 0u64;
     while iterations < params.max_iterations {
-        round += 1;
+        iterations += 1;
+        let round = u64::from(iterations);
         let mut moved = 0i128;
         for i in 0..n {
             let next = match mean(sums[i]) {
@@ -389,22 +383,13 @@ pub fn run(
         for w in 0..peers as u32 {
             moves_in.send((w, moved, round));
         }
-        let seen = step(
-            round,
-            &mut contacts_in,
-            &mut terms_in,
-            &mut moves_in,
-            worker,
-            &mut sums,
-        );
-        iterations += 1;
+        let seen = step(round, &mut terms_in, &mut moves_in, worker, &mut sums);
         residual = seen.iter().map(|m| m.1).fold(0.0, f64::max);
         if residual <= params.tolerance {
             converged = true;
             break;
         }
     }
-    drop(contacts_in);
     drop(terms_in);
     moves_in.close();
     while worker.step() {}
