@@ -32,10 +32,19 @@ fn nats_server() -> String {
     std::env::var("CREDO_NATS_SERVER").unwrap_or_else(|_| "nats-server".into())
 }
 
-/// A base port with PORT..PORT+40 free (NATS clients, routes, nodes, flow workers).
+/// A base port with PORT..PORT+40 free (NATS clients, routes, nodes, flow workers),
+/// below the kernel's ephemeral range: the servers' and nodes' outgoing connections take
+/// their local ports from that range, and one once took a node's port before the node
+/// bound it ("Address already in use", a fresh-clone CI run, 2026-12-04). The base is
+/// drawn from a kernel-chosen port, so tests running at once spread out.
 fn base_port() -> u16 {
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let (lo, hi) = (10_000u16, ephemeral_from.saturating_sub(41).max(10_001));
     loop {
-        let base = free_port().clamp(20_000, 60_000);
+        let base = lo + free_port() % (hi - lo);
         let ok = (0..40).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if ok {
             return base;
